@@ -1,0 +1,20 @@
+"""trainforge: build and train models of every common family with best practice by default.
+
+The public API is imported lazily so that ``trainforge --help`` stays fast.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["RunSpec", "train", "load", "__version__"]
+
+
+def __getattr__(name):
+    if name == "RunSpec":
+        from trainforge.spec import RunSpec
+
+        return RunSpec
+    if name in ("train", "load"):
+        from trainforge import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'trainforge' has no attribute {name!r}")

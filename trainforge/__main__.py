@@ -1,0 +1,5 @@
+import sys
+
+from trainforge.cli import main
+
+sys.exit(main())

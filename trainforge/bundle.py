@@ -1,0 +1,135 @@
+"""Saving and loading trained models with no pickle on the load path.
+
+A bundle is a folder:
+
+    bundle.json   what the model is: format, family, schema, versions, sha256 of each file
+    model.skops   the fitted scikit-learn pipeline, in skops' format
+
+Loading checks each file's sha256 against bundle.json, then lets skops load only the types in
+``TRUSTED_TYPES``; anything else in the file (a pickle payload, an unknown class) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from trainforge import __version__
+from trainforge.atomic import fsync_dir, fsync_tree
+from trainforge.data.read import file_sha256
+from trainforge.data.schema import Schema
+from trainforge.errors import BundleError
+from trainforge.model import Model
+
+FORMAT = "trainforge.bundle/1"
+MODEL_FILE = "model.skops"
+INFO_FILE = "bundle.json"
+
+# Every type a trainforge pipeline may contain beyond what skops trusts by default. Keep it
+# explicit: tests save and reload every registered family with exactly this list.
+TRUSTED_TYPES = [
+    "numpy.dtype",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.impute._base.MissingIndicator",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    "sklearn.preprocessing._target_encoder.TargetEncoder",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",
+]
+
+
+def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Path:
+    """Write ``model`` to the folder ``path`` atomically (it must not exist yet)."""
+    import skops.io as sio
+
+    path = Path(path)
+    if path.exists():
+        raise BundleError(f"{path} already exists; choose a new folder for the model")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    staging.mkdir()
+    try:
+        sio.dump(model.pipeline, staging / MODEL_FILE)
+        info = {
+            "format": FORMAT,
+            "family": model.family,
+            "schema": model.schema.to_dict(),
+            "versions": _versions(),
+            "files": {MODEL_FILE: file_sha256(staging / MODEL_FILE)},
+            **(extra or {}),
+        }
+        (staging / INFO_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
+        fsync_tree(staging)
+        os.replace(staging, path)
+        fsync_dir(path.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def load_bundle(path: str | Path) -> Model:
+    """Load a bundle folder, refusing files that changed or hold untrusted types."""
+    import skops.io as sio
+
+    path = Path(path)
+    info = read_info(path)
+    for name, expected in info.get("files", {}).items():
+        if not (path / name).is_file():
+            raise BundleError(f"{path}: {name} is missing; the bundle is incomplete")
+        if file_sha256(path / name) != expected:
+            raise BundleError(
+                f"{path / name} does not match the sha256 recorded when it was saved; "
+                "refusing to load a changed model file"
+            )
+    model_file = path / MODEL_FILE
+    try:
+        untrusted = sio.get_untrusted_types(file=model_file)
+    except Exception as exc:  # skops raises zipfile/json errors for files it cannot parse
+        raise BundleError(
+            f"{model_file} is not a skops model file ({type(exc).__name__})"
+        ) from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise BundleError(
+            f"{model_file} holds types trainforge does not trust: {', '.join(refused)}"
+        )
+    pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
+    return Model(pipeline, Schema.from_dict(info["schema"]), info["family"])
+
+
+def read_info(path: Path) -> dict:
+    if not (path / INFO_FILE).is_file():
+        raise BundleError(f"{path} is not a trainforge model (no {INFO_FILE})")
+    try:
+        info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path / INFO_FILE} cannot be read ({exc})") from None
+    if info.get("format") != FORMAT:
+        raise BundleError(f"{path}: bundle format {info.get('format')!r} is not {FORMAT!r}")
+    return info
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    names = ["scikit-learn", "numpy", "pandas", "scipy", "skops"]
+    return {"trainforge": __version__, **{name: version(name) for name in names}}

@@ -1,0 +1,233 @@
+"""The ``trainforge`` command. Thin: parse flags, build a RunSpec or find a run, call the library.
+
+Heavy libraries are imported inside the command functions, so ``trainforge --help`` is fast.
+Errors from bad input print one line and exit with code 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROLES = ("numeric", "categorical", "boolean", "datetime", "ignore")
+TASKS = ("auto", "binary", "multiclass", "regression")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    from trainforge.errors import TrainforgeError
+
+    try:
+        return args.handler(args) or 0
+    except TrainforgeError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trainforge", description="Build, train and compare models on prepared data."
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train candidates and print the leaderboard")
+    train.add_argument("source", help="a YAML spec, or a data file (CSV, TSV, .gz, Parquet)")
+    train.add_argument("--target", help="target column (required with a data file)")
+    train.add_argument("--validation", help="validation file instead of a holdout split")
+    train.add_argument("--task", choices=TASKS, help="default: inferred from the target")
+    train.add_argument("--models", help="comma-separated families (default: the ladder)")
+    train.add_argument("--metric", help="primary metric (default: per task)")
+    train.add_argument("--seed", type=int, help="one seed for everything (default 0)")
+    train.add_argument("--out", help="runs folder (default: runs)")
+    train.add_argument("--name", help="a short name for the run folder")
+    train.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation")
+    train.add_argument("--validation-fraction", type=float, metavar="F", help="holdout share")
+    train.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="COL=ROLE",
+        help=f"set a column's role ({', '.join(ROLES)}); repeatable",
+    )
+    train.add_argument("--quiet", action="store_true", help="print only notices and results")
+    train.set_defaults(handler=_train)
+
+    predict = commands.add_parser("predict", help="predict with a saved model or a run's best")
+    predict.add_argument("model", help="a model folder, a run folder, or a run id")
+    predict.add_argument("data", help="rows like the training file (extra columns ignored)")
+    predict.add_argument("-o", "--output", help="CSV to write (default: standard output)")
+    predict.add_argument("--out", default="runs", help="runs folder for run ids (default: runs)")
+    predict.set_defaults(handler=_predict)
+
+    runs = commands.add_parser("runs", help="list runs, newest first")
+    runs.add_argument("--out", default="runs", help="runs folder (default: runs)")
+    runs.set_defaults(handler=_runs)
+
+    show = commands.add_parser("show", help="a run's leaderboard and details")
+    show.add_argument("run", help="a run folder, run id, id prefix, or 'latest'")
+    show.add_argument("--out", default="runs", help="runs folder (default: runs)")
+    show.set_defaults(handler=_show)
+
+    models = commands.add_parser("models", help="the model catalogue with initial settings")
+    models.add_argument("--task", choices=TASKS[1:], help="only families supporting this task")
+    models.set_defaults(handler=_models)
+    return parser
+
+
+def _train(args) -> int:
+    from trainforge.console import ConsoleObserver, print_table
+    from trainforge.errors import SpecError
+    from trainforge.run import execute
+    from trainforge.spec import build_spec
+
+    is_spec = Path(args.source).suffix.lower() in (".yaml", ".yml")
+    if not is_spec and not args.target:
+        raise SpecError("train: a data file needs --target COLUMN (or give a YAML spec)")
+    settings = {
+        "train": None if is_spec else args.source,
+        "validation": args.validation,
+        "target": args.target,
+        "task": args.task,
+        "models": [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None,
+        "metric": args.metric,
+        "seed": args.seed,
+        "output": args.out,
+        "name": args.name,
+        "folds": args.cv,
+        "validation_fraction": args.validation_fraction,
+        "columns": _roles(args.role) or None,
+    }
+    spec = build_spec(args.source if is_spec else None, **settings)
+    result = execute(spec, observer=ConsoleObserver(quiet=args.quiet))
+    print_table(result.leaderboard, title="leaderboard (validation)")
+    print(f"best: {result.best_name}")
+    print(f"run: {result.path}")
+    return 0
+
+
+def _roles(pairs: list[str]) -> dict[str, str]:
+    from trainforge.errors import SpecError
+
+    roles = {}
+    for pair in pairs:
+        column, sep, role = pair.rpartition("=")
+        if not sep or not column:
+            raise SpecError(f"--role {pair!r}: expected COLUMN=ROLE, e.g. zip=categorical")
+        roles[column] = role
+    return roles
+
+
+def _predict(args) -> int:
+    from trainforge.api import load
+    from trainforge.atomic import write_text
+    from trainforge.rundir import MANIFEST, find_run
+
+    source = Path(args.model)
+    if not (source / "bundle.json").is_file() and not (source / MANIFEST).is_file():
+        source = find_run(args.model, Path(args.out))
+    predictions = load(source).predict_frame(args.data)
+    if args.output:
+        write_text(args.output, predictions.to_csv(index=False))
+        print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
+    else:
+        predictions.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _runs(args) -> int:
+    import pandas as pd
+
+    from trainforge.console import print_table
+    from trainforge.rundir import list_runs
+
+    rows = []
+    for path, manifest in list_runs(Path(args.out)):
+        best = manifest.get("best") or {}
+        metric = manifest.get("primary_metric")
+        rows.append(
+            {
+                "run": path.name,
+                "status": manifest.get("status"),
+                "task": manifest.get("task", "-"),
+                "best": best.get("candidate", "-"),
+                "metric": metric or "-",
+                "score": best.get(metric, float("nan")) if metric else float("nan"),
+                "created": manifest.get("created", "-"),
+            }
+        )
+    if not rows:
+        print(f"no runs under {args.out}")
+        return 0
+    print_table(pd.DataFrame(rows))
+    return 0
+
+
+def _show(args) -> int:
+    import pandas as pd
+
+    from trainforge.console import print_table
+    from trainforge.rundir import find_run, read_manifest
+
+    path = find_run(args.run, Path(args.out))
+    manifest = read_manifest(path)
+    print(f"run {manifest['id']}: {manifest['status']}  ({path})")
+    for key in ("task", "primary_metric", "seed", "created", "seconds", "error"):
+        if manifest.get(key) is not None:
+            print(f"  {key}: {manifest[key]}")
+    for role, item in (manifest.get("inputs") or {}).items():
+        print(f"  {role}: {item['path'] or '(in-memory frame)'}  {item['fingerprint']}")
+    code = manifest.get("code")
+    if code:
+        print(f"  code: {code['commit'][:12]}{' (dirty)' if code['dirty'] else ''}")
+    for notice in manifest.get("notices", []):
+        print(f"  note: {notice}")
+    board = path / "leaderboard.csv"
+    if board.is_file():
+        print_table(pd.read_csv(board), title="leaderboard (validation)")
+    return 0
+
+
+def _models(args) -> int:
+    import pandas as pd
+
+    from trainforge.console import print_table
+    from trainforge.models.registry import families
+
+    rows = []
+    for family in families():
+        if args.task and not family.supports(args.task):
+            continue
+        rows.append(
+            {
+                "name": family.name,
+                "tasks": ", ".join(sorted(family.classes)),
+                "ladder": "yes" if family.ladder is not None else "",
+                "probabilities": "yes" if family.probabilities else "",
+                "sample weights": "yes" if family.sample_weight else "",
+                "initial settings": family.initial_doc,
+            }
+        )
+    print_table(pd.DataFrame(rows), title="model families")
+    return 0
+
+
+def _version() -> str:
+    from trainforge import __version__
+
+    return f"trainforge {__version__}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""A Dataset: the typed features, encoded target, schema and validation folds of one run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from trainforge.data.features import feature_frame, to_number
+from trainforge.data.read import file_sha256, frame_sha256, read_table
+from trainforge.data.schema import Schema, infer_schema
+from trainforge.errors import DataError
+from trainforge.spec import DataSpec
+
+
+@dataclass
+class Fold:
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_valid: pd.DataFrame
+    y_valid: np.ndarray
+
+
+@dataclass
+class Dataset:
+    """Everything a candidate needs. Targets are class codes ``0..K-1`` or floats.
+
+    Attributes:
+        folds: one fold for a holdout split or a validation file, k for cross-validation.
+        refit: with cross-validation the saved model is refitted on all training rows.
+        fingerprints: sha256 of every input file (or of in-memory frames).
+    """
+
+    schema: Schema
+    X: pd.DataFrame
+    y: np.ndarray
+    folds: list[Fold]
+    refit: bool
+    fingerprints: dict[str, str]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def task(self) -> str:
+        return self.schema.task
+
+    def splits(self) -> Iterator[Fold]:
+        return iter(self.folds)
+
+
+def load_dataset(
+    spec: DataSpec,
+    task: str,
+    seed: int,
+    train: pd.DataFrame | None = None,
+    validation: pd.DataFrame | None = None,
+) -> Dataset:
+    """Read, type and split the data a spec names (or the frames given in Python)."""
+    train, train_id = _table(spec.train, train, "train")
+    schema, notices = infer_schema(
+        train, spec.target, {k: v.value for k, v in spec.columns.items()}, task
+    )
+    train = _drop_missing_targets(train, spec.target, notices)
+    X, y = feature_frame(train, schema), encode_target(train[spec.target], schema)
+    fingerprints = {"train": train_id}
+    valid_frame, valid_id = _table(spec.validation, validation, "validation", required=False)
+    if valid_frame is not None:
+        fingerprints["validation"] = valid_id
+        if spec.target not in valid_frame.columns:
+            raise DataError(f"validation data has no target column {spec.target!r}")
+        valid_frame = _drop_missing_targets(valid_frame, spec.target, notices)
+        folds = [
+            Fold(
+                X,
+                y,
+                feature_frame(valid_frame, schema),
+                encode_target(valid_frame[spec.target], schema),
+            )
+        ]
+        refit = False
+    elif spec.split.strategy == "cv":
+        folds = [_fold(X, y, tr, va) for tr, va in kfold(y, schema.task, spec.split.folds, seed)]
+        refit = True
+    else:
+        tr, va = holdout(y, schema.task, spec.split.validation_fraction, seed, notices)
+        folds, refit = [_fold(X, y, tr, va)], False
+    return Dataset(schema, X, y, folds, refit, fingerprints, notices)
+
+
+def encode_target(y: pd.Series, schema: Schema) -> np.ndarray:
+    if schema.task == "regression":
+        return to_number(y, schema.target).to_numpy()
+    codes = {label: code for code, label in enumerate(schema.classes)}
+    if pd.api.types.is_float_dtype(y) and all(isinstance(c, int) for c in schema.classes):
+        y = y.astype("int64")
+    encoded = y.map(codes)
+    unknown = encoded.isna()
+    if unknown.any():
+        raise DataError(
+            f"target {schema.target!r} holds {y[unknown].iloc[0]!r}, a class the training data "
+            f"does not have (classes: {', '.join(map(repr, schema.classes))})"
+        )
+    return encoded.to_numpy(dtype=np.int64)
+
+
+def holdout(y, task: str, fraction: float, seed: int, notices: list[str]):
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    stratify = y if task != "regression" else None
+    if stratify is not None and np.bincount(y).min() < 2:
+        notices.append("a class has fewer than 2 rows: the validation split is not stratified")
+        stratify = None
+    train, valid = train_test_split(rows, test_size=fraction, random_state=seed, stratify=stratify)
+    return np.sort(train), np.sort(valid)
+
+
+def kfold(y, task: str, folds: int, seed: int):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if task == "regression":
+        return list(KFold(folds, shuffle=True, random_state=seed).split(y))
+    smallest = int(np.bincount(y).min())
+    if smallest < folds:
+        raise DataError(
+            f"split.folds is {folds} but the smallest class has {smallest} row(s); "
+            f"use at most {max(smallest, 2)} folds or a holdout split"
+        )
+    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+def _fold(X: pd.DataFrame, y: np.ndarray, train, valid) -> Fold:
+    return Fold(X.iloc[train], y[train], X.iloc[valid], y[valid])
+
+
+def _table(path: Path | None, frame: pd.DataFrame | None, role: str, required: bool = True):
+    if frame is not None:
+        return frame, f"frame:{frame_sha256(frame)}"
+    if path is None:
+        if required:
+            raise DataError(f"data.{role}: no {role} data given; name a file or pass a frame")
+        return None, None
+    return read_table(path), f"sha256:{file_sha256(path)}"
+
+
+def _drop_missing_targets(frame: pd.DataFrame, target: str, notices: list[str]) -> pd.DataFrame:
+    missing = frame[target].isna()
+    if missing.all():
+        raise DataError(f"target {target!r} has no values; every row is missing it")
+    if missing.any():
+        notices.append(f"{int(missing.sum())} row(s) without a target value were left out")
+        frame = frame[~missing]
+    return frame

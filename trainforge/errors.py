@@ -1,0 +1,25 @@
+"""Errors a person can act on.
+
+Every error trainforge raises on bad input is a ``TrainforgeError`` whose message is one line
+naming the problem and what to do. The CLI prints that line and exits with code 2.
+"""
+
+
+class TrainforgeError(Exception):
+    """Base class for errors caused by the user's input rather than by a bug."""
+
+
+class SpecError(TrainforgeError):
+    """The run spec (YAML, CLI flags or Python arguments) is invalid."""
+
+
+class DataError(TrainforgeError):
+    """A data file or frame cannot be used as given."""
+
+
+class BundleError(TrainforgeError):
+    """A saved model cannot be loaded safely."""
+
+
+class RunError(TrainforgeError):
+    """A run cannot be found or did not produce a usable model."""

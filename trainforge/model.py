@@ -1,0 +1,79 @@
+"""A trained model as users meet it: raw rows in, predictions in the original labels out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainforge.data.features import feature_frame
+from trainforge.data.read import as_frame, read_table
+from trainforge.data.schema import Schema
+from trainforge.errors import DataError
+
+
+class Model:
+    """A fitted pipeline (preprocessing + estimator) with the schema it was trained through.
+
+    Args:
+        pipeline: a fitted scikit-learn Pipeline taking the schema's feature frame.
+        schema: the training schema; prediction rows are read through it.
+        family: the model family's name.
+    """
+
+    def __init__(self, pipeline, schema: Schema, family: str):
+        self.pipeline = pipeline
+        self.schema = schema
+        self.family = family
+
+    @property
+    def task(self) -> str:
+        return self.schema.task
+
+    @property
+    def classes(self) -> list:
+        return list(self.schema.classes)
+
+    @property
+    def has_proba(self) -> bool:
+        return self.task != "regression" and hasattr(self.pipeline, "predict_proba")
+
+    def features(self, data) -> pd.DataFrame:
+        """Rows (frame, path, array, or list of dicts) -> the typed feature frame."""
+        return feature_frame(_rows(data), self.schema)
+
+    def predict(self, data) -> np.ndarray:
+        """Predictions in the training target's own labels (or values, for regression)."""
+        return self._labels(self.pipeline.predict(self.features(data)))
+
+    def predict_proba(self, data) -> pd.DataFrame:
+        """One ``proba_<class>`` column per class, rows in input order."""
+        if not self.has_proba:
+            raise DataError(f"{self.family} gives no class probabilities for a {self.task} task")
+        return self._proba(self.pipeline.predict_proba(self.features(data)))
+
+    def predict_frame(self, data) -> pd.DataFrame:
+        """The input rows in order, with a ``prediction`` column and the class probabilities."""
+        rows = _rows(data).reset_index(drop=True)
+        features = feature_frame(rows, self.schema)
+        out = rows.assign(prediction=self._labels(self.pipeline.predict(features)))
+        if self.has_proba:
+            out = pd.concat([out, self._proba(self.pipeline.predict_proba(features))], axis=1)
+        return out
+
+    def _labels(self, raw) -> np.ndarray:
+        if self.task == "regression":
+            return np.asarray(raw, dtype=float)
+        return np.asarray(self.classes, dtype=object)[np.asarray(raw, dtype=int)]
+
+    def _proba(self, proba) -> pd.DataFrame:
+        return pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])
+
+
+def _rows(data) -> pd.DataFrame:
+    if isinstance(data, (str, Path)):
+        return read_table(data)
+    if isinstance(data, list):
+        return pd.DataFrame(data)
+    return as_frame(data)

@@ -1,0 +1,182 @@
+"""The model registry: family name -> how to build it, its initial settings, what it supports.
+
+A family names the estimator classes its parameters belong to (one per task kind), so a spec's
+parameters are checked against those classes' own declared constraints before any data is
+read. Estimator classes are imported only when needed, which keeps ``trainforge --help`` fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from trainforge.errors import SpecError
+
+
+@dataclass(frozen=True)
+class Prep:
+    """What a family needs from preprocessing.
+
+    Attributes:
+        scale: standardise numeric columns (linear models, SVMs, k-NN).
+        categorical: ``onehot`` (with target encoding for many levels), ``ordinal`` (codes, fine
+            for trees), or ``native`` (codes plus a mask the estimator uses natively; missing
+            values are left as NaN for the estimator).
+    """
+
+    scale: bool
+    categorical: str = "onehot"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What initial settings may depend on: the shape of the training data."""
+
+    task: str
+    n_rows: int
+    n_columns: int
+    n_classes: int = 0
+    seed: int = 0
+    categorical_mask: tuple[bool, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """Use another family instead (e.g. linear SVM on large data), or skip, with a notice."""
+
+    notice: str
+    use: str | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family.
+
+    Attributes:
+        name: what users write in a spec.
+        summary: one line for the catalogue.
+        classes: dotted estimator class per task kind (``classification``/``regression``);
+            a spec's parameters are passed to, and checked against, that class.
+        prep: preprocessing needs.
+        initial: initial settings for a data profile (user parameters override them).
+        initial_doc: those settings in words, for ``trainforge models`` and the docs.
+        ladder: position in the default ladder (simplest first), or None if not in it.
+        probabilities: gives class probabilities.
+        sample_weight: ``fit`` accepts ``sample_weight``.
+        wrap: optional wrapper applied after building for a task kind (e.g. calibration).
+        substitute: optional rule replacing the family on some data when no parameters are set.
+    """
+
+    name: str
+    summary: str
+    classes: dict[str, str]
+    prep: Prep
+    initial: Callable[[Profile], dict[str, Any]]
+    initial_doc: str
+    ladder: int | None = None
+    probabilities: bool = True
+    sample_weight: bool = True
+    wrap: Callable[[str, Any], Any] | None = None
+    substitute: Callable[[Profile], Substitution | None] | None = field(default=None)
+
+    def supports(self, task: str) -> bool:
+        return _kind(task) in self.classes
+
+    def estimator_class(self, task: str) -> type:
+        return _import(self.classes[_kind(task)])
+
+    def build(self, profile: Profile, params: dict[str, Any]) -> Any:
+        """A fresh, unfitted estimator for this profile with the user's parameters on top."""
+        cls = self.estimator_class(profile.task)
+        settings = {**self.initial(profile), **params}
+        accepted = inspect.signature(cls).parameters
+        if "random_state" in accepted:
+            settings.setdefault("random_state", profile.seed)
+        estimator = cls(**{k: v for k, v in settings.items() if k in accepted})
+        return self.wrap(_kind(profile.task), estimator) if self.wrap else estimator
+
+
+def _kind(task: str) -> str:
+    return "regression" if task == "regression" else "classification"
+
+
+def _import(dotted: str) -> type:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    if family.name in FAMILIES:
+        raise ValueError(f"model family {family.name!r} is registered twice")
+    FAMILIES[family.name] = family
+    return family
+
+
+def _load_catalogue() -> None:
+    if not FAMILIES:
+        importlib.import_module("trainforge.models.classical")
+
+
+def get_family(name: str, path: str = "model") -> Family:
+    _load_catalogue()
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        hint = _suggest(name, FAMILIES) or "; run `trainforge models` to see the catalogue"
+        raise SpecError(f"{path}.name: unknown model {name!r}{hint}") from None
+
+
+def families() -> list[Family]:
+    _load_catalogue()
+    return list(FAMILIES.values())
+
+
+def ladder(task: str) -> list[Family]:
+    """The default candidates for a task, simplest first."""
+    chosen = [f for f in families() if f.ladder is not None and f.supports(task)]
+    return sorted(chosen, key=lambda f: f.ladder)
+
+
+def check_model(name: str, params: dict[str, Any], path: str) -> None:
+    """Raise SpecError naming ``path.param`` if a parameter is unknown or of the wrong type."""
+    family = get_family(name, path)
+    classes = [_import(dotted) for dotted in family.classes.values()]
+    known = sorted({p for cls in classes for p in inspect.signature(cls).parameters})
+    for key, value in params.items():
+        owners = [cls for cls in classes if key in inspect.signature(cls).parameters]
+        if not owners:
+            raise SpecError(
+                f"{path}.{key}: unknown parameter for {name}{_suggest(key, known)}"
+                f" (known: {', '.join(known)})"
+            )
+        for cls in owners:
+            _check_constraint(cls, key, value, path)
+
+
+def _check_constraint(cls: type, key: str, value: Any, path: str) -> None:
+    constraints = getattr(cls, "_parameter_constraints", {})
+    if key not in constraints:
+        return
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        validate_parameter_constraints,
+    )
+
+    try:
+        validate_parameter_constraints({key: constraints[key]}, {key: value}, cls.__name__)
+    except InvalidParameterError as exc:
+        found = re.search(r"must be (.*)\. Got (.*) instead\.", str(exc), flags=re.S)
+        detail = f"expected {found[1]}, got {found[2]}" if found else str(exc)
+        raise SpecError(f"{path}.{key}: {detail}") from None
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

@@ -1,0 +1,221 @@
+"""The run spec: the single description of a run, and the only place its defaults live.
+
+A ``RunSpec`` is what a YAML file, the CLI's flags and the Python API all turn into; the runner
+takes nothing else. Model parameters are checked against the model registry while the spec is
+built, so a typo fails before any data is read.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trainforge.errors import SpecError
+
+
+class Task(str, Enum):
+    AUTO = "auto"
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class Role(str, Enum):
+    """How a column is used. ``ignore`` drops it."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    IGNORE = "ignore"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class SplitSpec(_Strict):
+    """How validation data is obtained when no validation file is given.
+
+    ``holdout`` keeps ``validation_fraction`` of the rows aside (stratified for classification);
+    ``cv`` scores each candidate by k-fold cross-validation and refits it on all rows.
+    """
+
+    strategy: Literal["holdout", "cv"] = "holdout"
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    folds: int = Field(5, ge=2, le=50)
+
+
+class DataSpec(_Strict):
+    train: Path | None = None
+    validation: Path | None = None
+    target: str
+    columns: dict[str, Role] = Field(default_factory=dict)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+
+    @model_validator(mode="after")
+    def _check_split(self) -> DataSpec:
+        if self.validation is not None and self.split.strategy == "cv":
+            raise ValueError("give either a validation file or split.strategy 'cv', not both")
+        if self.target in self.columns:
+            raise ValueError(f"columns.{self.target}: the target's role cannot be set")
+        return self
+
+
+class ModelSpec(BaseModel):
+    """One candidate: a family name plus that family's parameters, written flat.
+
+    In YAML: ``{name: decision_tree, max_depth: 5}`` or just ``decision_tree``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RunSpec(_Strict):
+    data: DataSpec
+    task: Task = Task.AUTO
+    models: list[ModelSpec] = Field(default_factory=list)
+    metric: str = "auto"
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    output: Path = Path("runs")
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _names_as_entries(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        from trainforge.metrics import METRICS
+
+        if value != "auto" and value not in METRICS:
+            raise ValueError(f"expected 'auto' or one of {sorted(METRICS)}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_models(self) -> RunSpec:
+        from trainforge.models.registry import check_model
+
+        for index, model in enumerate(self.models):
+            check_model(model.name, model.params, f"models[{index}]")
+        return self
+
+    # -- building -------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> RunSpec:
+        """Validate a plain mapping, turning pydantic's errors into one readable line."""
+        if not isinstance(raw, dict):
+            raise SpecError(f"spec: expected a mapping of settings, got {type(raw).__name__}")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise SpecError(_describe(exc)) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunSpec:
+        return cls.from_dict(read_yaml(path))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+# Flat settings (CLI flags, keyword arguments) and where they go in the spec.
+_FLAT = {
+    "train": ("data", "train"),
+    "validation": ("data", "validation"),
+    "target": ("data", "target"),
+    "columns": ("data", "columns"),
+    "split": ("data", "split", "strategy"),
+    "folds": ("data", "split", "folds"),
+    "validation_fraction": ("data", "split", "validation_fraction"),
+}
+
+
+def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: Any) -> RunSpec:
+    """The one way a RunSpec is made from a YAML file, a mapping, or flat settings.
+
+    Flat settings (``target="y"``, ``models=["ridge"]``, ``folds=5``...) override the source.
+    Relative data paths in a YAML file are read relative to that file.
+    """
+    if isinstance(source, RunSpec):
+        raw = source.model_dump(mode="python", exclude_none=True)
+    elif isinstance(source, (str, Path)):
+        raw = read_yaml(source)
+    else:
+        raw = dict(source or {})
+    for key, value in settings.items():
+        if value is None:
+            continue
+        path = _FLAT.get(key, (key,))
+        node = raw
+        for depth, part in enumerate(path[:-1], start=1):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"{'.'.join(path[:depth])}: expected a mapping of settings")
+        node[path[-1]] = value
+    if "folds" in settings and settings["folds"] is not None:
+        raw["data"]["split"]["strategy"] = "cv"
+    return RunSpec.from_dict(raw)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML spec as a mapping, with relative data paths resolved against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read spec {path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid syntax"
+        raise SpecError(f"{path} is not valid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for key in ("train", "validation"):
+            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                data[key] = str(path.parent / data[key])
+    return raw
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first pydantic error as ``path: problem, got value``."""
+    error = exc.errors()[0]
+    path = _format_loc(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown setting; remove it or check its spelling"
+    if error["type"] == "missing":
+        return f"{path}: required setting is missing"
+    if "got" in message or "input" not in error:
+        return f"{path}: {message}"
+    return f"{path}: {message[0].lower()}{message[1:]}, got {error['input']!r}"
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "spec"
