@@ -28,32 +28,25 @@ FORMAT = "trainforge.bundle/1"
 MODEL_FILE = "model.skops"
 INFO_FILE = "bundle.json"
 
-# Every type a trainforge pipeline may contain beyond what skops trusts by default. Keep it
-# explicit: tests save and reload every registered family with exactly this list.
+# Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts
+# scikit-learn's estimators and builtin containers). Explicit on purpose: the tests save and
+# reload every registered family with exactly this list, and saving refuses anything else.
 TRUSTED_TYPES = [
+    "functools.partial",  # with check_array, inside histogram gradient boosting
     "numpy.dtype",
-    "sklearn._loss.link.IdentityLink",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.MultinomialLogit",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss.loss.HalfMultinomialLoss",
-    "sklearn._loss.loss.HalfSquaredError",
-    "sklearn.calibration.CalibratedClassifierCV",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.impute._base.MissingIndicator",
-    "sklearn.impute._base.SimpleImputer",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._data.StandardScaler",
-    "sklearn.preprocessing._encoders.OneHotEncoder",
-    "sklearn.preprocessing._encoders.OrdinalEncoder",
-    "sklearn.preprocessing._target_encoder.TargetEncoder",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.model_selection._split.KFold",  # target encoding's seeded folds
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.neighbors._kd_tree.KDTree",
     "sklearn.tree._tree.Tree",
-    "sklearn.utils._bunch.Bunch",
+    "sklearn.utils.validation.check_array",
 ]
 
 
@@ -69,6 +62,7 @@ def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Pa
     staging.mkdir()
     try:
         sio.dump(model.pipeline, staging / MODEL_FILE)
+        _refuse_untrusted(staging / MODEL_FILE, "cannot be saved safely")
         info = {
             "format": FORMAT,
             "family": model.family,
@@ -101,19 +95,24 @@ def load_bundle(path: str | Path) -> Model:
                 "refusing to load a changed model file"
             )
     model_file = path / MODEL_FILE
+    _refuse_untrusted(model_file, "refusing to load it")
+    pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
+    return Model(pipeline, Schema.from_dict(info["schema"]), info["family"])
+
+
+def _refuse_untrusted(model_file: Path, consequence: str) -> None:
+    import skops.io as sio
+
     try:
         untrusted = sio.get_untrusted_types(file=model_file)
     except Exception as exc:  # skops raises zipfile/json errors for files it cannot parse
-        raise BundleError(
-            f"{model_file} is not a skops model file ({type(exc).__name__})"
-        ) from None
+        raise BundleError(f"{model_file} is not a skops model file ({type(exc).__name__})") from None
     refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
     if refused:
         raise BundleError(
-            f"{model_file} holds types trainforge does not trust: {', '.join(refused)}"
+            f"{model_file} holds types trainforge does not trust ({', '.join(refused)}); "
+            f"{consequence}"
         )
-    pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
-    return Model(pipeline, Schema.from_dict(info["schema"]), info["family"])
 
 
 def read_info(path: Path) -> dict:

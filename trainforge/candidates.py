@@ -108,7 +108,7 @@ def fit_candidate(
         for fold in dataset.splits():
             pipeline = make_pipeline(candidate, dataset, profile)
             started = time.perf_counter()
-            pipeline.fit(fold.X_train, fold.y_train)
+            _fit(pipeline, fold.X_train, fold.y_train)
             result.fit_seconds += time.perf_counter() - started
             started = time.perf_counter()
             pred, proba = _predict(pipeline, fold.X_valid, profile.task)
@@ -117,7 +117,7 @@ def fit_candidate(
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
         if dataset.refit:
             pipeline = make_pipeline(candidate, dataset, profile)
-            pipeline.fit(dataset.X, dataset.y)
+            _fit(pipeline, dataset.X, dataset.y)
     result.warnings = _distinct(caught)
     result.metrics = {name: float(np.mean([s[name] for s in fold_scores])) for name in names}
     if len(fold_scores) > 1:
@@ -125,6 +125,20 @@ def fit_candidate(
     result.predict_ms_per_1k = 1e6 * predict_seconds / max(predicted_rows, 1)
     result.model = Model(pipeline, dataset.schema, candidate.family.name)
     return result
+
+
+def _fit(pipeline, X, y) -> None:
+    """Fit, then make predictions repeatable.
+
+    Forests add up their trees' outputs in whatever order threads finish, so multi-threaded
+    predictions differ in the last bit from call to call (seen: 10 calls, 10 different
+    results). A saved model must predict the same numbers every time, so fitted ensembles
+    predict on one thread; they still fit on all cores.
+    """
+    pipeline.fit(X, y)
+    model = pipeline[-1]
+    if hasattr(model, "estimators_") and "n_jobs" in model.get_params():
+        model.set_params(n_jobs=1)
 
 
 def _predict(pipeline, X, task: str):

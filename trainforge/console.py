@@ -54,8 +54,14 @@ class ConsoleObserver:
         )
 
 
-def print_table(frame: pd.DataFrame, title: str | None = None) -> None:
-    """A frame as a table on stdout (rich on a terminal, aligned text otherwise)."""
+def print_table(frame: pd.DataFrame, title: str | None = None, formats: dict | None = None) -> None:
+    """A frame as a table on stdout (rich on a terminal, aligned text otherwise).
+
+    Args:
+        formats: format strings by column name (e.g. ``{"size_kb": "{:,.0f}"}``); other
+            numbers get 4 decimals, or thousands separators from 1,000 up.
+    """
+    formats = {**COLUMN_FORMATS, **(formats or {})}
     from rich.console import Console
     from rich.table import Table
 
@@ -65,13 +71,18 @@ def print_table(frame: pd.DataFrame, title: str | None = None) -> None:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
         table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(*[_fmt(v) for v in row])
+        table.add_row(*[_fmt(v, formats.get(c)) for c, v in zip(frame.columns, row)])
     console.print(table)
 
 
-def _fmt(value) -> str:
+COLUMN_FORMATS = {"fit_seconds": "{:.2f}", "predict_ms_per_1k": "{:.1f}", "size_kb": "{:,.0f}"}
+
+
+def _fmt(value, template: str | None = None) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
+        if template:
+            return template.format(value)
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)

@@ -62,21 +62,22 @@ def load_dataset(
     schema, notices = infer_schema(
         train, spec.target, {k: v.value for k, v in spec.columns.items()}, task
     )
-    train = _drop_missing_targets(train, spec.target, notices)
-    X, y = feature_frame(train, schema), encode_target(train[spec.target], schema)
+    keep = _rows_with_target(train, spec.target, notices)
+    X = feature_frame(train, schema).loc[keep]
+    y = encode_target(train[spec.target].loc[keep], schema)
     fingerprints = {"train": train_id}
     valid_frame, valid_id = _table(spec.validation, validation, "validation", required=False)
     if valid_frame is not None:
         fingerprints["validation"] = valid_id
         if spec.target not in valid_frame.columns:
             raise DataError(f"validation data has no target column {spec.target!r}")
-        valid_frame = _drop_missing_targets(valid_frame, spec.target, notices)
+        keep = _rows_with_target(valid_frame, spec.target, notices)
         folds = [
             Fold(
                 X,
                 y,
-                feature_frame(valid_frame, schema),
-                encode_target(valid_frame[spec.target], schema),
+                feature_frame(valid_frame, schema).loc[keep],
+                encode_target(valid_frame[spec.target].loc[keep], schema),
             )
         ]
         refit = False
@@ -145,11 +146,15 @@ def _table(path: Path | None, frame: pd.DataFrame | None, role: str, required: b
     return read_table(path), f"sha256:{file_sha256(path)}"
 
 
-def _drop_missing_targets(frame: pd.DataFrame, target: str, notices: list[str]) -> pd.DataFrame:
+def _rows_with_target(frame: pd.DataFrame, target: str, notices: list[str]) -> pd.Series:
+    """A mask of the rows that have a target value; the others are left out with a notice.
+
+    Features are typed on every row before the mask is applied, so an error about a cell names
+    its row in the file, not in the table left after dropping rows.
+    """
     missing = frame[target].isna()
     if missing.all():
         raise DataError(f"target {target!r} has no values; every row is missing it")
     if missing.any():
         notices.append(f"{int(missing.sum())} row(s) without a target value were left out")
-        frame = frame[~missing]
-    return frame
+    return ~missing

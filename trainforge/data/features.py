@@ -40,7 +40,7 @@ def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         elif column.role == "boolean":
             out[column.name] = to_boolean(series, column.name)
         elif column.role == "categorical":
-            out[column.name] = to_category_text(series)
+            out[column.name] = to_category_text(series, column.name)
         elif column.role == "datetime":
             stamps = to_datetime(series, column.name)
             for part in column.parts:
@@ -77,14 +77,18 @@ def to_number(series: pd.Series, name: str) -> pd.Series:
                 f"column {name!r} is numeric but {int(bad.sum())} value(s) are not numbers (e.g. "
                 f"{text[first]!r} in row {_row(series, first)}); fix them or leave the cells empty"
             )
-    infinite = np.isinf(values.to_numpy())
+    reject_infinite(values, name)
+    return values
+
+
+def reject_infinite(values: pd.Series, name: str) -> None:
+    """Raise DataError naming the column and first row if float ``values`` hold +-inf."""
+    infinite = np.isinf(values.to_numpy(dtype="float64"))
     if infinite.any():
-        first = series.index[infinite.argmax()]
         raise DataError(
             f"column {name!r} has {int(infinite.sum())} infinite value(s) (first in row "
-            f"{_row(series, first)}); replace them with numbers or leave the cells empty"
+            f"{int(infinite.argmax()) + 1}); replace them with numbers or leave the cells empty"
         )
-    return values
 
 
 def to_boolean(series: pd.Series, name: str) -> pd.Series:
@@ -104,9 +108,14 @@ def to_boolean(series: pd.Series, name: str) -> pd.Series:
     return values
 
 
-def to_category_text(series: pd.Series) -> pd.Series:
-    """Categories as plain strings; integer codes read as 3 or 3.0 both become '3'."""
+def to_category_text(series: pd.Series, name: str) -> pd.Series:
+    """Categories as plain strings; integer codes read as 3 or 3.0 both become '3'.
+
+    Raises:
+        DataError: a float column (integer codes read as floats) holds infinite values.
+    """
     if pd.api.types.is_float_dtype(series):
+        reject_infinite(series, name)
         values = series.to_numpy()
         finite = np.isfinite(values)
         if np.all(np.mod(values[finite], 1) == 0):

@@ -16,6 +16,14 @@ ONEHOT_MAX_LEVELS = 32  # more levels than this: target encoding (linear) or cod
 NATIVE_MAX_LEVELS = 255  # histogram boosting's limit for native categories
 
 
+def _folds(task: str, seed: int):
+    """Seeded folds for target encoding's cross-fitting."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = KFold if task == "regression" else StratifiedKFold
+    return splitter(n_splits=5, shuffle=True, random_state=seed)
+
+
 def build_preprocessor(schema: Schema, prep: Prep, seed: int = 0):
     """The ColumnTransformer for a family, and the categorical mask of its output columns.
 
@@ -59,7 +67,7 @@ def build_preprocessor(schema: Schema, prep: Prep, seed: int = 0):
         blocks.append(("numeric", make_pipeline(*numeric), roles["numeric"]))
         if prep.categorical == "onehot":
             onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-            target = TargetEncoder(random_state=seed)
+            target = TargetEncoder(cv=_folds(schema.task, seed))
             blocks += [("categories", make_pipeline(fill(), onehot), few)]
             blocks += [("many_categories", make_pipeline(fill(), target, StandardScaler()), many)]
         else:

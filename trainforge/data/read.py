@@ -6,6 +6,7 @@ import csv
 import gzip
 import hashlib
 import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
                 f"{path}: unknown file kind {''.join(path.suffixes) or '(no suffix)'}; use .csv, "
                 ".tsv (optionally .gz) or .parquet"
             )
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError) as exc:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read it ({_short(exc)}); check the file") from None
     if frame.empty:
         raise DataError(f"{path}: the table has no data rows; give at least a header and rows")
@@ -59,7 +60,7 @@ def _read_text(path: Path, sep: str | None, gzipped: bool) -> pd.DataFrame:
     if not head.strip():
         raise DataError(f"{path}: the file is empty; give a table with a header row and data")
     if sep is None:
-        sep = csv.Sniffer().sniff(head.splitlines()[0], delimiters=",\t;|").delimiter
+        sep = _sniff_separator(head.splitlines()[0])
     header = next(csv.reader(io.StringIO(head.splitlines()[0]), delimiter=sep))
     check_unique_columns([h.strip() for h in header], str(path))
     return pd.read_csv(
@@ -74,16 +75,27 @@ def _read_text(path: Path, sep: str | None, gzipped: bool) -> pd.DataFrame:
     ).rename(columns=str.strip)
 
 
+def _sniff_separator(header: str) -> str:
+    """The separator of a ``.txt`` table's header line; a comma when it has a single column."""
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",\t;|").delimiter
+    except csv.Error:  # no candidate separator in the line: one column
+        return ","
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        check_unique_columns(parquet.schema_arrow.names, str(path))
+        table = parquet.read()
+    except DataError:
+        raise
     except Exception as exc:  # pyarrow raises its own error types for corrupt files
         raise DataError(
             f"{path}: cannot read it as Parquet ({_short(exc)}); check the file"
         ) from None
-    check_unique_columns(table.column_names, str(path))
     return table.to_pandas()
 
 

@@ -138,7 +138,7 @@ def _infer_role(series: pd.Series) -> tuple[str, str]:
         return "datetime", ""
     if pd.api.types.is_numeric_dtype(present):
         return _numeric_role(series.name, present)
-    return _text_role(series.name, present)
+    return _text_role(series, present)
 
 
 def _numeric_role(name, present: pd.Series) -> tuple[str, str]:
@@ -147,7 +147,7 @@ def _numeric_role(name, present: pd.Series) -> tuple[str, str]:
         if not np.all(np.mod(values[np.isfinite(values)], 1) == 0):
             return "numeric", ""
     n_values = present.nunique()
-    if n_values == len(present) and len(present) >= 20:
+    if n_values == len(present) and len(present) >= 20 and pd.api.types.is_integer_dtype(present):
         if _ID_NAME.search(str(name)) or present.is_monotonic_increasing:
             return "ignore", "it looks like a row identifier (all values unique)"
     if n_values == 2 and set(present.unique().tolist()) <= {0, 1}:
@@ -157,7 +157,8 @@ def _numeric_role(name, present: pd.Series) -> tuple[str, str]:
     return "numeric", ""
 
 
-def _text_role(name, present: pd.Series) -> tuple[str, str]:
+def _text_role(series: pd.Series, present: pd.Series) -> tuple[str, str]:
+    name = series.name
     text = present.astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
     parsed = int(numbers.notna().sum())
@@ -165,10 +166,11 @@ def _text_role(name, present: pd.Series) -> tuple[str, str]:
         return _numeric_role(name, numbers)
     if parsed >= 0.9 * len(text):
         bad = text[numbers.isna()]
+        row = series.index.get_loc(bad.index[0]) + 1
         raise DataError(
             f"column {name!r} is numeric but {len(bad)} value(s) are not numbers (e.g. "
-            f"{bad.iloc[0]!r} in row {bad.index[0] + 1}); fix them, leave the cells empty, or set "
-            "the column's role to categorical"
+            f"{bad.iloc[0]!r} in row {row}); fix them, leave the cells empty, or set the "
+            "column's role to categorical"
         )
     if set(text.str.lower().unique()) <= {"true", "false", "yes", "no", "t", "f", "y", "n"}:
         return "boolean", ""

@@ -1,0 +1,113 @@
+"""Saved models load without executing code from the file, and refuse files that changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import trainforge
+from trainforge.bundle import INFO_FILE, MODEL_FILE, load_bundle
+from trainforge.data.read import file_sha256
+from trainforge.errors import BundleError
+
+from conftest import run_cli
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that code from the file ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def trained(tmp_path, small_table):
+    result = trainforge.train(data=small_table, target="y", models=["logistic_regression"],
+                              output=tmp_path / "runs")
+    return result, result.path / "candidates" / "logistic_regression" / "model"
+
+
+def _replace_model_file(bundle: Path, payload: bytes, fix_hash: bool) -> None:
+    (bundle / MODEL_FILE).write_bytes(payload)
+    if fix_hash:  # an attacker who can write the file can rewrite the recorded hash too
+        info = json.loads((bundle / INFO_FILE).read_text())
+        info["files"][MODEL_FILE] = file_sha256(bundle / MODEL_FILE)
+        (bundle / INFO_FILE).write_text(json.dumps(info))
+
+
+def test_pickle_payload_is_refused_without_running_it(trained, tmp_path):
+    _, bundle = trained
+    marker = tmp_path / "pwned"
+    _replace_model_file(bundle, pickle.dumps(_Payload(marker)), fix_hash=True)
+    with pytest.raises(BundleError, match="is not a skops model file"):
+        load_bundle(bundle)
+    assert not marker.exists()
+
+
+def test_changed_model_file_fails_the_recorded_hash(trained, tmp_path):
+    _, bundle = trained
+    marker = tmp_path / "pwned"
+    _replace_model_file(bundle, pickle.dumps(_Payload(marker)), fix_hash=False)
+    with pytest.raises(BundleError, match="does not match the sha256 recorded"):
+        load_bundle(bundle)
+    assert not marker.exists()
+
+
+def test_skops_file_with_an_untrusted_type_is_refused(trained, tmp_path):
+    import skops.io as sio
+
+    _, bundle = trained
+    _replace_model_file(bundle, sio.dumps({"run": os.system}), fix_hash=True)
+    with pytest.raises(BundleError, match=r"does not trust \(.*system"):
+        load_bundle(bundle)
+
+
+def test_tampered_bundle_is_refused_by_the_cli_in_one_line(trained, tmp_path, small_csv):
+    result, bundle = trained
+    marker = tmp_path / "pwned"
+    _replace_model_file(bundle, pickle.dumps(_Payload(marker)), fix_hash=True)
+    out = tmp_path / "pred.csv"
+    done = run_cli("predict", result.path, small_csv, "-o", out, cwd=tmp_path)
+    assert done.code == 2
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert "not a skops model file" in done.stderr
+    assert not marker.exists() and not out.exists()
+
+
+def test_bundle_without_info_or_with_unknown_format_is_refused(trained):
+    _, bundle = trained
+    info = json.loads((bundle / INFO_FILE).read_text())
+    (bundle / INFO_FILE).write_text(json.dumps({**info, "format": "other/9"}))
+    with pytest.raises(BundleError, match="format 'other/9'"):
+        load_bundle(bundle)
+    (bundle / INFO_FILE).unlink()
+    with pytest.raises(BundleError, match="not a trainforge model"):
+        load_bundle(bundle)
+
+
+def test_fresh_process_predicts_exactly_what_the_in_memory_model_did(trained, tmp_path, small_table):
+    result, _ = trained
+    rows = small_table.drop(columns="y")
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    expected = result.best.predict_proba(rows).to_numpy()
+    script = (
+        "import sys, numpy as np, trainforge\n"
+        "m = trainforge.load(sys.argv[1])\n"
+        "np.save(sys.argv[3], m.predict_proba(sys.argv[2]).to_numpy())\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(result.path), str(tmp_path / "rows.csv"),
+         str(tmp_path / "p.npy")],
+        check=True,
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
