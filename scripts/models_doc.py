@@ -1,6 +1,6 @@
 """Regenerate the catalogue table in docs/models.md from the registry.
 
-    python scripts/models_doc.py        # rewrite docs/models.md between the markers
+python scripts/models_doc.py        # rewrite docs/models.md between the markers
 """
 
 from __future__ import annotations

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 import trainforge
+from conftest import run_cli
 from trainforge.bundle import INFO_FILE, MODEL_FILE, load_bundle
 from trainforge.data.read import file_sha256
 from trainforge.errors import BundleError
-
-from conftest import run_cli
 
 
 class _Payload:
@@ -32,8 +31,9 @@ class _Payload:
 
 @pytest.fixture
 def trained(tmp_path, small_table):
-    result = trainforge.train(data=small_table, target="y", models=["logistic_regression"],
-                              output=tmp_path / "runs")
+    result = trainforge.train(
+        data=small_table, target="y", models=["logistic_regression"], output=tmp_path / "runs"
+    )
     return result, result.path / "candidates" / "logistic_regression" / "model"
 
 
@@ -95,7 +95,9 @@ def test_bundle_without_info_or_with_unknown_format_is_refused(trained):
         load_bundle(bundle)
 
 
-def test_fresh_process_predicts_exactly_what_the_in_memory_model_did(trained, tmp_path, small_table):
+def test_fresh_process_predicts_exactly_what_the_in_memory_model_did(
+    trained, tmp_path, small_table
+):
     result, _ = trained
     rows = small_table.drop(columns="y")
     rows.to_csv(tmp_path / "rows.csv", index=False)
@@ -106,8 +108,14 @@ def test_fresh_process_predicts_exactly_what_the_in_memory_model_did(trained, tm
         "np.save(sys.argv[3], m.predict_proba(sys.argv[2]).to_numpy())\n"
     )
     subprocess.run(
-        [sys.executable, "-c", script, str(result.path), str(tmp_path / "rows.csv"),
-         str(tmp_path / "p.npy")],
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(result.path),
+            str(tmp_path / "rows.csv"),
+            str(tmp_path / "p.npy"),
+        ],
         check=True,
     )
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 import trainforge
-
 from conftest import manifests, run_cli
 
 TIMING = ["fit_seconds", "predict_ms_per_1k", "size_kb"]
@@ -50,8 +49,13 @@ def test_adult_default_ladder_reaches_published_auc(tmp_path, data_dir):
     board = _check_run_folder(run, "binary", "roc_auc")
     assert board["candidate"].iloc[-1] == "baseline" or board["roc_auc"].iloc[-1] <= 0.5
     assert board.loc[0, "roc_auc"] >= 0.90
-    assert set(board["candidate"]) >= {"baseline", "logistic_regression", "random_forest",
-                                       "hist_gradient_boosting", "linear_svm"}
+    assert set(board["candidate"]) >= {
+        "baseline",
+        "logistic_regression",
+        "random_forest",
+        "hist_gradient_boosting",
+        "linear_svm",
+    }
     assert board["roc_auc"].is_monotonic_decreasing
     # predictions from the CLI: the input rows in order, a prediction and one column per class
     rows = pd.read_csv(data_dir / "tabular/adult.csv").sample(500, random_state=1)
@@ -71,8 +75,9 @@ def test_car_multiclass_ranks_by_log_loss(tmp_path, data_dir):
     board = _check_run_folder(run, "multiclass", "log_loss")
     assert board["log_loss"].is_monotonic_increasing
     assert board.loc[0, "log_loss"] < 0.1 and board.loc[0, "accuracy"] > 0.97
-    schema = json.loads((run / "candidates" / board.loc[0, "candidate"] / "model/bundle.json")
-                        .read_text())["schema"]
+    schema = json.loads(
+        (run / "candidates" / board.loc[0, "candidate"] / "model/bundle.json").read_text()
+    )["schema"]
     assert schema["classes"] == [0, 1, 2, 3]
     assert {c["role"] for c in schema["columns"]} == {"categorical"}  # integer-coded levels
 
@@ -106,8 +111,15 @@ def test_cross_validation_reports_fold_spread_and_refits(tmp_path, small_csv):
 def test_validation_file_is_used_instead_of_a_split(tmp_path, small_table):
     small_table.iloc[:200].to_csv(tmp_path / "train.csv", index=False)
     small_table.iloc[200:].to_csv(tmp_path / "valid.csv", index=False)
-    run = _train(tmp_path, tmp_path / "train.csv", "y", "--validation", "valid.csv",
-                 "--models", "logistic_regression")
+    run = _train(
+        tmp_path,
+        tmp_path / "train.csv",
+        "y",
+        "--validation",
+        "valid.csv",
+        "--models",
+        "logistic_regression",
+    )
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["data"]["validation"] == {"strategy": "file", "rows": 100}
     assert manifest["inputs"]["validation"]["fingerprint"].startswith("sha256:")
@@ -139,10 +151,24 @@ def test_two_runs_started_at_once_never_share_a_folder(tmp_path, small_csv):
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "trainforge", "train", str(small_csv), "--target", "y",
-               "--models", "baseline", "--name", "same", "--quiet"]
-    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE) for _ in range(3)]
+    command = [
+        sys.executable,
+        "-m",
+        "trainforge",
+        "train",
+        str(small_csv),
+        "--target",
+        "y",
+        "--models",
+        "baseline",
+        "--name",
+        "same",
+        "--quiet",
+    ]
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
     assert all(p.wait(timeout=120) == 0 for p in processes)
     done = manifests(tmp_path / "runs")
     assert len(done) == 3 and len({m["id"] for m in done}) == 3

@@ -88,12 +88,25 @@ def test_family_builds_a_clonable_sklearn_estimator(name):
 
 def test_ladder_starts_with_the_baseline_and_grows_in_complexity():
     assert [f.name for f in ladder("binary")] == [
-        "baseline", "logistic_regression", "naive_bayes", "knn", "svm",
-        "decision_tree", "random_forest", "extra_trees", "hist_gradient_boosting",
+        "baseline",
+        "logistic_regression",
+        "naive_bayes",
+        "knn",
+        "svm",
+        "decision_tree",
+        "random_forest",
+        "extra_trees",
+        "hist_gradient_boosting",
     ]
     assert [f.name for f in ladder("regression")] == [
-        "baseline", "ridge", "knn", "svm", "decision_tree", "random_forest",
-        "extra_trees", "hist_gradient_boosting",
+        "baseline",
+        "ridge",
+        "knn",
+        "svm",
+        "decision_tree",
+        "random_forest",
+        "extra_trees",
+        "hist_gradient_boosting",
     ]
 
 

@@ -47,8 +47,12 @@ def test_roles_are_inferred_from_values(tmp_path):
     assert schema.task == "regression"
 
     features = feature_frame(read_table(path), schema)
-    assert list(features.columns[-4:]) == ["joined.year", "joined.month", "joined.day",
-                                           "joined.dayofweek"]
+    assert list(features.columns[-4:]) == [
+        "joined.year",
+        "joined.month",
+        "joined.day",
+        "joined.dayofweek",
+    ]
     assert features["joined.year"].iloc[0] == 2020 and features["member"].isin([0, 1]).all()
 
 

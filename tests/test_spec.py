@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import run_cli
 from trainforge.errors import SpecError
 from trainforge.spec import DataSpec, ModelSpec, Role, RunSpec, SplitSpec, Task, build_spec
-
-from conftest import run_cli
 
 
 def _write(path: Path, text: str) -> Path:
@@ -36,13 +35,22 @@ seed: 7
     )
     from_yaml = build_spec(spec_file)
     from_flat = build_spec(
-        train=str(tmp_path / "data.csv"), target="y", columns={"zip": "categorical"}, folds=3,
-        task="binary", models=["ridge", {"name": "decision_tree", "max_depth": 4}],
-        metric="accuracy", seed=7,
+        train=str(tmp_path / "data.csv"),
+        target="y",
+        columns={"zip": "categorical"},
+        folds=3,
+        task="binary",
+        models=["ridge", {"name": "decision_tree", "max_depth": 4}],
+        metric="accuracy",
+        seed=7,
     )
     built = RunSpec(
-        data=DataSpec(train=tmp_path / "data.csv", target="y", columns={"zip": Role.CATEGORICAL},
-                      split=SplitSpec(strategy="cv", folds=3)),
+        data=DataSpec(
+            train=tmp_path / "data.csv",
+            target="y",
+            columns={"zip": Role.CATEGORICAL},
+            split=SplitSpec(strategy="cv", folds=3),
+        ),
         task=Task.BINARY,
         models=[ModelSpec(name="ridge"), ModelSpec(name="decision_tree", max_depth=4)],
         metric="accuracy",
@@ -63,11 +71,23 @@ def test_flat_settings_override_a_yaml_spec(tmp_path):
 def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
     import trainforge
 
-    done = run_cli("train", small_csv, "--target", "y", "--models", "baseline", "--seed", "3",
-                   "--out", "runs", cwd=tmp_path)
+    done = run_cli(
+        "train",
+        small_csv,
+        "--target",
+        "y",
+        "--models",
+        "baseline",
+        "--seed",
+        "3",
+        "--out",
+        "runs",
+        cwd=tmp_path,
+    )
     assert done.code == 0, done.stderr
-    api = trainforge.train(data=str(small_csv), target="y", models=["baseline"], seed=3,
-                           output="runs")
+    api = trainforge.train(
+        data=str(small_csv), target="y", models=["baseline"], seed=3, output="runs"
+    )
     cli_spec = next((tmp_path / "runs").glob("*/spec.yaml")).read_text()
     assert api.path.joinpath("spec.yaml").read_text() == cli_spec
 
@@ -79,16 +99,34 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
             {"models": ["ridge", "lasso", {"name": "decision_tree", "max_depth": "ten"}]},
             "models[2].max_depth: expected an int in the range [1, inf) or None, got 'ten'",
         ),
-        ({"models": ["randomforest"]}, "models[0].name: unknown model 'randomforest'; did you mean 'random_forest'?"),
-        ({"models": [{"name": "decision_tree", "max_dept": 3}]}, "models[0].max_dept: unknown parameter for decision_tree; did you mean 'max_depth'"),
-        ({"models": [{"name": "svm", "C": -1.0}]}, "models[0].C: expected a float in the range (0.0, inf], got -1.0"),
+        (
+            {"models": ["randomforest"]},
+            "models[0].name: unknown model 'randomforest'; did you mean 'random_forest'?",
+        ),
+        (
+            {"models": [{"name": "decision_tree", "max_dept": 3}]},
+            "models[0].max_dept: unknown parameter for decision_tree; did you mean 'max_depth'",
+        ),
+        (
+            {"models": [{"name": "svm", "C": -1.0}]},
+            "models[0].C: expected a float in the range (0.0, inf], got -1.0",
+        ),
         ({"seed": -1}, "seed: input should be greater than or equal to 0, got -1"),
-        ({"task": "clustering"}, "task: input should be 'auto', 'binary', 'multiclass' or 'regression', got 'clustering'"),
+        (
+            {"task": "clustering"},
+            "task: input should be 'auto', 'binary', 'multiclass' or 'regression', got 'clustering'",
+        ),
         ({"metric": "auc"}, "metric: expected 'auto' or one of"),
         ({"epochs": 3}, "epochs: unknown setting; remove it or check its spelling"),
         ({"data": {"train": "a.csv"}}, "data.target: required setting is missing"),
-        ({"data": {"train": "a.csv", "target": "y", "columns": {"c": "text"}}}, "data.columns.c: input should be 'numeric', 'categorical', 'boolean', 'datetime' or 'ignore', got 'text'"),
-        ({"data": {"train": "a.csv", "target": "y", "split": {"validation_fraction": 1.5}}}, "data.split.validation_fraction: input should be less than 1, got 1.5"),
+        (
+            {"data": {"train": "a.csv", "target": "y", "columns": {"c": "text"}}},
+            "data.columns.c: input should be 'numeric', 'categorical', 'boolean', 'datetime' or 'ignore', got 'text'",
+        ),
+        (
+            {"data": {"train": "a.csv", "target": "y", "split": {"validation_fraction": 1.5}}},
+            "data.split.validation_fraction: input should be less than 1, got 1.5",
+        ),
     ],
 )
 def test_invalid_specs_name_the_path_the_value_and_what_is_allowed(raw, message):
@@ -113,6 +151,8 @@ def test_a_spec_that_is_not_a_mapping_is_refused(tmp_path):
 def test_metric_that_does_not_fit_the_task_is_refused_with_the_choices():
     from trainforge.metrics import primary_metric
 
-    with pytest.raises(SpecError, match="'rmse' does not apply to a binary task; use one of roc_auc"):
+    with pytest.raises(
+        SpecError, match="'rmse' does not apply to a binary task; use one of roc_auc"
+    ):
         primary_metric("rmse", "binary")
     assert primary_metric("auto", "multiclass").name == "log_loss"

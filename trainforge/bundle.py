@@ -106,7 +106,8 @@ def _refuse_untrusted(model_file: Path, consequence: str) -> None:
     try:
         untrusted = sio.get_untrusted_types(file=model_file)
     except Exception as exc:  # skops raises zipfile/json errors for files it cannot parse
-        raise BundleError(f"{model_file} is not a skops model file ({type(exc).__name__})") from None
+        kind = type(exc).__name__
+        raise BundleError(f"{model_file} is not a skops model file ({kind})") from None
     refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
     if refused:
         raise BundleError(

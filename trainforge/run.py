@@ -27,7 +27,11 @@ from trainforge.spec import RunSpec
 
 @dataclass
 class RunResult:
-    """What a finished run hands back in Python."""
+    """What a finished run hands back in Python.
+
+    Attributes:
+        results: every candidate's outcome; models other than the best are on disk only.
+    """
 
     path: Path
     leaderboard: pd.DataFrame
@@ -68,7 +72,9 @@ def execute(
 
 
 def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
+    clock = time.perf_counter()
     dataset = load_dataset(spec.data, spec.task.value, spec.seed, train, validation)
+    timings = {"data_seconds": round(time.perf_counter() - clock, 3), "candidates": {}}
     primary = primary_metric(spec.metric, dataset.task)
     profile = _profile(dataset, spec.seed)
     candidates, substitutions = plan(spec.models, profile)
@@ -79,27 +85,35 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         task=dataset.task,
         primary_metric=primary.name,
         inputs=_inputs(spec, dataset),
-        data={
-            "rows": len(dataset.X),
-            "columns": len(dataset.schema.columns),
-            "dropped_columns": list(dataset.schema.dropped),
-            "validation": _validation(spec, dataset),
-        },
+        data=_data_summary(spec, dataset),
         notices=notices,
     )
-    results = []
+    results, best = [], None
     for index, candidate in enumerate(candidates, start=1):
         observer.candidate_started(index, len(candidates), candidate.name)
+        clock = time.perf_counter()
         result = _train_one(candidate, dataset, profile, primary, run)
+        timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
         results.append(result)
+        best = _keep_best(best, result, primary)
         observer.candidate_finished(index, len(candidates), result)
-    board = leaderboard_frame(results, primary, dataset.task)
-    best = ranked(results, primary)[0]
-    if best.status != "ok":
+    if best is None or best.status != "ok":
         raise RunError(f"every candidate failed; see {run.path / 'candidates'}/*/error.txt")
+    board = leaderboard_frame(results, primary, dataset.task)
     run.write_text("leaderboard.csv", board.to_csv(index=False))
-    run.update(best={"candidate": best.name, primary.name: best.metrics[primary.name]})
+    run.update(
+        best={"candidate": best.name, primary.name: best.metrics[primary.name]}, timings=timings
+    )
     return RunResult(run.path, board, best.model, best.name, results)
+
+
+def _keep_best(best, result, primary: Metric):
+    """The better of two results. Only the best model stays in memory; all are on disk."""
+    if best is None:
+        return result
+    winner, loser = ranked([best, result], primary)
+    loser.model = None
+    return winner
 
 
 def _train_one(candidate, dataset: Dataset, profile: Profile, primary: Metric, run: RunDir):
@@ -152,14 +166,20 @@ def _inputs(spec: RunSpec, dataset: Dataset) -> dict:
     }
 
 
-def _validation(spec: RunSpec, dataset: Dataset) -> dict:
+def _data_summary(spec: RunSpec, dataset: Dataset) -> dict:
     if "validation" in dataset.fingerprints:
-        return {"strategy": "file", "rows": len(dataset.folds[0].X_valid)}
-    if dataset.refit:
-        return {"strategy": "cv", "folds": len(dataset.folds)}
-    split = spec.data.split
+        validation = {"strategy": "file", "rows": len(dataset.folds[0].X_valid)}
+    elif dataset.refit:
+        validation = {"strategy": "cv", "folds": len(dataset.folds)}
+    else:
+        validation = {
+            "strategy": "holdout",
+            "fraction": spec.data.split.validation_fraction,
+            "rows": len(dataset.folds[0].X_valid),
+        }
     return {
-        "strategy": "holdout",
-        "fraction": split.validation_fraction,
-        "rows": len(dataset.folds[0].X_valid),
+        "rows": len(dataset.X),
+        "columns": len(dataset.schema.columns),
+        "dropped_columns": list(dataset.schema.dropped),
+        "validation": validation,
     }

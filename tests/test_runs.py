@@ -1,0 +1,51 @@
+"""Run folders tell the truth about how a run ended."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import trainforge
+from conftest import run_cli
+from trainforge.errors import RunError
+
+
+def test_a_killed_run_reads_as_interrupted_and_has_no_model_to_load(tmp_path, data_dir):
+    command = [
+        sys.executable,
+        "-m",
+        "trainforge",
+        "train",
+        str(data_dir / "tabular/adult.csv"),
+        "--target",
+        "income >50K",
+        "--quiet",
+    ]
+    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob("runs/*/candidates/*/metrics.json")):
+        assert time.time() < deadline and process.poll() is None, "training never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    run = next((tmp_path / "runs").iterdir())
+    assert json.loads((run / "manifest.json").read_text())["status"] == "running"
+    listing = run_cli("runs", cwd=tmp_path)
+    assert "interrupted" in listing.stdout
+    assert not (run / "leaderboard.csv").exists()
+    with pytest.raises(RunError, match="is interrupted; it has no best model"):
+        trainforge.load(run)
+
+
+def test_a_run_that_fails_on_bad_data_is_marked_failed_with_the_reason(tmp_path):
+    (tmp_path / "d.csv").write_text("a,y\n1,0\n2,0\n3,0\n")
+    done = run_cli("train", "d.csv", "--target", "y", cwd=tmp_path)
+    assert done.code == 2
+    manifest = json.loads(next(tmp_path.glob("runs/*/manifest.json")).read_text())
+    assert manifest["status"] == "failed"
+    assert "single value" in manifest["error"]
