@@ -51,7 +51,7 @@ def test_roles_are_inferred_from_values(tmp_path):
         "joined.year",
         "joined.month",
         "joined.day",
-        "joined.dayofweek",
+        "joined.day_of_week",
     ]
     assert features["joined.year"].iloc[0] == 2020 and features["member"].isin([0, 1]).all()
 

@@ -195,7 +195,7 @@ def _datetime_parts(series: pd.Series) -> tuple[str, ...]:
     from trainforge.data.features import to_datetime
 
     values = to_datetime(series, series.name).dropna()
-    parts = ["year", "month", "day", "dayofweek"]
+    parts = ["year", "month", "day", "day_of_week"]
     if (values.dt.hour != 0).any() or (values.dt.minute != 0).any():
         parts += ["hour", "minute"]
     return tuple(parts)
