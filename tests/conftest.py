@@ -49,9 +49,12 @@ def data_dir() -> Path:
 
 @pytest.fixture
 def small_table() -> pd.DataFrame:
+    return make_small_table()
+
+
+def make_small_table(n: int = 300) -> pd.DataFrame:
     """A small mixed-type binary table that models can learn (the label depends on x1 and c)."""
     rng = np.random.default_rng(0)
-    n = 300
     x1 = rng.normal(size=n)
     c = rng.choice(["red", "green", "blue"], size=n)
     logit = 2 * x1 + np.where(c == "red", 1.5, -0.5)

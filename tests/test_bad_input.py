@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CliResult, manifests, run_cli
+from conftest import CliResult, make_small_table, manifests, run_cli
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -314,28 +314,11 @@ def test_duplicate_column_names_in_parquet(tmp_path: Path):
 # -- prediction ---------------------------------------------------------------------------------
 
 
-def _prediction_table(n: int = 300) -> pd.DataFrame:
-    """The conftest ``small_table`` recipe (a module-scoped fixture cannot use that fixture)."""
-    rng = np.random.default_rng(0)
-    x1 = rng.normal(size=n)
-    c = rng.choice(["red", "green", "blue"], size=n)
-    logit = 2 * x1 + np.where(c == "red", 1.5, -0.5)
-    return pd.DataFrame(
-        {
-            "x1": x1,
-            "x2": rng.normal(size=n),
-            "c": c,
-            "flag": rng.choice([True, False], size=n),
-            "y": np.where(logit + rng.normal(scale=0.5, size=n) > 0, "yes", "no"),
-        }
-    )
-
-
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One completed baseline run, shared by the prediction tests; returns its folder."""
     folder = tmp_path_factory.mktemp("trained")
-    write_csv(folder / "small.csv", _prediction_table())
+    write_csv(folder / "small.csv", make_small_table())
     result = run_cli(
         "train", "small.csv", "--target", "y", "--models", "baseline", "--quiet", cwd=folder
     )
@@ -353,14 +336,14 @@ def _assert_predict_left_nothing(tmp_path: Path, trained_run: Path) -> None:
 
 
 def test_predict_data_missing_a_training_column(tmp_path: Path, trained_run: Path):
-    write_csv(tmp_path / "new.csv", _prediction_table(10).drop(columns=["x1", "y"]))
+    write_csv(tmp_path / "new.csv", make_small_table(10).drop(columns=["x1", "y"]))
     result = run_cli("predict", trained_run, "new.csv", "-o", "out.csv", cwd=tmp_path)
     assert_input_error(result, "'x1'", "lacks")
     _assert_predict_left_nothing(tmp_path, trained_run)
 
 
 def test_predict_infinite_value(tmp_path: Path, trained_run: Path):
-    rows = _prediction_table(10).drop(columns=["y"]).astype({"x2": object})
+    rows = make_small_table(10).drop(columns=["y"]).astype({"x2": object})
     rows.loc[4, "x2"] = "-inf"
     write_csv(tmp_path / "new.csv", rows)
     # by run id, as after `trainforge runs`
