@@ -111,19 +111,21 @@ def fit_candidate(
             _fit(pipeline, fold.X_train, fold.y_train)
             result.fit_seconds += time.perf_counter() - started
             started = time.perf_counter()
-            pred, proba = _predict(pipeline, fold.X_valid, profile.task)
+            model = Model(pipeline, dataset.schema, candidate.family.name)
+            pred, proba = model.raw_predict(fold.X_valid)
             predict_seconds += time.perf_counter() - started
             predicted_rows += len(fold.X_valid)
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
         if dataset.refit:
             pipeline = make_pipeline(candidate, dataset, profile)
             _fit(pipeline, dataset.X, dataset.y)
+            model = Model(pipeline, dataset.schema, candidate.family.name)
     result.warnings = _distinct(caught)
     result.metrics = {name: float(np.mean([s[name] for s in fold_scores])) for name in names}
     if len(fold_scores) > 1:
         result.primary_std = float(np.std([s[primary.name] for s in fold_scores]))
     result.predict_ms_per_1k = 1e6 * predict_seconds / max(predicted_rows, 1)
-    result.model = Model(pipeline, dataset.schema, candidate.family.name)
+    result.model = model
     return result
 
 
@@ -139,14 +141,6 @@ def _fit(pipeline, X, y) -> None:
     model = pipeline[-1]
     if hasattr(model, "estimators_") and "n_jobs" in model.get_params():
         model.set_params(n_jobs=1)
-
-
-def _predict(pipeline, X, task: str):
-    pred = pipeline.predict(X)
-    proba = None
-    if task != "regression" and hasattr(pipeline, "predict_proba"):
-        proba = pipeline.predict_proba(X)
-    return pred, proba
 
 
 def _distinct(caught) -> list[str]:

@@ -45,7 +45,7 @@ class Model:
 
     def predict(self, data) -> np.ndarray:
         """Predictions in the training target's own labels (or values, for regression)."""
-        return self._labels(self.pipeline.predict(self.features(data)))
+        return self.decide(self.features(data))[0]
 
     def predict_proba(self, data) -> pd.DataFrame:
         """One ``proba_<class>`` column per class, rows in input order."""
@@ -56,16 +56,29 @@ class Model:
     def predict_frame(self, data) -> pd.DataFrame:
         """The input rows in order, with a ``prediction`` column and the class probabilities."""
         rows = _rows(data).reset_index(drop=True)
-        features = feature_frame(rows, self.schema)
-        out = rows.assign(prediction=self._labels(self.pipeline.predict(features)))
-        if self.has_proba:
-            out = pd.concat([out, self._proba(self.pipeline.predict_proba(features))], axis=1)
-        return out
+        labels, proba = self.decide(feature_frame(rows, self.schema))
+        out = rows.assign(prediction=labels)
+        return out if proba is None else pd.concat([out, self._proba(proba)], axis=1)
 
-    def _labels(self, raw) -> np.ndarray:
+    def decide(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels (or values) and class probabilities (None for regression) for a feature frame."""
+        raw, proba = self.raw_predict(features)
         if self.task == "regression":
-            return np.asarray(raw, dtype=float)
-        return np.asarray(self.classes, dtype=object)[np.asarray(raw, dtype=int)]
+            return raw, None
+        return np.asarray(self.classes, dtype=object)[raw], proba
+
+    def raw_predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class codes ``0..K-1`` (or regression values) and class probabilities.
+
+        A classifier's label is its most probable class, so labels and probabilities come from
+        one pass through the model and always agree.
+        """
+        if self.task == "regression":
+            return np.asarray(self.pipeline.predict(features), dtype=float), None
+        if not self.has_proba:
+            return np.asarray(self.pipeline.predict(features), dtype=int), None
+        proba = self.pipeline.predict_proba(features)
+        return proba.argmax(axis=1), proba
 
     def _proba(self, proba) -> pd.DataFrame:
         return pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])

@@ -122,7 +122,7 @@ def to_category_text(series: pd.Series, name: str) -> pd.Series:
             series = series.astype("Int64")
     present = series.notna()
     text = pd.Series(np.nan, index=series.index, dtype="object")
-    text[present] = series[present].astype("object").map(lambda v: str(v).strip())
+    text[present] = series[present].astype(str).str.strip().astype("object")
     return text
 
 

@@ -158,8 +158,20 @@ def _numeric_role(name, present: pd.Series) -> tuple[str, str]:
 
 
 def _text_role(series: pd.Series, present: pd.Series) -> tuple[str, str]:
-    name = series.name
     text = present.astype(str).str.strip()
+    if _mostly_numbers(text.iloc[:1000]):
+        return _numeric_text_role(series, text)
+    return _plain_text_role(text)
+
+
+def _mostly_numbers(sample: pd.Series) -> bool:
+    """A cheap first look, so that clearly textual columns are never parsed whole."""
+    return bool(pd.to_numeric(sample, errors="coerce").notna().mean() >= 0.5)
+
+
+def _numeric_text_role(series: pd.Series, text: pd.Series) -> tuple[str, str]:
+    """Numbers written as text: numeric, or an error when a few values are not numbers."""
+    name = series.name
     numbers = pd.to_numeric(text, errors="coerce")
     parsed = int(numbers.notna().sum())
     if parsed == len(text):
@@ -172,6 +184,10 @@ def _text_role(series: pd.Series, present: pd.Series) -> tuple[str, str]:
             f"{bad.iloc[0]!r} in row {row}); fix them, leave the cells empty, or set the "
             "column's role to categorical"
         )
+    return _plain_text_role(text)
+
+
+def _plain_text_role(text: pd.Series) -> tuple[str, str]:
     if set(text.str.lower().unique()) <= {"true", "false", "yes", "no", "t", "f", "y", "n"}:
         return "boolean", ""
     if _looks_like_dates(text):
