@@ -67,8 +67,14 @@ def test_family_fits_saves_and_reloads_identically(name, task, tmp_path):
     save_bundle(result.model, tmp_path / "model")
     loaded = load_bundle(tmp_path / "model")  # exactly TRUSTED_TYPES, nothing more
     np.testing.assert_array_equal(loaded.predict(rows), before)
-    if task != "regression":
+    odd = rows.iloc[:3].assign(colour=["purple", None, "red"], shop="never-seen", x1=np.nan)
+    odd_predictions = loaded.predict(odd)
+    assert len(odd_predictions) == 3
+    if task == "regression":
+        assert np.isfinite(odd_predictions).all()
+    else:
         assert set(before) <= set(frame["y"])
+        assert np.isfinite(loaded.predict_proba(odd).to_numpy()).all()
         pd.testing.assert_frame_equal(loaded.predict_proba(rows), result.model.predict_proba(rows))
         assert list(loaded.predict_proba(rows).columns) == [
             f"proba_{c}" for c in sorted(frame["y"].unique())
