@@ -23,3 +23,11 @@ class BundleError(TrainforgeError):
 
 class RunError(TrainforgeError):
     """A run cannot be found or did not produce a usable model."""
+
+
+class CheckpointError(TrainforgeError):
+    """A checkpoint is incomplete, corrupt, or belongs to a different model or spec."""
+
+
+class TrainingError(TrainforgeError):
+    """Training cannot go on: non-finite inputs, or a loss that became NaN or infinite."""

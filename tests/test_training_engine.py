@@ -1,0 +1,145 @@
+"""The training engine in process: determinism, early stopping, checkpoints and resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from trainforge.errors import CheckpointError, TrainingError
+from trainforge.models.neural import MLPClassifier, MLPRegressor
+from trainforge.training.callbacks.base import Callback
+from trainforge.training.checkpoint import MANIFEST, TENSORS, checkpoints, load_checkpoint
+
+
+def _data(n=600, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    y = (X[:, 0] - X[:, 1] + rng.normal(scale=0.7, size=n) > 0).astype(int)
+    return X, y
+
+
+def _sha(model) -> str:
+    digest = hashlib.sha256()
+    for key, value in sorted(model.model_.state_dict().items()):
+        digest.update(key.encode() + value.numpy().tobytes())
+    return digest.hexdigest()
+
+
+SMALL = dict(hidden_sizes=(32,), batch_size=32, max_epochs=12, patience=3, random_state=0)
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not():
+    X, y = _data()
+    first, second = MLPClassifier(**SMALL).fit(X, y), MLPClassifier(**SMALL).fit(X, y)
+    assert _sha(first) == _sha(second) and first.history_ == second.history_
+    other = MLPClassifier(**{**SMALL, "random_state": 1}).fit(X, y)
+    assert _sha(other) != _sha(first)
+
+
+def test_early_stopping_restores_the_best_epoch(tmp_path):
+    X, y = _data()
+    model = MLPClassifier(
+        **{**SMALL, "max_epochs": 200, "learning_rate": 0.01}, checkpoint_dir=str(tmp_path)
+    ).fit(X, y)
+    losses = [h["val_loss"] for h in model.history_]
+    assert model.n_epochs_ == model.best_epoch_ + 3 < 200
+    assert min(losses) == losses[model.best_epoch_ - 1]
+    from safetensors.torch import load_file
+
+    best = load_file(tmp_path / "best.safetensors")
+    for key, value in model.model_.state_dict().items():
+        assert torch.equal(best[key], value)
+
+
+class _Interrupt(Callback):
+    name = "interrupt"
+
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_batch_end(self, loop):
+        if loop.step == self.at_step:
+            raise KeyboardInterrupt
+
+
+def _interrupted_then_resumed(tmp_path, at_step, monkeypatch, corrupt=False):
+    X, y = _data()
+    params = dict(SMALL, checkpoint_dir=str(tmp_path), checkpoint_every_steps=5, resume=True)
+    original = MLPClassifier._callbacks
+
+    def with_interrupt(self, *args):
+        return [_Interrupt(at_step), *original(self, *args)]
+
+    monkeypatch.setattr(MLPClassifier, "_callbacks", with_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        MLPClassifier(**params).fit(X, y)
+    monkeypatch.setattr(MLPClassifier, "_callbacks", original)
+    if corrupt:
+        newest = checkpoints(tmp_path)[-1]
+        (newest / TENSORS).write_bytes(b"not what was saved")
+    return MLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("at_step", [3, 19, 57, 100])
+def test_interrupted_fit_resumes_bit_identically(tmp_path, monkeypatch, at_step):
+    X, y = _data()
+    reference = MLPClassifier(**SMALL).fit(X, y)
+    resumed = _interrupted_then_resumed(tmp_path, at_step, monkeypatch)
+    assert _sha(resumed) == _sha(reference)
+    assert resumed.history_ == reference.history_
+    assert resumed.best_epoch_ == reference.best_epoch_
+
+
+def test_a_corrupt_newest_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monkeypatch):
+    X, y = _data()
+    reference = MLPClassifier(**SMALL).fit(X, y)
+    with pytest.warns(
+        RuntimeWarning, match=r"checkpoint step-\d+ is corrupt .*previous checkpoint"
+    ):
+        resumed = _interrupted_then_resumed(tmp_path, 57, monkeypatch, corrupt=True)
+    assert _sha(resumed) == _sha(reference)
+
+
+def test_checkpoint_manifest_lists_sha256_of_every_file(tmp_path):
+    X, y = _data()
+    MLPClassifier(**SMALL, checkpoint_dir=str(tmp_path)).fit(X, y)
+    newest = checkpoints(tmp_path)[-1]
+    manifest = json.loads((newest / MANIFEST).read_text())
+    assert set(manifest) == {"tensors.safetensors", "state.json"}
+    state = load_checkpoint(newest).state
+    assert {"identity", "loop", "optimizer", "rng", "callbacks"} <= set(state)
+    assert {"early_stopping", "lr_schedule", "checkpointing"} <= set(state["callbacks"])
+    assert len(checkpoints(tmp_path)) == 2  # keep_last
+
+
+def test_a_checkpoint_from_another_spec_is_refused_saying_what_differs(tmp_path):
+    X, y = _data()
+    MLPClassifier(**SMALL, checkpoint_dir=str(tmp_path)).fit(X, y)
+    with pytest.raises(CheckpointError, match=r"hidden_sizes: checkpoint '\(32,\)', now '\(16,\)'"):
+        MLPClassifier(
+            **{**SMALL, "hidden_sizes": (16,)}, checkpoint_dir=str(tmp_path), resume=True
+        ).fit(X, y)
+    with pytest.raises(CheckpointError, match="data_sha256"):
+        MLPClassifier(**SMALL, checkpoint_dir=str(tmp_path), resume=True).fit(X[:-1], y[:-1])
+
+
+def test_a_diverging_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
+    X, y = _data()
+    X[:, 0] *= 1e30  # overflows the loss in float32
+    with pytest.raises(TrainingError, match="loss became"):
+        MLPRegressor(
+            **SMALL, learning_rate=10.0, optimizer="sgd", checkpoint_dir=str(tmp_path)
+        ).fit(X, X[:, 0])
+    for path in checkpoints(tmp_path):
+        assert torch.isfinite(load_checkpoint(path).tensors["loop.loss_sum"])
+
+
+def test_non_finite_features_are_refused_before_training():
+    X, y = _data()
+    X[5, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MLPClassifier(**SMALL).fit(X, y)

@@ -1,0 +1,1 @@
+"""Plain torch ``nn.Module``s: no training logic, no trainforge imports beyond configs."""

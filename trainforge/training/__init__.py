@@ -1,0 +1,1 @@
+"""The PyTorch training engine: losses, optimizers, schedules, the loop and its callbacks."""

@@ -1,0 +1,115 @@
+"""The training loop: one function you can read in one sitting.
+
+Who owns what: ``fit`` owns epochs, batches and optimizer steps; the data is held as tensors and
+sliced per batch (no per-sample Dataset); the loop's own seeded generator draws each epoch's row
+order; callbacks own everything optional (early stopping, checkpoints, schedules, clipping,
+progress, tracking). Callbacks talk to the loop through the ``Loop`` fields and its ``stop`` flag.
+
+The loop syncs with the host once per epoch (to read the epoch's mean loss), never per step, so
+it stays fast on a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from trainforge.errors import TrainingError
+from trainforge.training.callbacks import Callback
+from trainforge.training.optim import l1_penalty
+
+
+@dataclass
+class Loop:
+    """Everything a run of the loop needs and changes; a checkpoint saves all of it.
+
+    Attributes:
+        epoch: epochs completed.
+        batch: batches completed in the current epoch (0 between epochs).
+        step: optimizer steps in total.
+        order: the current epoch's row order, drawn from ``generator``.
+        loss_sum: the current epoch's summed training loss (float64, on the model's device).
+        rows: rows seen in the current epoch.
+    """
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    generator: torch.Generator
+    max_epochs: int
+    batch_size: int
+    l1: float = 0.0
+    callbacks: Sequence[Callback] = ()
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    order: torch.Tensor | None = None
+    loss_sum: torch.Tensor | None = None
+    rows: int = 0
+    history: list[dict] = field(default_factory=list)
+    stop: bool = False
+
+
+def fit(
+    loop: Loop,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    evaluate: Callable[[torch.nn.Module], dict] | None = None,
+) -> Loop:
+    """Train ``loop.model`` on ``(X, y)`` from wherever ``loop`` stands (fresh or resumed).
+
+    Args:
+        X, y: training tensors on the model's device.
+        evaluate: returns validation metrics (``val_loss``, ...) for the model, once per epoch.
+    """
+    n_rows = len(X)
+    n_batches = -(-n_rows // loop.batch_size)
+    _each(loop, "on_train_begin")
+    while loop.epoch < loop.max_epochs and not loop.stop:
+        if loop.batch == 0:  # a new epoch; a resumed one keeps its order and sums
+            loop.order = torch.randperm(n_rows, generator=loop.generator).to(X.device)
+            loop.loss_sum = torch.zeros((), dtype=torch.float64, device=X.device)
+            loop.rows = 0
+            _each(loop, "on_epoch_begin")
+        loop.model.train()
+        while loop.batch < n_batches and not loop.stop:
+            rows = loop.order[loop.batch * loop.batch_size : (loop.batch + 1) * loop.batch_size]
+            loss = loop.loss_fn(loop.model(X[rows]), y[rows])
+            penalised = loss + l1_penalty(loop.model, loop.l1) if loop.l1 else loss
+            loop.optimizer.zero_grad(set_to_none=True)
+            penalised.backward()
+            _each(loop, "after_backward")
+            loop.optimizer.step()
+            loop.loss_sum += loss.detach().double() * len(rows)
+            loop.rows += len(rows)
+            loop.batch += 1
+            loop.step += 1
+            _each(loop, "on_batch_end")
+        logs = {"epoch": loop.epoch + 1, "loss": _epoch_loss(loop)}
+        if evaluate is not None:
+            loop.model.eval()
+            with torch.no_grad():
+                logs.update(evaluate(loop.model))
+        loop.history.append(logs)
+        loop.epoch += 1
+        loop.batch = 0
+        _each(loop, "on_epoch_end", logs)
+    _each(loop, "on_train_end")
+    return loop
+
+
+def _epoch_loss(loop: Loop) -> float:
+    value = (loop.loss_sum / max(loop.rows, 1)).item()
+    if value != value or value in (float("inf"), float("-inf")):
+        raise TrainingError(
+            f"the training loss became {value} in epoch {loop.epoch + 1}; lower the learning "
+            "rate or check the data (the last good checkpoint, if any, is kept)"
+        )
+    return value
+
+
+def _each(loop: Loop, hook: str, *args) -> None:
+    for callback in loop.callbacks:
+        getattr(callback, hook)(loop, *args)
