@@ -103,6 +103,7 @@ def test_ladder_starts_with_the_baseline_and_grows_in_complexity():
         "random_forest",
         "extra_trees",
         "hist_gradient_boosting",
+        "mlp",
     ]
     assert [f.name for f in ladder("regression")] == [
         "baseline",
@@ -113,6 +114,7 @@ def test_ladder_starts_with_the_baseline_and_grows_in_complexity():
         "random_forest",
         "extra_trees",
         "hist_gradient_boosting",
+        "mlp",
     ]
 
 

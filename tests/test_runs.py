@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 
 import trainforge
@@ -49,3 +50,30 @@ def test_a_run_that_fails_on_bad_data_is_marked_failed_with_the_reason(tmp_path)
     manifest = json.loads(next(tmp_path.glob("runs/*/manifest.json")).read_text())
     assert manifest["status"] == "failed"
     assert "single value" in manifest["error"]
+
+
+def test_a_killed_run_resumes_to_the_same_leaderboard_as_an_uninterrupted_one(tmp_path, small_csv):
+    flags = ["--target", "y", "--models", "baseline,logistic_regression,mlp", "--seed", "1"]
+    whole = run_cli("train", small_csv, *flags, "--out", "whole", cwd=tmp_path)
+    assert whole.code == 0, whole.stderr
+    command = [sys.executable, "-m", "trainforge", "train", str(small_csv), *flags, "--quiet"]
+    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("runs/*/candidates/mlp/checkpoints/fold-0/step-*/manifest.json")):
+        assert time.time() < deadline and process.poll() is None, "the mlp never checkpointed"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    run = next((tmp_path / "runs").iterdir())
+    assert not (run / "candidates" / "mlp" / "metrics.json").exists()
+
+    done = run_cli("resume", run.name, cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and len(manifest["resumed"]) == 1
+    timing = ["fit_seconds", "predict_ms_per_1k", "size_kb"]
+    resumed = pd.read_csv(run / "leaderboard.csv").drop(columns=timing)
+    reference = pd.read_csv(next((tmp_path / "whole").iterdir()) / "leaderboard.csv")
+    pd.testing.assert_frame_equal(resumed, reference.drop(columns=timing))
+    again = run_cli("resume", run.name, cwd=tmp_path)
+    assert again.code == 2 and "already completed" in again.stderr

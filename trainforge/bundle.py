@@ -4,6 +4,8 @@ A bundle is a folder:
 
     bundle.json   what the model is: format, family, schema, versions, sha256 of each file
     model.skops   the fitted scikit-learn pipeline, in skops' format
+    estimator/    only for estimators that save themselves (neural nets): JSON + safetensors,
+                  while model.skops then holds the preprocessing steps
 
 Loading checks each file's sha256 against bundle.json, then lets skops load only the types in
 ``TRUSTED_TYPES``; anything else in the file (a pickle payload, an unknown class) is refused.
@@ -11,6 +13,7 @@ Loading checks each file's sha256 against bundle.json, then lets skops load only
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -27,6 +30,15 @@ from trainforge.model import Model
 FORMAT = "trainforge.bundle/1"
 MODEL_FILE = "model.skops"
 INFO_FILE = "bundle.json"
+ESTIMATOR_DIR = "estimator"
+
+# Estimators that save themselves as JSON and tensors (``save_files`` / ``load_files``) instead
+# of going through skops; the bundle then holds the preprocessing in model.skops and the
+# estimator in estimator/. Only these classes are ever rebuilt on load.
+SELF_SAVING = {
+    "trainforge.models.neural.MLPClassifier",
+    "trainforge.models.neural.MLPRegressor",
+}
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts
 # scikit-learn's estimators and builtin containers). Explicit on purpose: the tests save and
@@ -61,16 +73,23 @@ def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Pa
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     staging.mkdir()
     try:
-        sio.dump(model.pipeline, staging / MODEL_FILE)
+        pipeline, estimator = _split_self_saving(model.pipeline)
+        sio.dump(pipeline, staging / MODEL_FILE)
         _refuse_untrusted(staging / MODEL_FILE, "cannot be saved safely")
+        names = [MODEL_FILE]
+        if estimator is not None:
+            written = estimator.save_files(staging / ESTIMATOR_DIR)
+            names += [f"{ESTIMATOR_DIR}/{name}" for name in written]
         info = {
             "format": FORMAT,
             "family": model.family,
             "schema": model.schema.to_dict(),
             "versions": _versions(),
-            "files": {MODEL_FILE: file_sha256(staging / MODEL_FILE)},
+            "files": {name: file_sha256(staging / name) for name in names},
             **(extra or {}),
         }
+        if estimator is not None:
+            info["estimator"] = _dotted(type(estimator))
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
         fsync_tree(staging)
         os.replace(staging, path)
@@ -97,7 +116,32 @@ def load_bundle(path: str | Path) -> Model:
     model_file = path / MODEL_FILE
     _refuse_untrusted(model_file, "refusing to load it")
     pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
+    if "estimator" in info:
+        pipeline = _join_self_saving(pipeline, info["estimator"], path / ESTIMATOR_DIR)
     return Model(pipeline, Schema.from_dict(info["schema"]), info["family"])
+
+
+def _split_self_saving(pipeline):
+    """``(preprocessing, estimator)`` when the final estimator saves itself, else
+    ``(pipeline, None)``."""
+    final = pipeline[-1]
+    if _dotted(type(final)) in SELF_SAVING:
+        return pipeline[:-1], final
+    return pipeline, None
+
+
+def _join_self_saving(features, dotted: str, folder: Path):
+    from sklearn.pipeline import Pipeline
+
+    if dotted not in SELF_SAVING:
+        raise BundleError(f"{folder.parent}: estimator type {dotted} is not one trainforge loads")
+    module, _, name = dotted.rpartition(".")
+    estimator = getattr(importlib.import_module(module), name).load_files(folder)
+    return Pipeline([*features.steps, ("model", estimator)])
+
+
+def _dotted(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _refuse_untrusted(model_file: Path, consequence: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,13 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
     if not models:
         chosen = []
         for family in ladder(profile.task):
+            if not family.available():
+                needs = " and ".join(family.requires)
+                notices.append(
+                    f"{family.name}: left out because {needs} is not installed "
+                    f'(pip install "trainforge[{family.requires[0]}]")'
+                )
+                continue
             change = family.substitute(profile) if family.substitute else None
             if change is not None:
                 notices.append(change.notice)
@@ -83,21 +91,27 @@ def _named(chosen: list[tuple[Family, dict]]) -> list[Candidate]:
     return candidates
 
 
-def make_pipeline(candidate: Candidate, dataset: Dataset, profile: Profile):
+def make_pipeline(candidate: Candidate, dataset: Dataset, profile: Profile, runtime=None):
     """An unfitted Pipeline: preprocessing built from the schema, then the estimator."""
     from sklearn.pipeline import Pipeline
 
     features, mask = build_preprocessor(dataset.schema, candidate.family.prep, profile.seed)
-    estimator = candidate.family.build(replace(profile, categorical_mask=mask), candidate.params)
+    profile = replace(profile, categorical_mask=mask)
+    estimator = candidate.family.build(profile, candidate.params, runtime)
     return Pipeline([("features", features), ("model", estimator)])
 
 
 def fit_candidate(
-    candidate: Candidate, dataset: Dataset, profile: Profile, primary: Metric
+    candidate: Candidate,
+    dataset: Dataset,
+    profile: Profile,
+    primary: Metric,
+    checkpoints: Path | None = None,
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
-    Under cross-validation the kept model is refitted on all training rows.
+    Under cross-validation the kept model is refitted on all training rows. Estimators that
+    checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there.
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)
@@ -105,8 +119,9 @@ def fit_candidate(
     fold_scores, predict_seconds, predicted_rows = [], 0.0, 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for fold in dataset.splits():
-            pipeline = make_pipeline(candidate, dataset, profile)
+        for index, fold in enumerate(dataset.splits()):
+            runtime = _runtime(checkpoints, f"fold-{index}")
+            pipeline = make_pipeline(candidate, dataset, profile, runtime)
             started = time.perf_counter()
             _fit(pipeline, fold.X_train, fold.y_train)
             result.fit_seconds += time.perf_counter() - started
@@ -117,7 +132,7 @@ def fit_candidate(
             predicted_rows += len(fold.X_valid)
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
         if dataset.refit:
-            pipeline = make_pipeline(candidate, dataset, profile)
+            pipeline = make_pipeline(candidate, dataset, profile, _runtime(checkpoints, "refit"))
             _fit(pipeline, dataset.X, dataset.y)
             model = Model(pipeline, dataset.schema, candidate.family.name)
     result.warnings = _distinct(caught)
@@ -127,6 +142,13 @@ def fit_candidate(
     result.predict_ms_per_1k = 1e6 * predict_seconds / max(predicted_rows, 1)
     result.model = model
     return result
+
+
+def _runtime(checkpoints: Path | None, part: str) -> dict:
+    """Where a checkpointing estimator writes, resuming whatever it finds there."""
+    if checkpoints is None:
+        return {}
+    return {"checkpoint_dir": str(checkpoints / part), "resume": True}
 
 
 def _fit(pipeline, X, y) -> None:

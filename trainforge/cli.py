@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="print only notices and results")
     train.set_defaults(handler=_train)
 
+    resume = commands.add_parser("resume", help="continue an interrupted or failed run")
+    resume.add_argument("run", help="a run folder, run id, id prefix, or 'latest'")
+    resume.add_argument("--out", default="runs", help="runs folder (default: runs)")
+    resume.add_argument("--quiet", action="store_true", help="print only notices and results")
+    resume.set_defaults(handler=_resume)
+
     predict = commands.add_parser("predict", help="predict with a saved model or a run's best")
     predict.add_argument("model", help="a model folder, a run folder, or a run id")
     predict.add_argument("data", help="rows like the training file (extra columns ignored)")
@@ -94,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from trainforge.console import ConsoleObserver, print_table
+    from trainforge.console import ConsoleObserver
     from trainforge.errors import SpecError
     from trainforge.run import execute
     from trainforge.spec import build_spec
@@ -117,11 +123,26 @@ def _train(args) -> int:
         "columns": _roles(args.role) or None,
     }
     spec = build_spec(args.source if is_spec else None, **settings)
-    result = execute(spec, observer=ConsoleObserver(quiet=args.quiet))
+    _report(execute(spec, observer=ConsoleObserver(quiet=args.quiet)))
+    return 0
+
+
+def _resume(args) -> int:
+    from trainforge.console import ConsoleObserver
+    from trainforge.run import resume
+    from trainforge.rundir import find_run
+
+    path = find_run(args.run, Path(args.out))
+    _report(resume(path, observer=ConsoleObserver(quiet=args.quiet)))
+    return 0
+
+
+def _report(result) -> None:
+    from trainforge.console import print_table
+
     print_table(result.leaderboard, title="leaderboard (validation)")
     print(f"best: {result.best_name}")
     print(f"run: {result.path}")
-    return 0
 
 
 def _roles(pairs: list[str]) -> dict[str, str]:

@@ -60,6 +60,22 @@ class RunDir:
         run.save()
         return run
 
+    @classmethod
+    def reopen(cls, path: Path) -> RunDir:
+        """Take over an interrupted or failed run's folder to continue it."""
+        manifest = read_manifest(path)
+        attempts = manifest.get("resumed", [])
+        manifest.update(
+            status="running",
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            resumed=[*attempts, _now()],
+            error=None,
+        )
+        run = cls(path, manifest)
+        run.save()
+        return run
+
     def update(self, **fields) -> None:
         self.manifest.update(fields)
         self.save()

@@ -8,6 +8,7 @@ checkpoints there; with ``resume=True`` it continues from the newest good one, b
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from numbers import Integral, Real
@@ -178,7 +179,7 @@ class _MLPBase(BaseEstimator):
         if self.grad_clip:
             callbacks.append(GradientClipping(self.grad_clip))
         callbacks.append(EarlyStopping(monitor=monitor, patience=self.patience))
-        callbacks.append(Progress(monitor, enabled=bool(self.verbose) or None))
+        callbacks.append(Progress(monitor, enabled=None if self.verbose else False))
         if self.checkpoint_dir:
             callbacks.append(
                 Checkpointing(
@@ -199,6 +200,51 @@ class _MLPBase(BaseEstimator):
 
     def _warn(self, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    # -- saving without pickle -------------------------------------------------------------
+
+    _FITTED = (
+        "classes_",
+        "n_features_in_",
+        "y_mean_",
+        "y_scale_",
+        "history_",
+        "n_epochs_",
+        "best_epoch_",
+    )
+
+    def save_files(self, folder: Path) -> list[str]:
+        """Write the fitted estimator as ``estimator.json`` + ``weights.safetensors``."""
+        from safetensors.torch import save_file
+
+        check_is_fitted(self, "model_")
+        folder.mkdir(parents=True, exist_ok=True)
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
+        params.update(checkpoint_dir=None, resume=False, verbose=False, device="cpu")
+        fitted = {k: _plain(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
+        config = {k: _plain(v) for k, v in vars(self.model_.config).items()}
+        (folder / "estimator.json").write_text(
+            json.dumps({"params": params, "fitted": fitted, "config": config}, indent=1)
+        )
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
+        save_file(weights, folder / "weights.safetensors")
+        return ["estimator.json", "weights.safetensors"]
+
+    @classmethod
+    def load_files(cls, folder: Path):
+        """Rebuild a fitted estimator written by ``save_files`` (JSON and tensors only)."""
+        from safetensors.torch import load_file
+
+        saved = json.loads((folder / "estimator.json").read_text())
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["params"].items()}
+        estimator = cls(**params)
+        for key, value in saved["fitted"].items():
+            setattr(estimator, key, np.asarray(value) if key == "classes_" else value)
+        config = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
+        estimator.model_ = MLP(MLPConfig(**config))
+        estimator.model_.load_state_dict(load_file(folder / "weights.safetensors"))
+        estimator.model_.eval()
+        return estimator
 
     def _forward(self, X) -> torch.Tensor:
         check_is_fitted(self, "model_")
@@ -256,6 +302,15 @@ class MLPRegressor(RegressorMixin, _MLPBase):
     def predict(self, X) -> np.ndarray:
         out = self._forward(X)[:, 0].numpy().astype(np.float64)
         return out * self.y_scale_ + self.y_mean_
+
+
+def _plain(value):
+    """JSON-ready: numpy arrays and scalars become lists and Python numbers."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _split(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import inspect
 import re
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class Family:
         sample_weight: ``fit`` accepts ``sample_weight``.
         wrap: optional wrapper applied after building for a task kind (e.g. calibration).
         substitute: optional rule replacing the family on some data when no parameters are set.
+        requires: packages the family needs beyond the base install (e.g. ``torch``).
     """
 
     name: str
@@ -82,6 +84,11 @@ class Family:
     sample_weight: bool = True
     wrap: Callable[[str, Any], Any] | None = None
     substitute: Callable[[Profile], Substitution | None] | None = field(default=None)
+    requires: tuple[str, ...] = ()
+
+    def available(self) -> bool:
+        """Whether the packages this family needs are installed."""
+        return all(importlib.util.find_spec(name) is not None for name in self.requires)
 
     def supports(self, task: str) -> bool:
         return _kind(task) in self.classes
@@ -89,13 +96,19 @@ class Family:
     def estimator_class(self, task: str) -> type:
         return _import(self.classes[_kind(task)])
 
-    def build(self, profile: Profile, params: dict[str, Any]) -> Any:
-        """A fresh, unfitted estimator for this profile with the user's parameters on top."""
+    def build(self, profile: Profile, params: dict[str, Any], runtime: dict | None = None) -> Any:
+        """A fresh, unfitted estimator for this profile with the user's parameters on top.
+
+        Args:
+            runtime: settings about where the fit runs rather than what it computes (such as
+                ``checkpoint_dir``), passed only to estimators that accept them.
+        """
         cls = self.estimator_class(profile.task)
         settings = {**self.initial(profile), **params}
         accepted = inspect.signature(cls).parameters
         if "random_state" in accepted:
             settings.setdefault("random_state", profile.seed)
+        settings.update(runtime or {})
         estimator = cls(**{k: v for k, v in settings.items() if k in accepted})
         return self.wrap(_kind(profile.task), estimator) if self.wrap else estimator
 
@@ -122,6 +135,7 @@ def register(family: Family) -> Family:
 def _load_catalogue() -> None:
     if not FAMILIES:
         importlib.import_module("trainforge.models.classical")
+        importlib.import_module("trainforge.models.neural_families")
 
 
 def get_family(name: str, path: str = "model") -> Family:
@@ -147,6 +161,12 @@ def ladder(task: str) -> list[Family]:
 def check_model(name: str, params: dict[str, Any], path: str) -> None:
     """Raise SpecError naming ``path.param`` if a parameter is unknown or of the wrong type."""
     family = get_family(name, path)
+    if not family.available():
+        needs = " and ".join(family.requires)
+        raise SpecError(
+            f"{path}.name: {name} needs {needs}, which is not installed; "
+            f'install it with pip install "trainforge[{family.requires[0]}]"'
+        )
     classes = [_import(dotted) for dotted in family.classes.values()]
     known = sorted({p for cls in classes for p in inspect.signature(cls).parameters})
     for key, value in params.items():

@@ -68,6 +68,7 @@ class Block(nn.Module):
 class MLP(nn.Module):
     def __init__(self, config: MLPConfig):
         super().__init__()
+        self.config = config
         widths = (config.n_inputs, *config.hidden)
         self.blocks = nn.Sequential(
             *[Block(a, b, config, d) for a, b, d in zip(widths, widths[1:], config.dropouts())]
