@@ -4,6 +4,14 @@ Every error trainforge raises on bad input is a ``TrainforgeError`` whose messag
 naming the problem and what to do. The CLI prints that line and exits with code 2.
 """
 
+import difflib
+
+
+def suggest(word: str, options) -> str:
+    """``; did you mean 'x'?`` for the closest options, or an empty string."""
+    close = difflib.get_close_matches(word, [str(o) for o in options], n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
 
 class TrainforgeError(Exception):
     """Base class for errors caused by the user's input rather than by a bug."""

@@ -29,6 +29,7 @@ from trainforge.training.callbacks.grad_clip import GradientClipping
 from trainforge.training.callbacks.lr_schedule import LRSchedule
 from trainforge.training.callbacks.progress import Progress
 from trainforge.training.checkpoint import load_latest
+from trainforge.training.determinism import deterministic
 from trainforge.training.loop import Loop, fit
 from trainforge.training.losses import LOSSES, build_loss, default_loss
 from trainforge.training.optim import OPTIMIZERS, build_optimizer
@@ -37,7 +38,14 @@ from trainforge.training.state import restore
 
 PREDICT_BATCH = 8192
 # Parameters that change where or how loudly a fit runs, not what it computes.
-_NOT_IDENTITY = {"checkpoint_dir", "checkpoint_every_steps", "resume", "verbose", "device"}
+_NOT_IDENTITY = {
+    "checkpoint_dir",
+    "checkpoint_every_steps",
+    "resume",
+    "verbose",
+    "device",
+    "deterministic",
+}
 
 
 class _MLPBase(BaseEstimator):
@@ -64,6 +72,7 @@ class _MLPBase(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["boolean"],
         "device": [str],
+        "deterministic": ["boolean"],
     }
 
     def __init__(
@@ -90,6 +99,7 @@ class _MLPBase(BaseEstimator):
         random_state=None,
         verbose=False,
         device="cpu",
+        deterministic=True,
     ):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -113,6 +123,7 @@ class _MLPBase(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.deterministic = deterministic
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -156,7 +167,8 @@ class _MLPBase(BaseEstimator):
             if found is not None:
                 restore(loop, found.tensors, found.state, identity)
         evaluate = _evaluator(X_t[valid], y_t[valid], loss_fn, task) if len(valid) else None
-        fit(loop, X_t[train], y_t[train], evaluate)
+        with deterministic(self.deterministic, device):
+            fit(loop, X_t[train], y_t[train], evaluate)
         self.model_ = model.eval()
         self.history_ = loop.history
         self.n_epochs_ = loop.epoch

@@ -7,7 +7,6 @@ read. Estimator classes are imported only when needed, which keeps ``trainforge 
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -15,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from trainforge.errors import SpecError
+from trainforge.errors import SpecError, suggest
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def get_family(name: str, path: str = "model") -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
-        hint = _suggest(name, FAMILIES) or "; run `trainforge models` to see the catalogue"
+        hint = suggest(name, FAMILIES) or "; run `trainforge models` to see the catalogue"
         raise SpecError(f"{path}.name: unknown model {name!r}{hint}") from None
 
 
@@ -173,7 +172,7 @@ def check_model(name: str, params: dict[str, Any], path: str) -> None:
         owners = [cls for cls in classes if key in inspect.signature(cls).parameters]
         if not owners:
             raise SpecError(
-                f"{path}.{key}: unknown parameter for {name}{_suggest(key, known)}"
+                f"{path}.{key}: unknown parameter for {name}{suggest(key, known)}"
                 f" (known: {', '.join(known)})"
             )
         for cls in owners:
@@ -195,8 +194,3 @@ def _check_constraint(cls: type, key: str, value: Any, path: str) -> None:
         found = re.search(r"must be (.*)\. Got (.*) instead\.", str(exc), flags=re.S)
         detail = f"expected {found[1]}, got {found[2]}" if found else str(exc)
         raise SpecError(f"{path}.{key}: {detail}") from None
-
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

@@ -11,13 +11,11 @@ mismatch raises instead of broadcasting ``(N, 1)`` against ``(N,)`` into an ``(N
 
 from __future__ import annotations
 
-import difflib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainforge.errors import SpecError
+from trainforge.errors import SpecError, suggest
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber", "focal")
 
@@ -41,7 +39,7 @@ def default_loss(task: str) -> str:
     """
     task = str(getattr(task, "value", task))
     if task not in _DEFAULTS:
-        raise SpecError(f"unknown task {task!r}{_suggest(task, _DEFAULTS)}")
+        raise SpecError(f"unknown task {task!r}{suggest(task, _DEFAULTS)}")
     return _DEFAULTS[task]
 
 
@@ -75,7 +73,7 @@ def build_loss(
     """
     if name not in LOSSES:
         known = ", ".join(LOSSES)
-        raise SpecError(f"unknown loss {name!r}{_suggest(name, LOSSES)} (known: {known})")
+        raise SpecError(f"unknown loss {name!r}{suggest(name, LOSSES)} (known: {known})")
     _check_settings(name, class_weight, label_smoothing, huber_delta, focal_gamma)
     weight = None if class_weight is None else _as_weight(class_weight)
     if name == "cross_entropy":
@@ -191,8 +189,3 @@ def _pos_weight(weight: torch.Tensor | None) -> torch.Tensor | None:
             f"negative weight, got {weight.tolist()}"
         )
     return weight[1:] / weight[0]
-
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

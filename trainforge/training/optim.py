@@ -7,14 +7,13 @@ to the gradient; ``adamw`` decouples it and shrinks weights by ``lr * weight_dec
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any, Iterable
 
 import torch
 from torch import nn
 
-from trainforge.errors import SpecError
+from trainforge.errors import SpecError, suggest
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
@@ -33,7 +32,7 @@ def build_optimizer(
     *,
     lr: float,
     weight_decay: float = 0.0,
-    momentum: float = 0.9,
+    momentum: float | None = None,
     nesterov: bool = False,
     fused: bool | None = None,
 ) -> torch.optim.Optimizer:
@@ -44,8 +43,8 @@ def build_optimizer(
         params: parameters or parameter-group dicts, as torch optimizers take them.
         lr: the (base) learning rate; must be positive.
         weight_decay: the L2 penalty (decoupled for ``adamw``); zero or more.
-        momentum: heavy-ball momentum for ``sgd`` and ``rmsprop`` (pass 0 for plain
-            RMSprop); ``adam`` and ``adamw`` keep their own betas and do not use it.
+        momentum: heavy-ball momentum for ``sgd`` and ``rmsprop``; None means 0.9 for ``sgd``
+            and torch's 0 for ``rmsprop``. ``adam`` and ``adamw`` use their betas instead.
         nesterov: Nesterov momentum, ``sgd`` only; needs a positive momentum.
         fused: use the fused kernel. ``None`` chooses it when every parameter is on CUDA and
             the optimizer has one; CPU runs stay on the plain, deterministic path.
@@ -58,7 +57,9 @@ def build_optimizer(
     """
     if name not in _CLASSES:
         known = ", ".join(OPTIMIZERS)
-        raise SpecError(f"unknown optimizer {name!r}{_suggest(name, OPTIMIZERS)} (known: {known})")
+        raise SpecError(f"unknown optimizer {name!r}{suggest(name, OPTIMIZERS)} (known: {known})")
+    if momentum is None:
+        momentum = 0.9 if name == "sgd" else 0.0
     _check_settings(name, lr, weight_decay, momentum, nesterov)
     params = [_materialise(item) for item in params]
     cls = _CLASSES[name]
@@ -140,8 +141,3 @@ def _tensors(params: list) -> list[torch.Tensor]:
         else:
             found.append(item)
     return found
-
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

@@ -35,7 +35,6 @@ bit-identical to an uninterrupted run, even before the optimizer's own state is 
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import math
 import numbers
@@ -46,7 +45,7 @@ from typing import Any, Literal, Union
 import torch
 from torch.optim import lr_scheduler
 
-from trainforge.errors import SpecError
+from trainforge.errors import SpecError, suggest
 
 Scheduler = Union[lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau]
 
@@ -128,13 +127,13 @@ def build_schedule(
     name = "constant" if name is None else name
     if name not in PARAMETERS:
         known = ", ".join(SCHEDULES)
-        raise SpecError(f"unknown schedule {name!r}{_suggest(name, SCHEDULES)} (known: {known})")
+        raise SpecError(f"unknown schedule {name!r}{suggest(name, SCHEDULES)} (known: {known})")
     for key in params:
         if key not in PARAMETERS[name]:
             known = ", ".join(PARAMETERS[name]) or "none"
             raise SpecError(
                 f"schedule {name!r}: unknown parameter {key!r}"
-                f"{_suggest(key, PARAMETERS[name])} (known: {known})"
+                f"{suggest(key, PARAMETERS[name])} (known: {known})"
             )
     if name == "constant":
         return None
@@ -296,8 +295,3 @@ def _is_whole(value: Any) -> bool:
 def _plain(value: Any) -> Any:
     """A parameter-group setting as a JSON value: betas become a list."""
     return list(value) if isinstance(value, tuple) else value
-
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
