@@ -141,3 +141,19 @@ def test_initial_settings_adapt_to_data_size():
     assert forest.initial(Profile("binary", 1_000, 5))["min_samples_leaf"] == 1
     assert forest.initial(Profile("binary", 30_000, 5))["min_samples_leaf"] == 5
     assert forest.initial(Profile("binary", 80_000, 5))["n_estimators"] == 100
+
+
+def test_without_torch_the_ladder_leaves_mlp_out_and_naming_it_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from trainforge.errors import SpecError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    candidates, notices = plan([], Profile("binary", 1_000, 5, 2))
+    assert "mlp" not in [c.name for c in candidates]
+    assert any('mlp: left out because torch is not installed' in n for n in notices)
+    with pytest.raises(SpecError, match=r'models\[0\].name: mlp needs torch.*trainforge\[torch\]'):
+        build_spec(target="y", models=["mlp"])
