@@ -16,24 +16,21 @@ from conftest import run_cli
 from trainforge.errors import RunError
 
 
-def test_a_killed_run_reads_as_interrupted_and_has_no_model_to_load(tmp_path, data_dir):
-    command = [
-        sys.executable,
-        "-m",
-        "trainforge",
-        "train",
-        str(data_dir / "tabular/adult.csv"),
-        "--target",
-        "income >50K",
-        "--quiet",
-    ]
-    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while not list(tmp_path.glob("runs/*/candidates/*/metrics.json")):
-        assert time.time() < deadline and process.poll() is None, "training never started"
-        time.sleep(0.05)
+def _train_and_kill(cwd, args: list[str], when: str) -> None:
+    """Start ``trainforge train ARGS`` and SIGKILL it as soon as a file matches ``when``."""
+    command = [sys.executable, "-m", "trainforge", "train", *args, "--quiet"]
+    process = subprocess.Popen(command, cwd=cwd, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list(cwd.glob(when)):
+        assert time.time() < deadline and process.poll() is None, f"{when} never appeared"
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+def test_a_killed_run_reads_as_interrupted_and_has_no_model_to_load(tmp_path, data_dir):
+    args = [str(data_dir / "tabular/adult.csv"), "--target", "income >50K"]
+    _train_and_kill(tmp_path, args, when="runs/*/candidates/*/metrics.json")
     run = next((tmp_path / "runs").iterdir())
     assert json.loads((run / "manifest.json").read_text())["status"] == "running"
     listing = run_cli("runs", cwd=tmp_path)
@@ -56,14 +53,8 @@ def test_a_killed_run_resumes_to_the_same_leaderboard_as_an_uninterrupted_one(tm
     flags = ["--target", "y", "--models", "baseline,logistic_regression,mlp", "--seed", "1"]
     whole = run_cli("train", small_csv, *flags, "--out", "whole", cwd=tmp_path)
     assert whole.code == 0, whole.stderr
-    command = [sys.executable, "-m", "trainforge", "train", str(small_csv), *flags, "--quiet"]
-    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not list(tmp_path.glob("runs/*/candidates/mlp/checkpoints/fold-0/step-*/manifest.json")):
-        assert time.time() < deadline and process.poll() is None, "the mlp never checkpointed"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    checkpoint = "runs/*/candidates/mlp/checkpoints/fold-0/step-*/manifest.json"
+    _train_and_kill(tmp_path, [str(small_csv), *flags], when=checkpoint)
     run = next((tmp_path / "runs").iterdir())
     assert not (run / "candidates" / "mlp" / "metrics.json").exists()
 
