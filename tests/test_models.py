@@ -154,6 +154,6 @@ def test_without_torch_the_ladder_leaves_mlp_out_and_naming_it_says_what_to_inst
     )
     candidates, notices = plan([], Profile("binary", 1_000, 5, 2))
     assert "mlp" not in [c.name for c in candidates]
-    assert any('mlp: left out because torch is not installed' in n for n in notices)
-    with pytest.raises(SpecError, match=r'models\[0\].name: mlp needs torch.*trainforge\[torch\]'):
+    assert any("mlp: left out because torch is not installed" in n for n in notices)
+    with pytest.raises(SpecError, match=r"models\[0\].name: mlp needs torch.*trainforge\[torch\]"):
         build_spec(target="y", models=["mlp"])

@@ -166,7 +166,7 @@ def test_sgd_settings_reach_torch():
         True,
         1e-3,
     )
-    assert not group["fused"]  # CPU stays on the plain path
+    assert group["fused"]  # fused kernels are used on the CPU too
 
 
 def test_adamw_weight_decay_is_decoupled_and_adam_is_l2():
@@ -208,10 +208,11 @@ def test_bad_optimizer_settings_are_spec_errors(name, settings, message):
         build_optimizer(name, [nn.Parameter(torch.ones(1))], **settings)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_fused_is_chosen_on_cuda():
-    weight = nn.Parameter(torch.ones(2, device="cuda"))
+def test_fused_is_chosen_where_the_optimizer_has_a_kernel():
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    weight = nn.Parameter(torch.ones(2, device=device))
     assert build_optimizer("adamw", [weight], lr=0.1).param_groups[0]["fused"]
+    assert not build_optimizer("adamw", [weight], lr=0.1, fused=False).param_groups[0]["fused"]
     assert not build_optimizer("rmsprop", [weight], lr=0.1).defaults.get("fused")
 
 

@@ -66,24 +66,29 @@ def fit(
     """
     n_rows = len(X)
     n_batches = -(-n_rows // loop.batch_size)
+    shuffled = None
     _each(loop, "on_train_begin")
     while loop.epoch < loop.max_epochs and not loop.stop:
         if loop.batch == 0:  # a new epoch; a resumed one keeps its order and sums
             loop.order = torch.randperm(n_rows, generator=loop.generator).to(X.device)
             loop.loss_sum = torch.zeros((), dtype=torch.float64, device=X.device)
             loop.rows = 0
+            shuffled = None
             _each(loop, "on_epoch_begin")
+        if shuffled is None:  # one gather per epoch; batches are then contiguous slices
+            shuffled = X[loop.order], y[loop.order]
         loop.model.train()
         while loop.batch < n_batches and not loop.stop:
-            rows = loop.order[loop.batch * loop.batch_size : (loop.batch + 1) * loop.batch_size]
-            loss = loop.loss_fn(loop.model(X[rows]), y[rows])
+            start = loop.batch * loop.batch_size
+            xb, yb = (part[start : start + loop.batch_size] for part in shuffled)
+            loss = loop.loss_fn(loop.model(xb), yb)
             penalised = loss + l1_penalty(loop.model, loop.l1) if loop.l1 else loss
             loop.optimizer.zero_grad(set_to_none=True)
             penalised.backward()
             _each(loop, "after_backward")
             loop.optimizer.step()
-            loop.loss_sum += loss.detach().double() * len(rows)
-            loop.rows += len(rows)
+            loop.loss_sum += loss.detach().double() * len(xb)
+            loop.rows += len(xb)
             loop.batch += 1
             loop.step += 1
             _each(loop, "on_batch_end")
