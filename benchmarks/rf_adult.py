@@ -30,6 +30,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common import machine_line, versions
+
 LAUNCHED = time.time()  # a child's first moment in Python code, to time interpreter start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -330,34 +332,10 @@ def phase_table(runs: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def proc_field(path: str, key: str) -> str:
-    """The value of the first ``key: value`` line of a /proc file ("" if absent)."""
-    with open(path) as handle:
-        for line in handle:
-            if line.startswith(key):
-                return line.split(":", 1)[1].strip()
-    return ""
-
-
 def machine() -> list[str]:
     """Lines describing this machine and the library versions."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    cpu = proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
-    ram = int(proc_field("/proc/meminfo", "MemTotal").split()[0]) / 1024**2
     names = ["trainforge", "scikit-learn", "numpy", "pandas", "scipy", "joblib", "skops", "torch"]
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            found.append(f"{name} (not installed)")
-    cores = len(os.sched_getaffinity(0))
-    system = f"{platform.system()} {platform.release()}"
-    return [
-        f"- Machine: {cores} cores (nproc), {cpu}, {ram:.1f} GiB RAM, {system}",
-        f"- Python {platform.python_version()}; {', '.join(found)}",
-    ]
+    return [machine_line(), f"- Python {platform.python_version()}; {versions(names)}"]
 
 
 REPORT = """{section}
