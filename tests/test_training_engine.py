@@ -12,7 +12,13 @@ import torch
 from trainforge.errors import CheckpointError, TrainingError
 from trainforge.models.neural import MLPClassifier, MLPRegressor
 from trainforge.training.callbacks.base import Callback
-from trainforge.training.checkpoint import MANIFEST, TENSORS, checkpoints, load_checkpoint
+from trainforge.training.checkpoint import (
+    MANIFEST,
+    STATE,
+    TENSORS,
+    checkpoints,
+    load_checkpoint,
+)
 
 
 def _data(n=600, seed=0):
@@ -66,9 +72,11 @@ class _Interrupt(Callback):
             raise KeyboardInterrupt
 
 
-def _interrupted_then_resumed(tmp_path, at_step, monkeypatch, corrupt=False):
+def _interrupted_then_resumed(tmp_path, at_step, monkeypatch, corrupt=False, **extra):
     X, y = _data()
-    params = dict(SMALL, checkpoint_dir=str(tmp_path), checkpoint_every_steps=5, resume=True)
+    params = dict(
+        SMALL, **extra, checkpoint_dir=str(tmp_path), checkpoint_every_steps=5, resume=True
+    )
     original = MLPClassifier._callbacks
 
     def with_interrupt(self, *args):
@@ -92,6 +100,35 @@ def test_interrupted_fit_resumes_bit_identically(tmp_path, monkeypatch, at_step)
     assert _sha(resumed) == _sha(reference)
     assert resumed.history_ == reference.history_
     assert resumed.best_epoch_ == reference.best_epoch_
+
+
+@pytest.mark.parametrize("precision", ["bf16", "16"])
+def test_mixed_precision_trains_and_resumes_bit_identically(tmp_path, monkeypatch, precision):
+    X, y = _data()
+    full = MLPClassifier(**SMALL).fit(X, y)
+    reference = MLPClassifier(**SMALL, precision=precision).fit(X, y)
+    assert _sha(reference) != _sha(full)  # autocast really changed the arithmetic
+    assert reference.score(X, y) > full.score(X, y) - 0.03
+    resumed = _interrupted_then_resumed(tmp_path, 57, monkeypatch, precision=precision)
+    assert _sha(resumed) == _sha(reference) and resumed.history_ == reference.history_
+    if precision == "16":  # the gradient scaler's state travels with the checkpoint
+        state = json.loads((checkpoints(tmp_path)[-1] / STATE).read_text())
+        assert state["scaler"]["scale"] > 0 and state["scaler"]["growth_interval"] == 2000
+
+
+def test_compiled_forward_learns_the_same_model_and_resumes_bit_identically(tmp_path, monkeypatch):
+    X, y = _data(n=300)
+    params = {**SMALL, "max_epochs": 3, "dropout": 0.0}  # compiled dropout draws other masks
+    plain = MLPClassifier(**params).fit(X, y)
+    compiled = MLPClassifier(**params, compile=True).fit(X, y)
+    np.testing.assert_allclose(compiled.predict_proba(X), plain.predict_proba(X), atol=1e-5)
+
+    X, y = _data()
+    reference = MLPClassifier(**SMALL, compile=True).fit(X, y)
+    resumed = _interrupted_then_resumed(tmp_path, 19, monkeypatch, compile=True)
+    assert _sha(resumed) == _sha(reference) and resumed.history_ == reference.history_
+    saved = load_checkpoint(checkpoints(tmp_path)[-1])
+    assert not any("_orig_mod" in key for key in saved.tensors)  # the plain module is saved
 
 
 def test_a_corrupt_newest_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ from trainforge.training.callbacks.lr_schedule import LRSchedule
 from trainforge.training.callbacks.progress import Progress
 from trainforge.training.checkpoint import load_latest
 from trainforge.training.determinism import deterministic
-from trainforge.training.loop import Loop, fit
+from trainforge.training.loop import PRECISIONS, Loop, fit
 from trainforge.training.losses import LOSSES, build_loss, default_loss
 from trainforge.training.optim import OPTIMIZERS, build_optimizer
 from trainforge.training.schedules import SCHEDULES, build_schedule
@@ -73,6 +73,8 @@ class _MLPBase(BaseEstimator):
         "verbose": ["boolean"],
         "device": [str],
         "deterministic": ["boolean"],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "compile": ["boolean"],
     }
 
     def __init__(
@@ -100,6 +102,8 @@ class _MLPBase(BaseEstimator):
         verbose=False,
         device="cpu",
         deterministic=True,
+        precision="32",
+        compile=False,
     ):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -124,6 +128,8 @@ class _MLPBase(BaseEstimator):
         self.verbose = verbose
         self.device = device
         self.deterministic = deterministic
+        self.precision = precision
+        self.compile = compile
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -131,19 +137,10 @@ class _MLPBase(BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         train, valid = _split(len(X), self.validation_fraction, seed)
         device = torch.device(self.device)
-        X_t = torch.as_tensor(X, dtype=torch.float32, device=device)
+        X_t = self._tensor(X, device)
         y_t = torch.as_tensor(targets, device=device)
         torch.manual_seed(seed)
-        config = MLPConfig(
-            X.shape[1],
-            n_outputs,
-            tuple(self.hidden_sizes),
-            self.activation,
-            _dropout(self.dropout),
-            self.norm,
-            self.residual,
-        )
-        model = MLP(config).to(device)
+        model = self._network(X, n_outputs).to(device)
         loss_fn = build_loss(default_loss(task) if self.loss == "auto" else self.loss)
         loop = Loop(
             model=model,
@@ -158,6 +155,8 @@ class _MLPBase(BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             l1=self.l1,
+            forward=torch.compile(model) if self.compile else None,
+            precision=self.precision,
         )
         monitor = "val_loss" if len(valid) else "loss"
         identity = self._identity(X, targets)
@@ -176,6 +175,35 @@ class _MLPBase(BaseEstimator):
         self.best_epoch_ = stopper.best_epoch
         self.n_features_in_ = X.shape[1]
         return self
+
+    # -- what subclasses for other inputs (images, sequences) replace ----------------------
+
+    def _network(self, X: np.ndarray, n_outputs: int) -> torch.nn.Module:
+        """A fresh network for inputs like ``X``; its ``config`` dataclass is saved with it."""
+        config = MLPConfig(
+            X.shape[1],
+            n_outputs,
+            tuple(self.hidden_sizes),
+            self.activation,
+            _dropout(self.dropout),
+            self.norm,
+            self.residual,
+        )
+        return MLP(config)
+
+    @classmethod
+    def _rebuild(cls, config: dict) -> torch.nn.Module:
+        """The network ``_network`` made, from its saved config (JSON lists as tuples)."""
+        return MLP(MLPConfig(**config))
+
+    def _tensor(self, X: np.ndarray, device: torch.device) -> torch.Tensor:
+        return torch.as_tensor(X, dtype=torch.float32, device=device)
+
+    def _check(self, X) -> np.ndarray:
+        """Prediction input as the network's input array (checked against the fitted shape)."""
+        return validate_data(self, X, reset=False, dtype=np.float32)
+
+    # -- training parts --------------------------------------------------------------------
 
     def _callbacks(self, loop, monitor: str, identity: dict, n_train: int) -> list:
         callbacks = []
@@ -253,19 +281,19 @@ class _MLPBase(BaseEstimator):
         for key, value in saved["fitted"].items():
             setattr(estimator, key, np.asarray(value) if key == "classes_" else value)
         config = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
-        estimator.model_ = MLP(MLPConfig(**config))
+        estimator.model_ = cls._rebuild(config)
         estimator.model_.load_state_dict(load_file(folder / "weights.safetensors"))
         estimator.model_.eval()
         return estimator
 
     def _forward(self, X) -> torch.Tensor:
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=np.float32)
+        X = self._check(X)
         device = next(self.model_.parameters()).device
         outputs = []
         with torch.no_grad():
             for start in range(0, len(X), PREDICT_BATCH):
-                batch = torch.as_tensor(X[start : start + PREDICT_BATCH], device=device)
+                batch = self._tensor(X[start : start + PREDICT_BATCH], device)
                 outputs.append(self.model_(batch).float().cpu())
         return torch.cat(outputs) if outputs else torch.empty((0, 1))
 
@@ -276,7 +304,8 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     Defaults work on typical scaled tables: two hidden layers (256, 128) with ReLU and dropout
     0.1, AdamW (lr 1e-3, weight decay 1e-4), batches of 256, learning rate halved on a
     validation-loss plateau, early stopping after 10 epochs without improvement on a 10%
-    validation split, restoring the best epoch's weights.
+    validation split, restoring the best epoch's weights. ``precision`` (``"bf16"``, ``"16"``)
+    and ``compile`` are opt-in speed-ups for GPUs; docs/training.md says what they change.
     """
 
     def fit(self, X, y):

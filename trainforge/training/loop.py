@@ -6,7 +6,9 @@ order; callbacks own everything optional (early stopping, checkpoints, schedules
 progress, tracking). Callbacks talk to the loop through the ``Loop`` fields and its ``stop`` flag.
 
 The loop syncs with the host once per epoch (to read the epoch's mean loss), never per step, so
-it stays fast on a GPU.
+it stays fast on a GPU. Optional speed-ups: ``forward`` can be a ``torch.compile``-d model (the
+plain ``model`` is what checkpoints save), and ``precision`` runs forward and loss under
+autocast in bfloat16 or float16 (float16 with a gradient scaler, saved in checkpoints too).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from trainforge.errors import TrainingError
 from trainforge.training.callbacks import Callback
 from trainforge.training.optim import l1_penalty
 
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+
 
 @dataclass
 class Loop:
@@ -32,6 +36,9 @@ class Loop:
         order: the current epoch's row order, drawn from ``generator``.
         loss_sum: the current epoch's summed training loss (float64, on the model's device).
         rows: rows seen in the current epoch.
+        forward: what computes outputs in training (``model`` itself, or a compiled copy).
+        precision: ``"32"``, or ``"bf16"``/``"16"`` for mixed precision under autocast.
+        scaler: the float16 gradient scaler (made by the loop when precision is ``"16"``).
     """
 
     model: torch.nn.Module
@@ -42,6 +49,9 @@ class Loop:
     batch_size: int
     l1: float = 0.0
     callbacks: Sequence[Callback] = ()
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+    precision: str = "32"
+    scaler: torch.amp.GradScaler | None = None
     epoch: int = 0
     batch: int = 0
     step: int = 0
@@ -67,6 +77,10 @@ def fit(
     n_rows = len(X)
     n_batches = -(-n_rows // loop.batch_size)
     shuffled = None
+    forward = loop.model if loop.forward is None else loop.forward
+    autocast = torch.autocast(X.device.type, PRECISIONS[loop.precision], loop.precision != "32")
+    if loop.precision == "16" and loop.scaler is None:
+        loop.scaler = torch.amp.GradScaler(X.device.type)
     _each(loop, "on_train_begin")
     while loop.epoch < loop.max_epochs and not loop.stop:
         if loop.batch == 0:  # a new epoch; a resumed one keeps its order and sums
@@ -81,12 +95,13 @@ def fit(
         while loop.batch < n_batches and not loop.stop:
             start = loop.batch * loop.batch_size
             xb, yb = (part[start : start + loop.batch_size] for part in shuffled)
-            loss = loop.loss_fn(loop.model(xb), yb)
+            with autocast:
+                loss = loop.loss_fn(forward(xb), yb)
             penalised = loss + l1_penalty(loop.model, loop.l1) if loop.l1 else loss
             loop.optimizer.zero_grad(set_to_none=True)
-            penalised.backward()
+            _backward(loop, penalised)
             _each(loop, "after_backward")
-            loop.optimizer.step()
+            _step(loop)
             loop.loss_sum += loss.detach().double() * len(xb)
             loop.rows += len(xb)
             loop.batch += 1
@@ -103,6 +118,22 @@ def fit(
         _each(loop, "on_epoch_end", logs)
     _each(loop, "on_train_end")
     return loop
+
+
+def _backward(loop: Loop, loss: torch.Tensor) -> None:
+    if loop.scaler is None:
+        loss.backward()
+        return
+    loop.scaler.scale(loss).backward()
+    loop.scaler.unscale_(loop.optimizer)  # callbacks (gradient clipping) see true gradients
+
+
+def _step(loop: Loop) -> None:
+    if loop.scaler is None:
+        loop.optimizer.step()
+        return
+    loop.scaler.step(loop.optimizer)  # skipped when the scaled gradients overflowed
+    loop.scaler.update()
 
 
 def _epoch_loss(loop: Loop) -> float:

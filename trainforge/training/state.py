@@ -1,8 +1,8 @@
 """Everything needed to continue a loop bit for bit, as tensors plus JSON (no pickle).
 
-Captured: model weights, optimizer state, the loop's counters, row order and running sums,
-history, the RNG states of Python, NumPy and torch (CPU, CUDA, and the loop's own generator),
-and every callback's state.
+Captured: model weights, optimizer state, the float16 gradient scaler, the loop's counters, row
+order and running sums, history, the RNG states of Python, NumPy and torch (CPU, CUDA, and the
+loop's own generator), and every callback's state.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def capture(loop, identity: dict) -> tuple[dict[str, torch.Tensor], dict]:
             "stop": loop.stop,
         },
         "optimizer": optim_state,
+        "scaler": loop.scaler.state_dict() if loop.scaler is not None else None,
         "rng": {"python": _python_rng(), "numpy": _numpy_rng()},
         "callbacks": {},
     }
@@ -59,6 +60,10 @@ def restore(loop, tensors: dict[str, torch.Tensor], state: dict, identity: dict)
         raise CheckpointError(f"the checkpoint belongs to a different model or spec ({shown})")
     loop.model.load_state_dict(_prefixed(tensors, "model."))
     _load_optimizer(loop.optimizer, tensors, state["optimizer"])
+    if state.get("scaler"):
+        device = next(loop.model.parameters()).device
+        loop.scaler = torch.amp.GradScaler(device.type)
+        loop.scaler.load_state_dict(state["scaler"])
     counters = state["loop"]
     loop.epoch, loop.batch, loop.step = counters["epoch"], counters["batch"], counters["step"]
     loop.rows, loop.history, loop.stop = counters["rows"], counters["history"], counters["stop"]
