@@ -103,6 +103,9 @@ def test_ladder_starts_with_the_baseline_and_grows_in_complexity():
         "random_forest",
         "extra_trees",
         "hist_gradient_boosting",
+        "lightgbm",
+        "xgboost",
+        "catboost",
         "mlp",
     ]
     assert [f.name for f in ladder("regression")] == [
@@ -114,6 +117,9 @@ def test_ladder_starts_with_the_baseline_and_grows_in_complexity():
         "random_forest",
         "extra_trees",
         "hist_gradient_boosting",
+        "lightgbm",
+        "xgboost",
+        "catboost",
         "mlp",
     ]
 

@@ -4,8 +4,9 @@ A bundle is a folder:
 
     bundle.json   what the model is: format, family, schema, versions, sha256 of each file
     model.skops   the fitted scikit-learn pipeline, in skops' format
-    estimator/    only for estimators that save themselves (neural nets): JSON + safetensors,
-                  while model.skops then holds the preprocessing steps
+    estimator/    only for estimators that save themselves: neural nets (JSON + safetensors)
+                  and boosting libraries (JSON + the library's own model file), while
+                  model.skops then holds the preprocessing steps
 
 Loading checks each file's sha256 against bundle.json, then lets skops load only the types in
 ``TRUSTED_TYPES``; anything else in the file (a pickle payload, an unknown class) is refused.
@@ -28,16 +29,23 @@ from trainforge.errors import BundleError
 from trainforge.model import Model
 
 FORMAT = "trainforge.bundle/1"
+ENSEMBLE_FORMAT = "trainforge.ensemble/1"  # member bundles plus weights (trainforge.ensemble)
 MODEL_FILE = "model.skops"
 INFO_FILE = "bundle.json"
 ESTIMATOR_DIR = "estimator"
 
-# Estimators that save themselves as JSON and tensors (``save_files`` / ``load_files``) instead
-# of going through skops; the bundle then holds the preprocessing in model.skops and the
-# estimator in estimator/. Only these classes are ever rebuilt on load.
+# Estimators that save themselves as JSON plus tensors or a native model file
+# (``save_files`` / ``load_files``) instead of going through skops; the bundle then holds the
+# preprocessing in model.skops and the estimator in estimator/. Only these classes are ever
+# rebuilt on load.
 SELF_SAVING = {
     "trainforge.models.neural.MLPClassifier",
     "trainforge.models.neural.MLPRegressor",
+    *(
+        f"trainforge.models.boosting.{library}{kind}"
+        for library in ("XGBoost", "LightGBM", "CatBoost")
+        for kind in ("Classifier", "Regressor")
+    ),
 }
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts
@@ -69,6 +77,10 @@ def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Pa
     path = Path(path)
     if path.exists():
         raise BundleError(f"{path} already exists; choose a new folder for the model")
+    if model.family == "ensemble":
+        from trainforge.ensemble import save_ensemble
+
+        return save_ensemble(model, path, extra)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     staging.mkdir()
@@ -86,6 +98,7 @@ def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Pa
             "schema": model.schema.to_dict(),
             "versions": _versions(),
             "files": {name: file_sha256(staging / name) for name in names},
+            "threshold": model.threshold,
             **(extra or {}),
         }
         if estimator is not None:
@@ -105,6 +118,10 @@ def load_bundle(path: str | Path) -> Model:
 
     path = Path(path)
     info = read_info(path)
+    if info["format"] == ENSEMBLE_FORMAT:
+        from trainforge.ensemble import load_ensemble
+
+        return load_ensemble(path, info)
     for name, expected in info.get("files", {}).items():
         if not (path / name).is_file():
             raise BundleError(f"{path}: {name} is missing; the bundle is incomplete")
@@ -118,7 +135,7 @@ def load_bundle(path: str | Path) -> Model:
     pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
     if "estimator" in info:
         pipeline = _join_self_saving(pipeline, info["estimator"], path / ESTIMATOR_DIR)
-    return Model(pipeline, Schema.from_dict(info["schema"]), info["family"])
+    return Model(pipeline, Schema.from_dict(info["schema"]), info["family"], info.get("threshold"))
 
 
 def _split_self_saving(pipeline):
@@ -167,7 +184,7 @@ def read_info(path: Path) -> dict:
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BundleError(f"{path / INFO_FILE} cannot be read ({exc})") from None
-    if info.get("format") != FORMAT:
+    if info.get("format") not in (FORMAT, ENSEMBLE_FORMAT):
         raise BundleError(f"{path}: bundle format {info.get('format')!r} is not {FORMAT!r}")
     return info
 

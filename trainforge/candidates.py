@@ -13,7 +13,8 @@ import numpy as np
 from trainforge.data.dataset import Dataset
 from trainforge.data.preprocess import build_preprocessor
 from trainforge.errors import SpecError
-from trainforge.metrics import STANDARD, Metric, score_all
+from trainforge.imbalance import Imbalance, balanced_weights, crossfit_threshold, sampler
+from trainforge.metrics import METRICS, Metric, metric_names, score_all
 from trainforge.model import Model
 from trainforge.models.registry import Family, Profile, get_family, ladder
 from trainforge.spec import ModelSpec
@@ -42,6 +43,21 @@ class CandidateResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     model: Model | None = None
+    threshold: float | None = None
+    valid: Predictions | None = None
+
+
+@dataclass
+class Predictions:
+    """Validation predictions, folds one after another (the same rows for every candidate).
+
+    ``pred`` holds class codes (after any tuned threshold) or values; ``proba`` is None for
+    regression and for models without probabilities.
+    """
+
+    y: np.ndarray
+    pred: np.ndarray
+    proba: np.ndarray | None
 
 
 def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], list[str]]:
@@ -91,14 +107,29 @@ def _named(chosen: list[tuple[Family, dict]]) -> list[Candidate]:
     return candidates
 
 
-def make_pipeline(candidate: Candidate, dataset: Dataset, profile: Profile, runtime=None):
-    """An unfitted Pipeline: preprocessing built from the schema, then the estimator."""
+def make_pipeline(
+    candidate: Candidate,
+    dataset: Dataset,
+    profile: Profile,
+    runtime=None,
+    resample: str = "none",
+):
+    """An unfitted Pipeline: preprocessing built from the schema, then the estimator.
+
+    With ``resample`` set, an imbalanced-learn sampler sits between them; it acts in fit only,
+    and ``_fit`` removes it afterwards so the saved model is a plain scikit-learn Pipeline.
+    """
     from sklearn.pipeline import Pipeline
 
     features, mask = build_preprocessor(dataset.schema, candidate.family.prep, profile.seed)
     profile = replace(profile, categorical_mask=mask)
     estimator = candidate.family.build(profile, candidate.params, runtime)
-    return Pipeline([("features", features), ("model", estimator)])
+    if resample == "none":
+        return Pipeline([("features", features), ("model", estimator)])
+    from imblearn.pipeline import Pipeline as SamplingPipeline
+
+    steps = [("features", features), ("resample", sampler(resample, profile.seed, mask))]
+    return SamplingPipeline([*steps, ("model", estimator)])
 
 
 def fit_candidate(
@@ -107,41 +138,72 @@ def fit_candidate(
     profile: Profile,
     primary: Metric,
     checkpoints: Path | None = None,
+    imbalance: Imbalance | None = None,
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
     Under cross-validation the kept model is refitted on all training rows. Estimators that
-    checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there.
+    checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there. With class
+    imbalance, ``imbalance`` says whether to weight classes, resample, and tune a threshold.
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)
-    names = [primary.name] + [m for m in STANDARD[profile.task] if m != primary.name]
-    fold_scores, predict_seconds, predicted_rows = [], 0.0, 0
+    names = metric_names(profile.task, primary.name, bool(imbalance and imbalance.imbalanced))
+    weigh = bool(imbalance and imbalance.class_weight and candidate.family.sample_weight)
+    resample = imbalance.resample if imbalance else "none"
+    if weigh:
+        settings["class_weight"] = "balanced"  # as sample weights; recorded with the settings
+    if resample != "none":
+        settings["resample"] = resample
+    fold_scores, predict_seconds, parts = [], 0.0, []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for index, fold in enumerate(dataset.splits()):
             runtime = _runtime(checkpoints, f"fold-{index}")
-            pipeline = make_pipeline(candidate, dataset, profile, runtime)
+            pipeline = make_pipeline(candidate, dataset, profile, runtime, resample)
             started = time.perf_counter()
-            _fit(pipeline, fold.X_train, fold.y_train)
+            pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh)
             result.fit_seconds += time.perf_counter() - started
             started = time.perf_counter()
             model = Model(pipeline, dataset.schema, candidate.family.name)
             pred, proba = model.raw_predict(fold.X_valid)
             predict_seconds += time.perf_counter() - started
-            predicted_rows += len(fold.X_valid)
+            parts.append(Predictions(fold.y_valid, pred, proba))
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
         if dataset.refit:
-            pipeline = make_pipeline(candidate, dataset, profile, _runtime(checkpoints, "refit"))
-            _fit(pipeline, dataset.X, dataset.y)
+            runtime = _runtime(checkpoints, "refit")
+            pipeline = make_pipeline(candidate, dataset, profile, runtime, resample)
+            pipeline = _fit(pipeline, dataset.X, dataset.y, weigh)
             model = Model(pipeline, dataset.schema, candidate.family.name)
     result.warnings = _distinct(caught)
     result.metrics = {name: float(np.mean([s[name] for s in fold_scores])) for name in names}
     if len(fold_scores) > 1:
         result.primary_std = float(np.std([s[primary.name] for s in fold_scores]))
-    result.predict_ms_per_1k = 1e6 * predict_seconds / max(predicted_rows, 1)
+    result.valid = _joined(parts)
+    result.predict_ms_per_1k = 1e6 * predict_seconds / max(len(result.valid.y), 1)
+    if imbalance and imbalance.threshold_metric and result.valid.proba is not None:
+        apply_threshold(result, names, imbalance.threshold_metric, profile.seed)
+        model.threshold = result.threshold
     result.model = model
     return result
+
+
+def _joined(parts: list[Predictions]) -> Predictions:
+    proba = None if parts[0].proba is None else np.concatenate([p.proba for p in parts])
+    return Predictions(
+        np.concatenate([p.y for p in parts]), np.concatenate([p.pred for p in parts]), proba
+    )
+
+
+def apply_threshold(result: CandidateResult, names: list[str], metric: str, seed: int) -> None:
+    """Re-score label-based metrics with a tuned binary threshold, honestly (cross-fitted), and
+    keep the threshold tuned on all validation rows for the saved model."""
+    valid = result.valid
+    crossfit, threshold = crossfit_threshold(valid.y, valid.proba[:, 1], metric, seed)
+    labels = [name for name in names if not METRICS[name].needs_proba]
+    result.metrics.update(score_all("binary", valid.y, crossfit, None, labels))
+    result.threshold = threshold
+    valid.pred = crossfit
 
 
 def _runtime(checkpoints: Path | None, part: str) -> dict:
@@ -151,18 +213,25 @@ def _runtime(checkpoints: Path | None, part: str) -> dict:
     return {"checkpoint_dir": str(checkpoints / part), "resume": True}
 
 
-def _fit(pipeline, X, y) -> None:
-    """Fit, then make predictions repeatable.
+def _fit(pipeline, X, y, weigh: bool = False):
+    """Fit (with balanced class weights when ``weigh``) and return the pipeline to keep.
 
-    Forests add up their trees' outputs in whatever order threads finish, so multi-threaded
-    predictions differ in the last bit from call to call (seen: 10 calls, 10 different
-    results). A saved model must predict the same numbers every time, so fitted ensembles
-    predict on one thread; they still fit on all cores.
+    A resampling step is dropped after the fit: it only ever acts on training rows. Forests add
+    up their trees' outputs in whatever order threads finish, so multi-threaded predictions
+    differ in the last bit from call to call (seen: 10 calls, 10 different results). A saved
+    model must predict the same numbers every time, so fitted ensembles predict on one thread;
+    they still fit on all cores.
     """
-    pipeline.fit(X, y)
+    from sklearn.pipeline import Pipeline
+
+    extra = {"model__sample_weight": balanced_weights(y)} if weigh else {}
+    pipeline.fit(X, y, **extra)
+    if "resample" in pipeline.named_steps:
+        pipeline = Pipeline([(n, s) for n, s in pipeline.steps if n != "resample"])
     model = pipeline[-1]
     if hasattr(model, "estimators_") and "n_jobs" in model.get_params():
         model.set_params(n_jobs=1)
+    return pipeline
 
 
 def _distinct(caught) -> list[str]:

@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COL=ROLE",
         help=f"set a column's role ({', '.join(ROLES)}); repeatable",
     )
+    train.add_argument(
+        "--no-ensemble", action="store_true", help="do not add an ensemble of the candidates"
+    )
+    train.add_argument("--class-weight", choices=("auto", "balanced", "none"), help="default auto")
+    train.add_argument("--threshold", choices=("auto", "tuned", "none"), help="binary decision")
+    train.add_argument("--threshold-metric", choices=("f1", "balanced_accuracy", "mcc"))
+    train.add_argument("--resample", choices=("none", "smote", "under", "over"), help="off")
     train.add_argument("--quiet", action="store_true", help="print only notices and results")
     train.set_defaults(handler=_train)
 
@@ -121,6 +128,8 @@ def _train(args) -> int:
         "folds": args.cv,
         "validation_fraction": args.validation_fraction,
         "columns": _roles(args.role) or None,
+        "ensemble": False if args.no_ensemble else None,
+        "imbalance": _imbalance(args),
     }
     spec = build_spec(args.source if is_spec else None, **settings)
     _report(execute(spec, observer=ConsoleObserver(quiet=args.quiet)))
@@ -143,6 +152,12 @@ def _report(result) -> None:
     print_table(result.leaderboard, title="leaderboard (validation)")
     print(f"best: {result.best_name}")
     print(f"run: {result.path}")
+
+
+def _imbalance(args) -> dict | None:
+    keys = ("class_weight", "threshold", "threshold_metric", "resample")
+    chosen = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    return chosen or None
 
 
 def _roles(pairs: list[str]) -> dict[str, str]:

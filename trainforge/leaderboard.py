@@ -25,7 +25,11 @@ def ranked(results: list, primary: Metric) -> list:
 
 
 def leaderboard_frame(results: list, primary: Metric, task: str) -> pd.DataFrame:
+    """One row per candidate, best first: the task's standard metrics (primary first), then
+    any others the candidates were scored on (such as PR AUC and MCC under class imbalance)."""
     metrics = [primary.name] + [m for m in STANDARD[task] if m != primary.name]
+    for result in results:
+        metrics += [m for m in result.metrics if m not in metrics]
     rows = []
     for rank, result in enumerate(ranked(results, primary), start=1):
         row = {"rank": rank, "candidate": result.name, "family": result.family}

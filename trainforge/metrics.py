@@ -38,6 +38,12 @@ def _roc_auc_ovr(y, pred, proba):
     return roc_auc_score(y, proba, multi_class="ovr")
 
 
+def _pr_auc(y, pred, proba):
+    from sklearn.metrics import average_precision_score
+
+    return average_precision_score(y, proba[:, 1])
+
+
 def _log_loss(y, pred, proba):
     from sklearn.metrics import log_loss
 
@@ -68,6 +74,8 @@ METRICS: dict[str, Metric] = {
         Metric("balanced_accuracy", CLASSIFICATION, True, False, _sk("balanced_accuracy_score")),
         Metric("f1", _B, True, False, _sk("f1_score")),
         Metric("f1_macro", CLASSIFICATION, True, False, _sk("f1_score", average="macro")),
+        Metric("pr_auc", _B, True, True, _pr_auc),
+        Metric("mcc", CLASSIFICATION, True, False, _sk("matthews_corrcoef")),
         Metric("rmse", _R, False, False, _rmse),
         Metric("mae", _R, False, False, _sk("mean_absolute_error")),
         Metric("r2", _R, True, False, _sk("r2_score")),
@@ -82,6 +90,19 @@ STANDARD = {
     "multiclass": ["log_loss", "accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr"],
     "regression": ["rmse", "mae", "r2"],
 }
+
+
+# Added to the leaderboard when the classes are imbalanced: they stay honest where accuracy and
+# ROC AUC flatter a model that ignores the small classes.
+IMBALANCED = {"binary": ["pr_auc", "mcc"], "multiclass": ["mcc"], "regression": []}
+
+
+def metric_names(task: str, primary: str, imbalanced: bool = False) -> list[str]:
+    """The leaderboard's metrics in order: the primary one, the task's standard ones, and the
+    imbalance-proof ones when the classes are imbalanced."""
+    names = [primary] + [m for m in STANDARD[task] if m != primary]
+    extra = IMBALANCED[task] if imbalanced else []
+    return names + [m for m in extra if m not in names]
 
 
 def primary_metric(requested: str, task: str) -> Metric:

@@ -20,12 +20,16 @@ class Model:
         pipeline: a fitted scikit-learn Pipeline taking the schema's feature frame.
         schema: the training schema; prediction rows are read through it.
         family: the model family's name.
+        threshold: for binary tasks, the probability of the second class from which it is
+            predicted (tuned on validation data under class imbalance); None means 0.5 via the
+            more probable class.
     """
 
-    def __init__(self, pipeline, schema: Schema, family: str):
+    def __init__(self, pipeline, schema: Schema, family: str, threshold: float | None = None):
         self.pipeline = pipeline
         self.schema = schema
         self.family = family
+        self.threshold = threshold
 
     @property
     def task(self) -> str:
@@ -70,14 +74,17 @@ class Model:
     def raw_predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """Class codes ``0..K-1`` (or regression values) and class probabilities.
 
-        A classifier's label is its most probable class, so labels and probabilities come from
-        one pass through the model and always agree.
+        A classifier's label is its most probable class, or for a binary model with a tuned
+        ``threshold`` the second class wherever its probability reaches the threshold. Labels
+        and probabilities come from one pass through the model.
         """
         if self.task == "regression":
             return np.asarray(self.pipeline.predict(features), dtype=float), None
         if not self.has_proba:
             return np.asarray(self.pipeline.predict(features), dtype=int), None
         proba = self.pipeline.predict_proba(features)
+        if self.threshold is not None and proba.shape[1] == 2:
+            return (proba[:, 1] >= self.threshold).astype(int), proba
         return proba.argmax(axis=1), proba
 
     def _proba(self, proba) -> pd.DataFrame:

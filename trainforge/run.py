@@ -7,18 +7,20 @@ import math
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from trainforge.atomic import write_json
+from trainforge.atomic import write_bytes, write_json
 from trainforge.bundle import load_bundle, save_bundle
-from trainforge.candidates import CandidateResult, fit_candidate, plan
+from trainforge.candidates import CandidateResult, Predictions, apply_threshold, fit_candidate, plan
 from trainforge.data.dataset import Dataset, load_dataset
+from trainforge.ensemble import build_ensemble
 from trainforge.errors import RunError, TrainforgeError, TrainingError
 from trainforge.events import RunObserver, SilentObserver
+from trainforge.imbalance import plan_imbalance
 from trainforge.leaderboard import leaderboard_frame, ranked
 from trainforge.metrics import Metric, primary_metric
 from trainforge.model import Model
@@ -104,7 +106,11 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
     primary = primary_metric(spec.metric, dataset.task)
     profile = _profile(dataset, spec.seed)
     candidates, substitutions = plan(spec.models, profile)
+    classes = dataset.schema.classes
+    imbalance = plan_imbalance(dataset.y, classes, dataset.task, primary.name, spec.imbalance)
     notices = dataset.notices + substitutions
+    if imbalance and imbalance.noteworthy:
+        notices.append(imbalance.describe())
     for message in notices:
         observer.notice(message)
     run.update(
@@ -113,16 +119,27 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         inputs=_inputs(spec, dataset),
         data=_data_summary(spec, dataset),
         notices=notices,
+        imbalance=asdict(imbalance) if imbalance else None,
     )
     results, best = [], None
+    total = len(candidates) + (1 if spec.ensemble else 0)
     for index, candidate in enumerate(candidates, start=1):
-        observer.candidate_started(index, len(candidates), candidate.name)
+        observer.candidate_started(index, total, candidate.name)
         clock = time.perf_counter()
-        result = _train_one(candidate, dataset, profile, primary, run)
+        result = _train_one(candidate, dataset, profile, primary, run, imbalance)
         timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
         results.append(result)
         best = _keep_best(best, result, primary)
-        observer.candidate_finished(index, len(candidates), result)
+        observer.candidate_finished(index, total, result)
+    if spec.ensemble:
+        observer.candidate_started(total, total, "ensemble")
+        clock = time.perf_counter()
+        result = _ensemble(results, dataset, primary, run, imbalance, spec.seed)
+        timings["candidates"]["ensemble"] = round(time.perf_counter() - clock, 3)
+        if result is not None:
+            results.append(result)
+            best = _keep_best(best, result, primary)
+            observer.candidate_finished(total, total, result)
     if best is None or best.status != "ok":
         raise RunError(f"every candidate failed; see {run.path / 'candidates'}/*/error.txt")
     if best.model is None:  # finished in an earlier attempt at this run
@@ -130,7 +147,9 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
     board = leaderboard_frame(results, primary, dataset.task)
     run.write_text("leaderboard.csv", board.to_csv(index=False))
     run.update(
-        best={"candidate": best.name, primary.name: best.metrics[primary.name]}, timings=timings
+        best={"candidate": best.name, primary.name: best.metrics[primary.name]},
+        timings=timings,
+        threads={r.name: r.settings["n_jobs"] for r in results if "n_jobs" in r.settings},
     )
     return RunResult(run.path, board, best.model, best.name, results)
 
@@ -154,16 +173,46 @@ def _keep_best(best, result, primary: Metric):
     return winner
 
 
-def _train_one(candidate, dataset: Dataset, profile: Profile, primary: Metric, run: RunDir):
+def _ensemble(results, dataset: Dataset, primary: Metric, run: RunDir, imbalance, seed: int):
+    """Build, score and save the ensemble candidate (read back if an earlier attempt did)."""
+    folder = run.path / "candidates" / "ensemble"
+    finished = _finished(folder)
+    if finished is not None:
+        return finished
+    shutil.rmtree(folder / "model", ignore_errors=True)
+
+    def model_of(result):
+        return result.model or load_bundle(run.path / "candidates" / result.name / "model")
+
+    built = build_ensemble(results, primary, dataset.task, seed, model_of)
+    if built is None:
+        return None
+    if imbalance and imbalance.threshold_metric:
+        apply_threshold(built, list(built.metrics), imbalance.threshold_metric, seed)
+        built.model.threshold = built.threshold
+    folder.mkdir(parents=True, exist_ok=True)
+    save_bundle(built.model, folder / "model", extra={"candidate": "ensemble"})
+    built.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
+    _save_predictions(folder, built)
+    write_json(folder / "metrics.json", _record(built))
+    return built
+
+
+def _train_one(
+    candidate, dataset: Dataset, profile: Profile, primary: Metric, run: RunDir, imbalance=None
+):
     folder = run.candidate_dir(candidate.name)
     finished = _finished(folder)
     if finished is not None:
         return finished
     shutil.rmtree(folder / "model", ignore_errors=True)  # saved, but its metrics never were
     try:
-        result = fit_candidate(candidate, dataset, profile, primary, folder / "checkpoints")
+        result = fit_candidate(
+            candidate, dataset, profile, primary, folder / "checkpoints", imbalance
+        )
         save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
         result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
+        _save_predictions(folder, result)
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
         result = _failed(candidate, str(exc))
     except (TrainforgeError, KeyboardInterrupt):
@@ -201,8 +250,35 @@ def _finished(folder: Path) -> CandidateResult | None:
         saved["size_kb"],
         saved["error"],
         saved["warnings"],
+        threshold=saved.get("threshold"),
+        valid=_read_predictions(folder),
     )
     return result  # its model stays on disk until it turns out to be the best
+
+
+PREDICTIONS = "predictions.parquet"
+
+
+def _save_predictions(folder: Path, result: CandidateResult) -> None:
+    """The validation predictions (folds one after another): ``y``, ``pred``, ``proba_<k>``.
+
+    The ensemble is chosen from them (also when a resumed run reads finished candidates back).
+    """
+    valid = result.valid
+    frame = pd.DataFrame({"y": valid.y, "pred": valid.pred})
+    if valid.proba is not None:
+        for k in range(valid.proba.shape[1]):
+            frame[f"proba_{k}"] = valid.proba[:, k]
+    write_bytes(folder / PREDICTIONS, frame.to_parquet(index=False))
+
+
+def _read_predictions(folder: Path) -> Predictions | None:
+    if not (folder / PREDICTIONS).is_file():
+        return None
+    frame = pd.read_parquet(folder / PREDICTIONS)
+    columns = [c for c in frame.columns if c.startswith("proba_")]
+    proba = frame[columns].to_numpy() if columns else None
+    return Predictions(frame["y"].to_numpy(), frame["pred"].to_numpy(), proba)
 
 
 def _record(result: CandidateResult) -> dict:
@@ -222,6 +298,7 @@ def _record(result: CandidateResult) -> dict:
         "size_kb": result.size_kb,
         "error": result.error,
         "warnings": result.warnings,
+        "threshold": result.threshold,
     }
 
 

@@ -66,6 +66,21 @@ class DataSpec(_Strict):
         return self
 
 
+class ImbalanceSpec(_Strict):
+    """What classification runs do about class imbalance (docs/spec.md says when it is
+    detected).
+
+    ``auto`` weights classes when the classes are imbalanced and the primary metric does not
+    score probabilities (class weights distort them), and tunes a binary task's decision
+    threshold when imbalanced. Resampling is opt-in and touches training rows only.
+    """
+
+    class_weight: Literal["auto", "balanced", "none"] = "auto"
+    threshold: Literal["auto", "tuned", "none"] = "auto"
+    threshold_metric: Literal["f1", "balanced_accuracy", "mcc"] = "f1"
+    resample: Literal["none", "smote", "under", "over"] = "none"
+
+
 class ModelSpec(BaseModel):
     """One candidate: a family name plus that family's parameters, written flat.
 
@@ -89,6 +104,8 @@ class RunSpec(_Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     output: Path = Path("runs")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    imbalance: ImbalanceSpec = Field(default_factory=ImbalanceSpec)
+    ensemble: bool = True
 
     @field_validator("models", mode="before")
     @classmethod
@@ -167,6 +184,8 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise SpecError(f"{'.'.join(path[:depth])}: expected a mapping of settings")
+        if isinstance(value, dict) and isinstance(node.get(path[-1]), dict):
+            value = {**node[path[-1]], **value}  # a section's settings override one by one
         node[path[-1]] = value
     if "folds" in settings and settings["folds"] is not None:
         raw["data"]["split"]["strategy"] = "cv"

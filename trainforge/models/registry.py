@@ -134,6 +134,7 @@ def register(family: Family) -> Family:
 def _load_catalogue() -> None:
     if not FAMILIES:
         importlib.import_module("trainforge.models.classical")
+        importlib.import_module("trainforge.models.boosting_families")
         importlib.import_module("trainforge.models.neural_families")
 
 

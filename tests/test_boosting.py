@@ -1,0 +1,103 @@
+"""XGBoost, LightGBM and CatBoost: early stopping, native categories, repeatable fits, native files.
+
+The registry-wide test in test_models.py already fits, saves and reloads every family; these
+check what is particular to the boosting libraries.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from trainforge.bundle import load_bundle, save_bundle
+from trainforge.candidates import Candidate, fit_candidate
+from trainforge.data.dataset import load_dataset
+from trainforge.metrics import primary_metric
+from trainforge.models import boosting
+from trainforge.models.registry import Profile, get_family
+from trainforge.spec import build_spec
+
+LIBRARIES = {"xgboost": "model.ubj", "lightgbm": "model.txt", "catboost": "model.cbm"}
+
+
+def _codes_table(n: int = 600, seed: int = 0):
+    """Column 2 holds category codes whose effect is not monotone in the code (so ordinal
+    splits need several cuts where a categorical split needs one)."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.normal(size=n), rng.normal(size=n), rng.integers(0, 8, n)])
+    X = X.astype(float)
+    X[rng.random(n) < 0.05, 0] = np.nan
+    y = ((X[:, 1] + np.isin(X[:, 2], [1, 4, 6]) * 1.5 + rng.normal(0, 0.5, n)) > 0.7).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("library", ["XGBoost", "LightGBM", "CatBoost"])
+def test_early_stopping_keeps_the_best_round_and_fits_repeat_exactly(library):
+    X, y = _codes_table()
+    make = getattr(boosting, f"{library}Classifier")
+    settings = dict(n_estimators=3000, random_state=3, categorical_features=[False, False, True])
+    first = make(**settings).fit(X, y)
+    second = make(**settings).fit(X, y)
+    assert 1 <= first.n_rounds_ < 3000  # stopped early
+    assert len(first.history_) == first.n_rounds_
+    assert {"round", "loss", "val_loss"} <= set(first.history_[0])
+    best = min(h["val_loss"] for h in first.history_)
+    # the kept model ends at (CatBoost: within a rounding of) the best validation loss
+    assert first.history_[-1]["val_loss"] == pytest.approx(best, rel=1e-6)
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    assert first.score(X, y) > 0.8
+
+
+@pytest.mark.parametrize("library", ["XGBoost", "LightGBM", "CatBoost"])
+def test_sample_weights_change_the_fit(library):
+    X, y = _codes_table()
+    make = getattr(boosting, f"{library}Classifier")
+    plain = make(random_state=0).fit(X, y).predict_proba(X)[:, 1]
+    weights = np.where(y == 1, 5.0, 1.0)
+    weighted = make(random_state=0).fit(X, y, sample_weight=weights).predict_proba(X)[:, 1]
+    assert weighted.mean() > plain.mean() + 0.05  # positives weigh more: higher probabilities
+
+
+@pytest.mark.parametrize("name", list(LIBRARIES))
+def test_bundle_holds_the_native_model_file_and_predicts_the_same(name, small_table, tmp_path):
+    spec = build_spec(target="y", models=[name])
+    dataset = load_dataset(spec.data, "auto", seed=0, train=small_table)
+    fold = dataset.folds[0]
+    profile = Profile("binary", len(fold.X_train), len(dataset.schema.columns), 2, seed=0)
+    result = fit_candidate(
+        Candidate(name, get_family(name), {}), dataset, profile, primary_metric("auto", "binary")
+    )
+    assert sum(result.model.pipeline[-1].categorical_features) == 1  # c, the one categorical
+    assert result.settings["n_jobs"] == 1  # small data: one thread
+    save_bundle(result.model, tmp_path / "model")
+    info = json.loads((tmp_path / "model/bundle.json").read_text())
+    assert f"estimator/{LIBRARIES[name]}" in info["files"]
+    assert info["estimator"].startswith("trainforge.models.boosting.")
+    loaded = load_bundle(tmp_path / "model")
+    rows = small_table.drop(columns="y")
+    np.testing.assert_array_equal(
+        loaded.predict_proba(rows).to_numpy(), result.model.predict_proba(rows).to_numpy()
+    )
+    estimator = loaded.pipeline[-1]
+    assert estimator.n_rounds_ == len(estimator.history_) >= 1
+
+
+def test_a_corrupted_native_model_file_is_refused(small_table, tmp_path):
+    from trainforge.errors import BundleError
+
+    spec = build_spec(target="y", models=["lightgbm"])
+    dataset = load_dataset(spec.data, "auto", seed=0, train=small_table)
+    profile = Profile("binary", 240, 2, 2, seed=0)
+    result = fit_candidate(
+        Candidate("lightgbm", get_family("lightgbm"), {}),
+        dataset,
+        profile,
+        primary_metric("auto", "binary"),
+    )
+    save_bundle(result.model, tmp_path / "model")
+    native = tmp_path / "model/estimator/model.txt"
+    native.write_text(native.read_text().replace("num_leaves", "num_leafs", 1))
+    with pytest.raises(BundleError, match="does not match the sha256"):
+        load_bundle(tmp_path / "model")

@@ -1,0 +1,488 @@
+"""XGBoost, LightGBM and CatBoost as scikit-learn estimators that early-stop and save natively.
+
+Each estimator holds out a seeded, stratified share of its training rows (``validation_fraction``)
+and stops adding trees once the validation loss has not improved for ``early_stopping_rounds``;
+the trees up to the best round are kept (``n_rounds_``) and the per-round losses are in
+``history_``. The run's own validation split is never seen in fit, so it stays an honest score
+and the ensemble can be chosen on it.
+
+Category codes (from trainforge's native preprocessing, NaN for missing or unseen) are passed to
+each library's own categorical handling when ``categorical_features`` marks them. A fitted model
+saves itself in its library's format (``save_files``) and loads without pickle (``load_files``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+_COMMON = {
+    "n_estimators": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+    "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "categorical_features": [list, None],
+    "random_state": ["random_state"],
+    "n_jobs": [Interval(Integral, -1, None, closed="left"), None],
+}
+
+
+class _Boosted(BaseEstimator):
+    """Shared fitting, prediction and saving; subclasses talk to their library."""
+
+    _parameter_constraints = _COMMON
+    _task = "classification"  # or "regression"
+
+    def fit(self, X, y, sample_weight=None):
+        self._validate_params()
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
+        if self._task == "classification":
+            check_classification_targets(y)
+            self.classes_, y = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError("the target has 1 class; a classifier needs at least 2")
+        else:
+            y = np.asarray(y, dtype=np.float64)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        train, valid = _split(y, self._task, self.validation_fraction, self._seed())
+        self.n_jobs_ = _threads(self.n_jobs)
+        self.booster_, self.history_ = self._train(
+            (X[train], y[train], None if weight is None else weight[train]),
+            (X[valid], y[valid], None if weight is None else weight[valid]),
+        )
+        self.n_rounds_ = len(self.history_)
+        return self
+
+    def _seed(self) -> int:
+        rs = self.random_state
+        if rs is None or isinstance(rs, Integral):
+            return int(rs or 0)
+        return int(rs.randint(2**31 - 1))
+
+    def _n_outputs(self) -> int:
+        return len(self.classes_) if self._task == "classification" else 1
+
+    def _categorical(self, n_columns: int) -> list[int]:
+        mask = self.categorical_features or []
+        return [i for i, flag in enumerate(mask[:n_columns]) if flag]
+
+    def _raw(self, X) -> np.ndarray:
+        check_is_fitted(self, "booster_")
+        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
+        return self._predict(X)
+
+    # -- saving without pickle -------------------------------------------------------------
+
+    def save_files(self, folder: Path) -> list[str]:
+        check_is_fitted(self, "booster_")
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save_booster(folder / self._MODEL_FILE)
+        fitted = {
+            "n_features_in_": self.n_features_in_,
+            "n_rounds_": self.n_rounds_,
+            "n_jobs_": self.n_jobs_,
+            "history_": self.history_,
+        }
+        if self._task == "classification":
+            fitted["classes_"] = self.classes_.tolist()
+        params = {k: _plain(v) for k, v in self.get_params().items()}
+        params["random_state"] = self._seed()
+        (folder / "estimator.json").write_text(
+            json.dumps({"params": params, "fitted": fitted}, indent=1)
+        )
+        return ["estimator.json", self._MODEL_FILE]
+
+    @classmethod
+    def load_files(cls, folder: Path):
+        saved = json.loads((folder / "estimator.json").read_text())
+        estimator = cls(**saved["params"])
+        for key, value in saved["fitted"].items():
+            setattr(estimator, key, np.asarray(value) if key == "classes_" else value)
+        estimator.booster_ = estimator._load_booster(folder / cls._MODEL_FILE)
+        return estimator
+
+
+class _Classifier(ClassifierMixin):
+    _task = "classification"
+
+    def predict_proba(self, X) -> np.ndarray:
+        raw = self._raw(X)
+        if raw.ndim == 1:  # binary: the probability of class 1
+            raw = np.column_stack([1.0 - raw, raw])
+        return raw
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class _Regressor(RegressorMixin):
+    _task = "regression"
+
+    def predict(self, X) -> np.ndarray:
+        return np.asarray(self._raw(X), dtype=np.float64).reshape(-1)
+
+
+# -- XGBoost -------------------------------------------------------------------------------
+
+
+class _XGBoost(_Boosted):
+    _MODEL_FILE = "model.ubj"
+    _parameter_constraints = {
+        **_COMMON,
+        "max_depth": [Interval(Integral, 1, None, closed="left")],
+        "subsample": [Interval(Real, 0, 1, closed="right")],
+        "colsample_bytree": [Interval(Real, 0, 1, closed="right")],
+        "min_child_weight": [Interval(Real, 0, None, closed="left")],
+        "reg_lambda": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_estimators=2000,
+        learning_rate=0.05,
+        max_depth=6,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        min_child_weight=1.0,
+        reg_lambda=1.0,
+        early_stopping_rounds=50,
+        validation_fraction=0.1,
+        categorical_features=None,
+        random_state=None,
+        n_jobs=None,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.categorical_features = categorical_features
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _objective(self) -> dict:
+        if self._task == "regression":
+            return {"objective": "reg:squarederror", "eval_metric": "rmse"}
+        if len(self.classes_) == 2:
+            return {"objective": "binary:logistic", "eval_metric": "logloss"}
+        k = len(self.classes_)
+        return {"objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"}
+
+    def _matrix(self, X, y=None, weight=None):
+        import xgboost as xgb
+
+        cats = set(self._categorical(X.shape[1]))
+        types = ["c" if i in cats else "q" for i in range(X.shape[1])]
+        return xgb.DMatrix(
+            X,
+            label=y,
+            weight=weight,
+            feature_types=types,
+            enable_categorical=bool(cats),
+            nthread=self.n_jobs_,
+        )
+
+    def _train(self, train, valid):
+        import xgboost as xgb
+
+        params = {
+            **self._objective(),
+            "eta": self.learning_rate or 0.3,
+            "max_depth": self.max_depth,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "lambda": self.reg_lambda,
+            "tree_method": "hist",
+            "seed": self._seed(),
+            "nthread": self.n_jobs_,
+        }
+        dtrain, dvalid = self._matrix(*train), self._matrix(*valid)
+        evals: dict = {}
+        booster = xgb.train(
+            params,
+            dtrain,
+            num_boost_round=self.n_estimators,
+            evals=[(dtrain, "train"), (dvalid, "valid")],
+            early_stopping_rounds=self.early_stopping_rounds,
+            evals_result=evals,
+            verbose_eval=False,
+        )
+        best = booster.best_iteration + 1
+        return booster[:best], _history(evals["train"], evals["valid"], best)
+
+    def _predict(self, X) -> np.ndarray:
+        return self.booster_.predict(self._matrix(X))
+
+    def _save_booster(self, path: Path) -> None:
+        self.booster_.save_model(str(path))
+
+    def _load_booster(self, path: Path):
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(str(path))
+        booster.set_param({"nthread": self.n_jobs_})
+        return booster
+
+
+class XGBoostClassifier(_Classifier, _XGBoost):
+    """XGBoost (hist trees) with early stopping on an internal split; see the module doc."""
+
+
+class XGBoostRegressor(_Regressor, _XGBoost):
+    """XGBoost (hist trees) with early stopping on an internal split; see the module doc."""
+
+
+# -- LightGBM ------------------------------------------------------------------------------
+
+
+class _LightGBM(_Boosted):
+    _MODEL_FILE = "model.txt"
+    _parameter_constraints = {
+        **_COMMON,
+        "num_leaves": [Interval(Integral, 2, None, closed="left")],
+        "min_child_samples": [Interval(Integral, 1, None, closed="left")],
+        "subsample": [Interval(Real, 0, 1, closed="right")],
+        "colsample_bytree": [Interval(Real, 0, 1, closed="right")],
+        "reg_lambda": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_estimators=2000,
+        learning_rate=0.05,
+        num_leaves=31,
+        min_child_samples=20,
+        subsample=0.8,
+        colsample_bytree=0.9,
+        reg_lambda=0.0,
+        early_stopping_rounds=50,
+        validation_fraction=0.1,
+        categorical_features=None,
+        random_state=None,
+        n_jobs=None,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.categorical_features = categorical_features
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _objective(self) -> dict:
+        if self._task == "regression":
+            return {"objective": "regression", "metric": "rmse"}
+        if len(self.classes_) == 2:
+            return {"objective": "binary", "metric": "binary_logloss"}
+        k = len(self.classes_)
+        return {"objective": "multiclass", "num_class": k, "metric": "multi_logloss"}
+
+    def _train(self, train, valid):
+        import lightgbm as lgb
+
+        params = {
+            **self._objective(),
+            "learning_rate": self.learning_rate or 0.1,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1 else 0,
+            "feature_fraction": self.colsample_bytree,
+            "lambda_l2": self.reg_lambda,
+            "seed": self._seed(),
+            "num_threads": self.n_jobs_,
+            "deterministic": True,  # with force_row_wise: the same trees on every run
+            "force_row_wise": True,
+            "verbose": -1,
+        }
+        cats = self._categorical(train[0].shape[1]) or "auto"
+        dtrain = lgb.Dataset(train[0], train[1], weight=train[2], categorical_feature=cats)
+        dvalid = lgb.Dataset(valid[0], valid[1], weight=valid[2], reference=dtrain)
+        evals: dict = {}
+        booster = lgb.train(
+            params,
+            dtrain,
+            num_boost_round=self.n_estimators,
+            valid_sets=[dtrain, dvalid],
+            valid_names=["train", "valid"],
+            callbacks=[
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                lgb.record_evaluation(evals),
+            ],
+        )
+        best = booster.best_iteration or booster.current_iteration()
+        booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        return booster, _history(evals["train"], evals["valid"], best)
+
+    def _predict(self, X) -> np.ndarray:
+        return self.booster_.predict(X, num_threads=self.n_jobs_)
+
+    def _save_booster(self, path: Path) -> None:
+        self.booster_.save_model(str(path))
+
+    def _load_booster(self, path: Path):
+        import lightgbm as lgb
+
+        return lgb.Booster(model_file=str(path))
+
+
+class LightGBMClassifier(_Classifier, _LightGBM):
+    """LightGBM in deterministic mode with early stopping on an internal split."""
+
+
+class LightGBMRegressor(_Regressor, _LightGBM):
+    """LightGBM in deterministic mode with early stopping on an internal split."""
+
+
+# -- CatBoost ------------------------------------------------------------------------------
+
+
+class _CatBoost(_Boosted):
+    _MODEL_FILE = "model.cbm"
+    _parameter_constraints = {
+        **_COMMON,
+        "depth": [Interval(Integral, 1, 16, closed="both")],
+        "l2_leaf_reg": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_estimators=1000,
+        learning_rate=None,
+        depth=6,
+        l2_leaf_reg=3.0,
+        early_stopping_rounds=50,
+        validation_fraction=0.1,
+        categorical_features=None,
+        random_state=None,
+        n_jobs=None,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.depth = depth
+        self.l2_leaf_reg = l2_leaf_reg
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.categorical_features = categorical_features
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _loss(self) -> str:
+        if self._task == "regression":
+            return "RMSE"
+        return "Logloss" if len(self.classes_) == 2 else "MultiClass"
+
+    def _pool(self, X, y=None, weight=None):
+        """CatBoost wants category codes as integers: NaN (missing, unseen) becomes -1."""
+        import pandas as pd
+        from catboost import Pool
+
+        cats = self._categorical(X.shape[1])
+        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+        for i in cats:
+            frame[f"f{i}"] = np.nan_to_num(X[:, i], nan=-1).astype(np.int64)
+        return Pool(frame, label=y, weight=weight, cat_features=cats or None)
+
+    def _train(self, train, valid):
+        from catboost import CatBoost
+
+        model = CatBoost(
+            {
+                "loss_function": self._loss(),
+                "iterations": self.n_estimators,
+                "learning_rate": self.learning_rate,
+                "depth": self.depth,
+                "l2_leaf_reg": self.l2_leaf_reg,
+                "random_seed": self._seed(),
+                "thread_count": self.n_jobs_,
+                "od_type": "Iter",
+                "od_wait": self.early_stopping_rounds,
+                "use_best_model": True,
+                "verbose": False,
+                "allow_writing_files": False,
+            }
+        )
+        model.fit(self._pool(*train), eval_set=self._pool(*valid))
+        evals = model.get_evals_result()
+        metric = self._loss()
+        best = model.get_best_iteration() + 1
+        return model, _history(evals["learn"][metric], evals["validation"][metric], best)
+
+    def _predict(self, X) -> np.ndarray:
+        kind = "RawFormulaVal" if self._task == "regression" else "Probability"
+        out = self.booster_.predict(self._pool(X), prediction_type=kind, thread_count=self.n_jobs_)
+        return np.asarray(out, dtype=np.float64)
+
+    def _save_booster(self, path: Path) -> None:
+        self.booster_.save_model(str(path), format="cbm")
+
+    def _load_booster(self, path: Path):
+        from catboost import CatBoost
+
+        return CatBoost().load_model(str(path), format="cbm")
+
+
+class CatBoostClassifier(_Classifier, _CatBoost):
+    """CatBoost (ordered boosting, symmetric trees) with early stopping on an internal split."""
+
+
+class CatBoostRegressor(_Regressor, _CatBoost):
+    """CatBoost (ordered boosting, symmetric trees) with early stopping on an internal split."""
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _split(y: np.ndarray, task: str, fraction: float, seed: int):
+    """Seeded train/validation row indices for early stopping (stratified for classes)."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    stratify = y if task == "classification" and np.bincount(y).min() >= 2 else None
+    n_valid = max(1, int(round(len(y) * fraction)))
+    if stratify is not None:
+        n_valid = max(n_valid, int(y.max()) + 1)
+    train, valid = train_test_split(rows, test_size=n_valid, random_state=seed, stratify=stratify)
+    return np.sort(train), np.sort(valid)
+
+
+def _history(train: dict | list, valid: dict | list, best: int) -> list[dict]:
+    """Per-round losses up to the kept round: ``[{"round": 1, "loss": .., "val_loss": ..}]``."""
+    if isinstance(train, dict):
+        (train,), (valid,) = train.values(), valid.values()
+    return [
+        {"round": i + 1, "loss": float(a), "val_loss": float(b)}
+        for i, (a, b) in enumerate(zip(train[:best], valid[:best]))
+    ]
+
+
+def _threads(n_jobs: int | None) -> int:
+    """The thread count to use and record: one for None (as in scikit-learn), all for -1."""
+    if n_jobs is None:
+        return 1
+    return os.cpu_count() or 1 if n_jobs == -1 else int(n_jobs)
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return list(value) if isinstance(value, tuple) else value
