@@ -73,7 +73,7 @@ def test_an_ensemble_candidate_in_a_run_saves_its_members_and_predicts_like_befo
     result = trainforge.train(
         data=small_table,
         target="y",
-        models=["logistic_regression", "random_forest", "lightgbm"],
+        models=["logistic_regression", "naive_bayes", "lightgbm"],
         output=tmp_path,
         seed=2,
     )
@@ -141,3 +141,33 @@ def _fast_scores_match_sklearn(y, output) -> bool:
         fast = _scorer(y, METRICS[name], "binary")(output)
         assert fast == pytest.approx(METRICS[name].compute(y, None, output), rel=1e-9), name
     return True
+
+
+def test_cross_validation_adds_a_stacked_candidate_that_saves_and_reloads(tmp_path, small_table):
+    result = trainforge.train(
+        data=small_table,
+        target="y",
+        models=["logistic_regression", "naive_bayes", "lightgbm"],
+        output=tmp_path,
+        folds=3,
+    )
+    board = result.leaderboard.set_index("candidate")
+    assert {"ensemble", "stacking"} <= set(board.index)
+    assert 0.5 < board.loc["stacking", "roc_auc"] <= 1.0
+    folder = result.path / "candidates/stacking/model"
+    info = json.loads((folder / "bundle.json").read_text())
+    assert info["family"] == "stacking" and len(info["meta_sha256"]) == 64
+    model = load_bundle(folder)
+    rows = small_table.drop(columns="y")
+    members = {n: load_bundle(folder / "members" / n) for n in info["weights"]}
+    logp = [
+        np.log(np.clip(m.predict_proba(rows).to_numpy()[:, 1:], 1e-6, 1)) for m in members.values()
+    ]
+    expected = model.meta.predict_proba(np.hstack(logp))
+    np.testing.assert_allclose(model.predict_proba(rows).to_numpy(), expected, rtol=1e-12)
+    # a changed meta-learner file is refused
+    (folder / "meta.skops").write_bytes((folder / "meta.skops").read_bytes() + b"x")
+    from trainforge.errors import BundleError
+
+    with pytest.raises(BundleError, match="meta.skops is missing or changed"):
+        load_bundle(folder)

@@ -77,7 +77,7 @@ def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Pa
     path = Path(path)
     if path.exists():
         raise BundleError(f"{path} already exists; choose a new folder for the model")
-    if model.family == "ensemble":
+    if model.family in ("ensemble", "stacking"):
         from trainforge.ensemble import save_ensemble
 
         return save_ensemble(model, path, extra)

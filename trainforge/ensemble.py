@@ -33,11 +33,14 @@ from trainforge.metrics import Metric, score_all
 from trainforge.model import Model
 
 ROUNDS = 50
+META_FILE = "meta.skops"
 MAX_MEMBERS = 12  # the best candidates by primary metric; more rarely helps and costs time
 
 
 class EnsembleModel(Model):
-    """A weighted average of member models' probabilities (or predictions, for regression).
+    """A weighted average of member models' probabilities (or predictions, for regression),
+    or with ``meta`` set, a stacked model: ``meta`` (a fitted logistic or ridge regression)
+    combines the members' outputs.
 
     Members read the same feature frame, so rows are typed once for all of them.
     """
@@ -48,10 +51,12 @@ class EnsembleModel(Model):
         weights: dict[str, float],
         schema: Schema,
         threshold: float | None = None,
+        meta=None,
     ):
-        super().__init__(None, schema, "ensemble", threshold)
+        super().__init__(None, schema, "stacking" if meta is not None else "ensemble", threshold)
         self.members = members
         self.weights = weights
+        self.meta = meta
 
     @property
     def has_proba(self) -> bool:
@@ -59,7 +64,10 @@ class EnsembleModel(Model):
 
     def raw_predict(self, features: pd.DataFrame):
         outputs = {name: self._output(model, features) for name, model in self.members.items()}
-        mixed = sum(self.weights[name] * out for name, out in outputs.items())
+        if self.meta is not None:
+            mixed = _meta_output(self.meta, _stacked(outputs, self.task), self.task)
+        else:
+            mixed = sum(self.weights[name] * out for name, out in outputs.items())
         if self.task == "regression":
             return mixed, None
         if self.threshold is not None and mixed.shape[1] == 2:
@@ -121,6 +129,65 @@ def build_ensemble(results: list[CandidateResult], primary: Metric, task: str, s
     return result
 
 
+def build_stack(results: list[CandidateResult], primary: Metric, task: str, seed: int, model_of):
+    """The stacked candidate under cross-validation, or None with fewer than two usable
+    candidates.
+
+    Every candidate's validation predictions are then out-of-fold predictions for all training
+    rows, so a logistic regression (ridge for regression) can learn from them how to combine
+    the members. Its score comes from predicting each row with a meta-learner that did not see
+    it (5-fold cross-validation over those predictions); the saved one is fitted on all rows.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+    usable = _usable(results, primary, task)
+    if len(usable) < 2:
+        return None
+    y = usable[0].valid.y
+    Z = _stacked({r.name: _member_output(r, task) for r in usable}, task)
+    meta = _meta_learner(task)
+    splitter = KFold if task == "regression" else StratifiedKFold
+    folds = splitter(n_splits=5, shuffle=True, random_state=seed)
+    method = "predict" if task == "regression" else "predict_proba"
+    crossfit = cross_val_predict(clone(meta), Z, y, cv=folds, method=method)
+    meta.fit(Z, y)
+    names = list(usable[0].metrics)
+    pred, proba = (crossfit, None) if task == "regression" else (crossfit.argmax(1), crossfit)
+    result = CandidateResult("stacking", "stacking", {"members": [r.name for r in usable]})
+    result.metrics = score_all(task, y, pred, proba, names)
+    result.valid = Predictions(y, pred, proba)
+    result.fit_seconds = sum(r.fit_seconds for r in usable)
+    result.predict_ms_per_1k = sum(r.predict_ms_per_1k for r in usable)
+    members = {r.name: model_of(r) for r in usable}
+    schema = next(iter(members.values())).schema
+    weights = dict.fromkeys(members, 1.0 / len(members))
+    result.model = EnsembleModel(members, weights, schema, meta=meta)
+    return result
+
+
+def _meta_learner(task: str):
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    return Ridge(alpha=1.0) if task == "regression" else LogisticRegression(max_iter=2000)
+
+
+def _stacked(outputs: dict[str, np.ndarray], task: str) -> np.ndarray:
+    """Members' outputs side by side: predictions, or log-probabilities (binary: class 1 only)."""
+    columns = []
+    for output in outputs.values():
+        if task == "regression":
+            columns.append(np.asarray(output, float).reshape(-1, 1))
+        else:
+            logp = np.log(np.clip(output, 1e-6, 1))
+            columns.append(logp[:, 1:] if output.shape[1] == 2 else logp)
+    return np.hstack(columns)
+
+
+def _meta_output(meta, Z: np.ndarray, task: str) -> np.ndarray:
+    return meta.predict(Z) if task == "regression" else meta.predict_proba(Z)
+
+
 def _usable(results: list[CandidateResult], primary: Metric, task: str) -> list:
     """Successful candidates with validation predictions (and probabilities for classes),
     best first, at most MAX_MEMBERS; the baseline is left out."""
@@ -128,7 +195,7 @@ def _usable(results: list[CandidateResult], primary: Metric, task: str) -> list:
         r
         for r in results
         if r.status == "ok"
-        and r.family not in ("baseline", "ensemble")
+        and r.family not in ("baseline", "ensemble", "stacking")
         and r.valid is not None
         and (task == "regression" or r.valid.proba is not None)
         and not math.isnan(r.metrics.get(primary.name, math.nan))
@@ -206,14 +273,22 @@ def save_ensemble(model: EnsembleModel, path: Path, extra: dict | None = None) -
     try:
         for name, member in model.members.items():
             save_bundle(member, staging / "members" / name, extra={"candidate": name})
+        if model.meta is not None:
+            import skops.io as sio
+
+            sio.dump(model.meta, staging / META_FILE)
         info = {
             "format": ENSEMBLE_FORMAT,
-            "family": "ensemble",
+            "family": model.family,
             "schema": model.schema.to_dict(),
             "weights": model.weights,
             "threshold": model.threshold,
             **(extra or {}),
         }
+        if model.meta is not None:
+            from trainforge.data.read import file_sha256
+
+            info["meta_sha256"] = file_sha256(staging / META_FILE)
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         fsync_tree(staging)
         os.replace(staging, path)
@@ -235,4 +310,22 @@ def load_ensemble(path: Path, info: dict) -> EnsembleModel:
             raise BundleError(f"{path}: member {name} is missing; the ensemble is incomplete")
         members[name] = load_bundle(folder)
     schema = Schema.from_dict(info["schema"])
-    return EnsembleModel(members, weights, schema, info.get("threshold"))
+    meta = (
+        _load_meta(path / META_FILE, info.get("meta_sha256")) if info.get("meta_sha256") else None
+    )
+    return EnsembleModel(members, weights, schema, info.get("threshold"), meta)
+
+
+def _load_meta(path: Path, expected: str):
+    """The stacked model's meta-learner: a plain linear model in skops format, checked against
+    its recorded sha256 and loaded with no types beyond scikit-learn's own."""
+    import skops.io as sio
+
+    from trainforge.data.read import file_sha256
+
+    if not path.is_file() or file_sha256(path) != expected:
+        raise BundleError(f"{path} is missing or changed since it was saved; refusing to load it")
+    untrusted = sio.get_untrusted_types(file=path)
+    if untrusted:
+        raise BundleError(f"{path} holds types trainforge does not trust: {', '.join(untrusted)}")
+    return sio.load(path, trusted=[])

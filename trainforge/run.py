@@ -17,7 +17,7 @@ from trainforge.atomic import write_bytes, write_json
 from trainforge.bundle import load_bundle, save_bundle
 from trainforge.candidates import CandidateResult, Predictions, apply_threshold, fit_candidate, plan
 from trainforge.data.dataset import Dataset, load_dataset
-from trainforge.ensemble import build_ensemble
+from trainforge.ensemble import build_ensemble, build_stack
 from trainforge.errors import RunError, TrainforgeError, TrainingError
 from trainforge.events import RunObserver, SilentObserver
 from trainforge.imbalance import plan_imbalance
@@ -122,7 +122,7 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         imbalance=asdict(imbalance) if imbalance else None,
     )
     results, best = [], None
-    total = len(candidates) + (1 if spec.ensemble else 0)
+    total = len(candidates) + (1 + dataset.refit if spec.ensemble else 0)
     for index, candidate in enumerate(candidates, start=1):
         observer.candidate_started(index, total, candidate.name)
         clock = time.perf_counter()
@@ -131,15 +131,16 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         results.append(result)
         best = _keep_best(best, result, primary)
         observer.candidate_finished(index, total, result)
-    if spec.ensemble:
-        observer.candidate_started(total, total, "ensemble")
+    combined = ["ensemble", "stacking"] if dataset.refit else ["ensemble"]  # stacking: OOF only
+    for index, name in enumerate(combined if spec.ensemble else [], start=len(candidates) + 1):
+        observer.candidate_started(index, total, name)
         clock = time.perf_counter()
-        result = _ensemble(results, dataset, primary, run, imbalance, spec.seed)
-        timings["candidates"]["ensemble"] = round(time.perf_counter() - clock, 3)
+        result = _ensemble(name, results, dataset, primary, run, imbalance, spec.seed)
+        timings["candidates"][name] = round(time.perf_counter() - clock, 3)
         if result is not None:
             results.append(result)
             best = _keep_best(best, result, primary)
-            observer.candidate_finished(total, total, result)
+            observer.candidate_finished(index, total, result)
     if best is None or best.status != "ok":
         raise RunError(f"every candidate failed; see {run.path / 'candidates'}/*/error.txt")
     if best.model is None:  # finished in an earlier attempt at this run
@@ -173,9 +174,10 @@ def _keep_best(best, result, primary: Metric):
     return winner
 
 
-def _ensemble(results, dataset: Dataset, primary: Metric, run: RunDir, imbalance, seed: int):
-    """Build, score and save the ensemble candidate (read back if an earlier attempt did)."""
-    folder = run.path / "candidates" / "ensemble"
+def _ensemble(name, results, dataset: Dataset, primary: Metric, run: RunDir, imbalance, seed):
+    """Build, score and save the ``ensemble`` or ``stacking`` candidate (read back if an
+    earlier attempt at this run did)."""
+    folder = run.path / "candidates" / name
     finished = _finished(folder)
     if finished is not None:
         return finished
@@ -184,14 +186,15 @@ def _ensemble(results, dataset: Dataset, primary: Metric, run: RunDir, imbalance
     def model_of(result):
         return result.model or load_bundle(run.path / "candidates" / result.name / "model")
 
-    built = build_ensemble(results, primary, dataset.task, seed, model_of)
+    build = build_ensemble if name == "ensemble" else build_stack
+    built = build(results, primary, dataset.task, seed, model_of)
     if built is None:
         return None
     if imbalance and imbalance.threshold_metric:
         apply_threshold(built, list(built.metrics), imbalance.threshold_metric, seed)
         built.model.threshold = built.threshold
     folder.mkdir(parents=True, exist_ok=True)
-    save_bundle(built.model, folder / "model", extra={"candidate": "ensemble"})
+    save_bundle(built.model, folder / "model", extra={"candidate": name})
     built.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
     _save_predictions(folder, built)
     write_json(folder / "metrics.json", _record(built))
