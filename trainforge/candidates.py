@@ -6,9 +6,10 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 
 from trainforge.data.dataset import Dataset
 from trainforge.data.preprocess import build_preprocessor
@@ -42,6 +43,11 @@ class CandidateResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     model: Model | None = None
+    # One dict per epoch or boosting round ({"epoch": 1, "loss": ..., "val_loss": ...}), from
+    # the estimator's ``history_`` when it keeps one; empty for models that fit in one go.
+    history: list[dict] = field(default_factory=list)
+    # The validation rows' y_true, y_pred and proba_<class> (and fold, under CV), for the report.
+    predictions: pd.DataFrame | None = None
 
 
 def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], list[str]]:
@@ -107,20 +113,22 @@ def fit_candidate(
     profile: Profile,
     primary: Metric,
     checkpoints: Path | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
     Under cross-validation the kept model is refitted on all training rows. Estimators that
-    checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there.
+    checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there; those that
+    train epoch by epoch call ``on_epoch(step, logs)`` after each epoch.
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)
     names = [primary.name] + [m for m in STANDARD[profile.task] if m != primary.name]
-    fold_scores, predict_seconds, predicted_rows = [], 0.0, 0
+    fold_scores, predict_seconds, predicted_rows, frames = [], 0.0, 0, []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for index, fold in enumerate(dataset.splits()):
-            runtime = _runtime(checkpoints, f"fold-{index}")
+            runtime = _runtime(checkpoints, f"fold-{index}", on_epoch)
             pipeline = make_pipeline(candidate, dataset, profile, runtime)
             started = time.perf_counter()
             _fit(pipeline, fold.X_train, fold.y_train)
@@ -131,8 +139,10 @@ def fit_candidate(
             predict_seconds += time.perf_counter() - started
             predicted_rows += len(fold.X_valid)
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
+            frames.append(_prediction_frame(model, fold.y_valid, pred, proba, index))
         if dataset.refit:
-            pipeline = make_pipeline(candidate, dataset, profile, _runtime(checkpoints, "refit"))
+            runtime = _runtime(checkpoints, "refit", on_epoch)
+            pipeline = make_pipeline(candidate, dataset, profile, runtime)
             _fit(pipeline, dataset.X, dataset.y)
             model = Model(pipeline, dataset.schema, candidate.family.name)
     result.warnings = _distinct(caught)
@@ -141,14 +151,42 @@ def fit_candidate(
         result.primary_std = float(np.std([s[primary.name] for s in fold_scores]))
     result.predict_ms_per_1k = 1e6 * predict_seconds / max(predicted_rows, 1)
     result.model = model
+    result.history = _history(pipeline)
+    result.predictions = pd.concat(frames, ignore_index=True)
+    if len(frames) == 1:
+        result.predictions = result.predictions.drop(columns="fold")
     return result
 
 
-def _runtime(checkpoints: Path | None, part: str) -> dict:
-    """Where a checkpointing estimator writes, resuming whatever it finds there."""
-    if checkpoints is None:
-        return {}
-    return {"checkpoint_dir": str(checkpoints / part), "resume": True}
+def _runtime(checkpoints: Path | None, part: str, on_epoch=None) -> dict:
+    """Where a checkpointing estimator writes (resuming whatever it finds there), and whom it
+    tells about each epoch. Only estimators accepting these settings receive them."""
+    runtime = {} if on_epoch is None else {"on_epoch": on_epoch}
+    if checkpoints is not None:
+        runtime.update(checkpoint_dir=str(checkpoints / part), resume=True)
+    return runtime
+
+
+def _history(pipeline) -> list[dict]:
+    """The fitted estimator's per-epoch (or per-round) records, if it keeps them."""
+    history = getattr(pipeline[-1], "history_", None)
+    if not isinstance(history, list):
+        return []
+    return [dict(entry) for entry in history if isinstance(entry, dict)]
+
+
+def _prediction_frame(model: Model, codes, pred, proba, fold: int) -> pd.DataFrame:
+    """Validation rows as the report reads them: labels as text, one column per class."""
+    if model.task == "regression":
+        frame = pd.DataFrame({"y_true": np.asarray(codes, float), "y_pred": pred})
+    else:
+        classes = np.asarray([str(c) for c in model.classes], dtype=object)
+        frame = pd.DataFrame({"y_true": classes[codes], "y_pred": classes[pred]})
+        if proba is not None:
+            for k, name in enumerate(classes):
+                frame[f"proba_{name}"] = proba[:, k]
+    frame.insert(0, "fold", fold)
+    return frame
 
 
 def _fit(pipeline, X, y) -> None:

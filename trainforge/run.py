@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import shutil
@@ -13,16 +14,18 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from trainforge.artifacts import read_history, save_candidate_files, write_importance
 from trainforge.atomic import write_json
 from trainforge.bundle import load_bundle, save_bundle
 from trainforge.candidates import CandidateResult, fit_candidate, plan
 from trainforge.data.dataset import Dataset, load_dataset
 from trainforge.errors import RunError, TrainforgeError, TrainingError
-from trainforge.events import RunObserver, SilentObserver
+from trainforge.events import FanOut, RunObserver, SilentObserver
 from trainforge.leaderboard import leaderboard_frame, ranked
 from trainforge.metrics import Metric, primary_metric
 from trainforge.model import Model
 from trainforge.models.registry import Profile
+from trainforge.report import write_report
 from trainforge.rundir import RunDir, read_manifest
 from trainforge.spec import RunSpec
 
@@ -53,9 +56,10 @@ def execute(
     The run folder is marked ``completed`` only after every artifact is written; an error marks
     it ``failed`` (with the message), Ctrl-C marks it ``interrupted``.
     """
+    observers = _observers(spec, observer)  # a tracking server that is down fails here
     run = RunDir.create(spec.output, spec.name, spec.seed)
     run.write_text("spec.yaml", spec.to_yaml())
-    return _guarded(spec, run, train, validation, observer or SilentObserver())
+    return _guarded(spec, run, train, validation, observers)
 
 
 def resume(path: Path, observer: RunObserver | None = None) -> RunResult:
@@ -74,8 +78,19 @@ def resume(path: Path, observer: RunObserver | None = None) -> RunResult:
     spec = RunSpec.from_dict(yaml.safe_load((path / "spec.yaml").read_text()))
     if spec.data.train is None:
         raise RunError(f"run {path.name} trained on in-memory data, which cannot be resumed")
+    observers = _observers(spec, observer)
     run = RunDir.reopen(path)
-    return _guarded(spec, run, None, None, observer or SilentObserver())
+    return _guarded(spec, run, None, None, observers)
+
+
+def _observers(spec: RunSpec, observer: RunObserver | None) -> FanOut:
+    """The caller's observer, the tracker the spec asks for, and the training watchdog."""
+    from trainforge.tracking import open_tracker
+    from trainforge.watchdog import Watchdog
+
+    observers = FanOut(observer or SilentObserver(), open_tracker(spec))
+    observers.add(Watchdog(observers.notice))
+    return observers
 
 
 def _guarded(spec, run: RunDir, train, validation, observer) -> RunResult:
@@ -85,14 +100,18 @@ def _guarded(spec, run: RunDir, train, validation, observer) -> RunResult:
         result = _train_all(spec, run, train, validation, observer)
     except KeyboardInterrupt:
         run.finish("interrupted", started)
+        observer.run_finished("interrupted", str(run.path))
         raise
     except TrainforgeError as exc:
         run.finish("failed", started, error=str(exc))
+        observer.run_finished("failed", str(run.path))
         raise
     except Exception as exc:
         run.finish("failed", started, error=f"{type(exc).__name__}: {exc}")
+        observer.run_finished("failed", str(run.path))
         raise
     run.finish("completed", started)
+    observer.run_finished("completed", str(run.path))
     return result
 
 
@@ -118,7 +137,8 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
     for index, candidate in enumerate(candidates, start=1):
         observer.candidate_started(index, len(candidates), candidate.name)
         clock = time.perf_counter()
-        result = _train_one(candidate, dataset, profile, primary, run)
+        on_epoch = _epoch_forwarder(observer, candidate, profile)
+        result = _train_one(candidate, dataset, profile, primary, run, on_epoch)
         timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
         results.append(result)
         best = _keep_best(best, result, primary)
@@ -129,9 +149,13 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         best.model = load_bundle(run.path / "candidates" / best.name / "model")
     board = leaderboard_frame(results, primary, dataset.task)
     run.write_text("leaderboard.csv", board.to_csv(index=False))
+    write_importance(best.model, dataset, primary, run.candidate_dir(best.name))
     run.update(
-        best={"candidate": best.name, primary.name: best.metrics[primary.name]}, timings=timings
+        best={"candidate": best.name, primary.name: best.metrics[primary.name]},
+        timings=timings,
+        warnings=_raised(observer),
     )
+    write_report(run.path)
     return RunResult(run.path, board, best.model, best.name, results)
 
 
@@ -154,14 +178,38 @@ def _keep_best(best, result, primary: Metric):
     return winner
 
 
-def _train_one(candidate, dataset: Dataset, profile: Profile, primary: Metric, run: RunDir):
+def _epoch_forwarder(observer, candidate, profile: Profile):
+    """``on_epoch(step, logs)`` for the estimator, sent on as the observers' ``epoch_end``."""
+    settings = {**candidate.family.initial(profile), **candidate.params}
+    total = settings.get("max_epochs")
+    if total is None:
+        default = inspect.signature(candidate.family.estimator_class(profile.task)).parameters
+        total = getattr(default.get("max_epochs"), "default", 0)
+
+    def on_epoch(step: int, logs: dict) -> None:
+        observer.epoch_end(candidate.name, int(logs.get("epoch", 0)), int(total or 0), logs)
+
+    return on_epoch
+
+
+def _raised(observer) -> list[str]:
+    """The watchdog's warnings, kept in the manifest for ``show`` and the report."""
+    for item in getattr(observer, "observers", []):
+        if hasattr(item, "raised"):
+            return list(item.raised)
+    return []
+
+
+def _train_one(candidate, dataset, profile: Profile, primary: Metric, run: RunDir, on_epoch=None):
     folder = run.candidate_dir(candidate.name)
     finished = _finished(folder)
     if finished is not None:
         return finished
     shutil.rmtree(folder / "model", ignore_errors=True)  # saved, but its metrics never were
     try:
-        result = fit_candidate(candidate, dataset, profile, primary, folder / "checkpoints")
+        checkpoints = folder / "checkpoints"
+        result = fit_candidate(candidate, dataset, profile, primary, checkpoints, on_epoch)
+        save_candidate_files(result, folder)
         save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
         result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
@@ -202,6 +250,7 @@ def _finished(folder: Path) -> CandidateResult | None:
         saved["error"],
         saved["warnings"],
     )
+    result.history = read_history(folder)
     return result  # its model stays on disk until it turns out to be the best
 
 
