@@ -15,6 +15,8 @@ class RunObserver(Protocol):
 
     def notice(self, message: str) -> None: ...
 
+    def warning(self, message: str) -> None: ...
+
     def candidate_started(self, index: int, total: int, name: str) -> None: ...
 
     def epoch_end(self, name: str, epoch: int, total: int, metrics: dict) -> None: ...
@@ -33,6 +35,9 @@ class SilentObserver:
     def notice(self, message: str) -> None:
         pass
 
+    def warning(self, message: str) -> None:
+        pass
+
     def candidate_started(self, index: int, total: int, name: str) -> None:
         pass
 
@@ -49,6 +54,7 @@ class SilentObserver:
 EVENTS = (
     "run_started",
     "notice",
+    "warning",
     "candidate_started",
     "epoch_end",
     "candidate_finished",

@@ -27,7 +27,7 @@ from trainforge.model import Model
 from trainforge.models.registry import Profile
 from trainforge.report import write_report
 from trainforge.rundir import RunDir, read_manifest
-from trainforge.spec import RunSpec
+from trainforge.spec import RunSpec, build_spec
 
 
 @dataclass
@@ -62,12 +62,18 @@ def execute(
     return _guarded(spec, run, train, validation, observers)
 
 
-def resume(path: Path, observer: RunObserver | None = None) -> RunResult:
+def resume(
+    path: Path, observer: RunObserver | None = None, tracking: dict | None = None
+) -> RunResult:
     """Continue an interrupted or failed run in its own folder.
 
     Candidates that finished are read back from disk; the others train again, and those that
     checkpoint (neural nets) continue from their newest good checkpoint. The input files must
     be unchanged.
+
+    Args:
+        tracking: flat tracking settings overriding the run's spec for this attempt
+            (``tracking``, ``tracking_uri``, ``experiment``), as from the CLI's flags.
     """
     manifest = read_manifest(path)
     status = manifest["status"]
@@ -76,6 +82,8 @@ def resume(path: Path, observer: RunObserver | None = None) -> RunResult:
     if status == "running":
         raise RunError(f"run {path.name} is still running (pid {manifest.get('pid')})")
     spec = RunSpec.from_dict(yaml.safe_load((path / "spec.yaml").read_text()))
+    if tracking:
+        spec = build_spec(spec, **tracking)
     if spec.data.train is None:
         raise RunError(f"run {path.name} trained on in-memory data, which cannot be resumed")
     observers = _observers(spec, observer)
@@ -89,7 +97,7 @@ def _observers(spec: RunSpec, observer: RunObserver | None) -> FanOut:
     from trainforge.watchdog import Watchdog
 
     observers = FanOut(observer or SilentObserver(), open_tracker(spec))
-    observers.add(Watchdog(observers.notice))
+    observers.add(Watchdog(observers.warning))
     return observers
 
 

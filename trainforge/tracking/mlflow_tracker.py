@@ -85,6 +85,9 @@ class MlflowTracker:
     def notice(self, message: str) -> None:
         self.notices.append(message)
 
+    def warning(self, message: str) -> None:
+        self.notices.append(f"warning: {message}")
+
     def candidate_started(self, index: int, total: int, name: str) -> None:
         with self._guard():
             tags = {"mlflow.parentRunId": self.parent, "trainforge.candidate": name}
