@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_small_table, run_cli
 
 import trainforge
+from conftest import make_small_table, run_cli
 
 MODELS = ["baseline", "logistic_regression", {"name": "mlp", "max_epochs": 3, "patience": 50}]
 

@@ -163,7 +163,7 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         timings=timings,
         warnings=_raised(observer),
     )
-    write_report(run.path)
+    write_report(run.path, status="completed")  # the last artifact; completed comes next
     return RunResult(run.path, board, best.model, best.name, results)
 
 

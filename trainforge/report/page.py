@@ -21,20 +21,27 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4}td.l,th.l{text-align:left}
-img{max-width:100%;display:block;margin:.6em 0}
+img{max-width:100%;margin:.3em}.grid{display:flex;flex-wrap:wrap;align-items:flex-start}
+.wide{overflow-x:auto}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 .warn{color:#8a5300}.muted{color:#777}
 """
 
 
-def write_report(run: str | Path, output: str | Path | None = None) -> Path:
+def write_report(
+    run: str | Path, output: str | Path | None = None, status: str | None = None
+) -> Path:
     """Write the HTML report of the run folder ``run``; returns its path.
 
     Args:
         output: where to write it (default: ``report.html`` inside the run folder).
+        status: the status to show; the runner writes the report as the run's last artifact,
+            just before it marks the run ``completed``.
     """
     run = Path(run)
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    if status:
+        manifest["status"] = status
     sections = [
         ("Leaderboard", _leaderboard(run)),
         ("Learning curves", _curves(run)),
@@ -100,8 +107,8 @@ def _curves(run: Path) -> str:
     for folder in _candidates(run):
         path = folder / "history.csv"
         if path.is_file():
-            parts.append(_img(plots.learning_curves(folder.name, pd.read_csv(path))))
-    return "\n".join(p for p in parts if p)
+            parts.append(plots.learning_curves(folder.name, pd.read_csv(path)))
+    return _imgs(*parts) if any(parts) else ""
 
 
 def _predictions(run: Path) -> dict[str, pd.DataFrame]:
@@ -203,7 +210,7 @@ def _manifest(manifest: dict) -> str:
         rows.append(
             (
                 f"{role} data",
-                f"{item.get('path') or '(in-memory)'}  sha256 {item.get('fingerprint')}",
+                f"{item.get('path') or '(in-memory)'}  {item.get('fingerprint')}",
             )
         )
     code = manifest.get("code")
@@ -232,7 +239,7 @@ def _table(frame: pd.DataFrame) -> str:
             f'<td class="{_align(frame[c])}">{_e(_fmt(v))}</td>' for c, v in zip(frame.columns, row)
         )
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f'<div class="wide"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
 def _align(column: pd.Series) -> str:
@@ -252,7 +259,7 @@ def _img(data: str | None) -> str:
 
 
 def _imgs(*images: str | None) -> str:
-    return "\n".join(_img(i) for i in images if i)
+    return '<div class="grid">' + "\n".join(_img(i) for i in images if i) + "</div>"
 
 
 def _e(value) -> str:
