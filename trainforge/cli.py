@@ -263,6 +263,9 @@ def _show(args) -> int:
         print(f"  code: {code['commit'][:12]}{' (dirty)' if code['dirty'] else ''}")
     for notice in manifest.get("notices", []):
         print(f"  note: {notice}")
+    for warning in manifest.get("warnings", []):
+        print(f"  warning: {warning}")
+    _show_tracking(path)
     board = path / "leaderboard.csv"
     if board.is_file():
         print_table(pd.read_csv(board), title="leaderboard (validation)")
@@ -296,6 +299,17 @@ def _compare(args) -> int:
     else:
         print_table(found["scores"], title="validation scores")
     return 0
+
+
+def _show_tracking(path: Path) -> None:
+    """Where the run's report and MLflow records are."""
+    import json
+
+    if (path / "report.html").is_file():
+        print(f"  report: {path / 'report.html'}")
+    if (path / "tracking.json").is_file():
+        info = json.loads((path / "tracking.json").read_text())
+        print(f"  mlflow: run {info.get('run')} at {info.get('uri')}")
 
 
 def _models(args) -> int:
