@@ -186,3 +186,15 @@ def test_the_report_renders_in_headless_chromium(binary_run, chromium, tmp_path)
     pixels = np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("L"))
     assert pixels.shape == (2400, 1200)
     assert (pixels < 128).mean() > 0.005  # text and plots, not a blank page
+
+
+def test_a_section_that_cannot_be_drawn_says_why_and_the_rest_stays(binary_run, tmp_path):
+    run = tmp_path / "damaged"
+    shutil.copytree(binary_run.path, run)
+    (run / "candidates" / binary_run.best_name / "predictions.parquet").write_bytes(b"not parquet")
+    page = write_report(run).read_text()
+    assert (
+        '<h2>Diagnostics of the best model</h2>\n<p class="warn">this section could not be drawn: '
+        in page
+    )
+    assert len(_images(page)) == 2  # the learning curve and the importance are still there

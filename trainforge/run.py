@@ -157,7 +157,7 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         best.model = load_bundle(run.path / "candidates" / best.name / "model")
     board = leaderboard_frame(results, primary, dataset.task)
     run.write_text("leaderboard.csv", board.to_csv(index=False))
-    write_importance(best.model, dataset, primary, run.candidate_dir(best.name))
+    _importance(best, dataset, primary, run, observer)
     run.update(
         best={"candidate": best.name, primary.name: best.metrics[primary.name]},
         timings=timings,
@@ -188,16 +188,31 @@ def _keep_best(best, result, primary: Metric):
 
 def _epoch_forwarder(observer, candidate, profile: Profile):
     """``on_epoch(step, logs)`` for the estimator, sent on as the observers' ``epoch_end``."""
-    settings = {**candidate.family.initial(profile), **candidate.params}
-    total = settings.get("max_epochs")
-    if total is None:
-        default = inspect.signature(candidate.family.estimator_class(profile.task)).parameters
-        total = getattr(default.get("max_epochs"), "default", 0)
+    budget: list[int] = []
 
     def on_epoch(step: int, logs: dict) -> None:
-        observer.epoch_end(candidate.name, int(logs.get("epoch", 0)), int(total or 0), logs)
+        if not budget:  # only estimators that train by epoch get here
+            budget.append(_max_epochs(candidate, profile))
+        observer.epoch_end(candidate.name, int(logs.get("epoch", 0)), budget[0], logs)
 
     return on_epoch
+
+
+def _max_epochs(candidate, profile: Profile) -> int:
+    """The candidate's epoch budget: its setting, else its estimator's default."""
+    settings = {**candidate.family.initial(profile), **candidate.params}
+    if settings.get("max_epochs") is not None:
+        return int(settings["max_epochs"])
+    accepted = inspect.signature(candidate.family.estimator_class(profile.task)).parameters
+    return int(getattr(accepted.get("max_epochs"), "default", 0) or 0)
+
+
+def _importance(best, dataset, primary: Metric, run: RunDir, observer) -> None:
+    """Permutation importance of the best model; a model it cannot handle only loses it."""
+    try:
+        write_importance(best.model, dataset, primary, run.candidate_dir(best.name))
+    except Exception as exc:  # noqa: BLE001 - an extra for the report, never worth the run
+        observer.notice(f"permutation importance skipped for {best.name}: {exc}")
 
 
 def _raised(observer) -> list[str]:

@@ -43,16 +43,17 @@ def write_report(
     if status:
         manifest["status"] = status
     sections = [
-        ("Leaderboard", _leaderboard(run)),
-        ("Learning curves", _curves(run)),
-        ("Diagnostics of the best model", _diagnostics(run, manifest)),
-        ("Permutation feature importance", _importance(run, manifest)),
-        ("Other figures", _figures(run)),
-        ("Run manifest", _manifest(manifest)),
-        ("Resolved spec", _spec(run)),
+        ("Leaderboard", lambda: _leaderboard(run)),
+        ("Learning curves", lambda: _curves(run)),
+        ("Diagnostics of the best model", lambda: _diagnostics(run, manifest)),
+        ("Permutation feature importance", lambda: _importance(run, manifest)),
+        ("Other figures", lambda: _figures(run)),
+        ("Run manifest", lambda: _manifest(manifest)),
+        ("Resolved spec", lambda: _spec(run)),
     ]
     body = [f"<h1>trainforge run {_e(manifest.get('id', run.name))}</h1>", _summary(manifest)]
-    for title, content in sections:
+    for title, draw in sections:
+        content = _drawn(draw)
         if content:
             body.append(f"<h2>{_e(title)}</h2>\n{content}")
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -65,6 +66,15 @@ def write_report(
     target = Path(output) if output else run / REPORT
     write_text(target, page)
     return target
+
+
+def _drawn(draw) -> str:
+    """A section's HTML; a section that cannot be drawn says why instead of sinking the rest."""
+    try:
+        return draw()
+    except Exception as exc:  # noqa: BLE001 - one odd file must not cost the whole report
+        reason = f"{type(exc).__name__}: {exc}"
+        return f'<p class="warn">this section could not be drawn: {_e(reason)}</p>'
 
 
 def _summary(manifest: dict) -> str:
