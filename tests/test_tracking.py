@@ -228,3 +228,32 @@ def test_tracking_can_be_switched_off(tmp_path, small_csv, monkeypatch):
     assert (run_path / "report.html").is_file()
     spec = (run_path / "spec.yaml").read_text()
     assert "tracking:\n  enabled: false\n" in spec
+
+
+def test_a_resumed_run_continues_its_mlflow_run(tmp_path, small_csv):
+    from trainforge.run import resume
+    from trainforge.rundir import read_manifest
+
+    first = trainforge.train(
+        data=small_csv, target="y", models=["baseline", "logistic_regression"], output=tmp_path
+    )
+    info = json.loads((first.path / "tracking.json").read_text())
+    assert info["uri"] == os.environ["MLFLOW_TRACKING_URI"]  # the suite's shared store
+    client = _client(info["uri"])
+    client.set_terminated(info["run"], "KILLED")  # as if the process had been killed
+    manifest = read_manifest(first.path)
+    manifest["status"] = "interrupted"
+    (first.path / "manifest.json").write_text(json.dumps(manifest))
+    (first.path / "candidates" / "logistic_regression" / "metrics.json").unlink()
+
+    resume(first.path)
+    assert json.loads((first.path / "tracking.json").read_text())["run"] == info["run"]
+    parent, _ = _logged(client, first.path)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["trainforge.best"] == "logistic_regression"
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{info['run']}'"
+    )
+    names = sorted(c.data.tags["trainforge.candidate"] for c in children)
+    assert names == ["baseline", "baseline", "logistic_regression", "logistic_regression"]
+    assert all(c.info.status == "FINISHED" for c in children)
