@@ -74,3 +74,23 @@ def small_csv(tmp_path: Path, small_table: pd.DataFrame) -> Path:
     path = tmp_path / "small.csv"
     small_table.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_mlflow_store(tmp_path_factory) -> str:
+    """One MLflow store for the whole session (runs log to MLflow by default).
+
+    Creating a SQLite store runs MLflow's database migrations (seconds each time), so every run
+    in the suite logs to this one instead of a new store per runs folder. Tests of the embedded
+    default unset MLFLOW_TRACKING_URI themselves. Subprocesses inherit the variable.
+    """
+    import os
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = "sqlite:///" + str(tmp_path_factory.mktemp("mlflow") / "mlflow.db")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous

@@ -18,7 +18,8 @@ def test_help_imports_no_heavy_library():
         "    main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = [m for m in ('sklearn', 'pandas', 'numpy', 'pydantic', 'skops', 'rich', 'torch')"
+        "heavy = [m for m in ('sklearn', 'pandas', 'numpy', 'pydantic', 'skops', 'rich', 'torch',"
+        " 'mlflow', 'matplotlib')"
         " if m in sys.modules]\n"
         "print('heavy:' + ','.join(heavy))\n"
     )

@@ -136,7 +136,8 @@ def test_resampling_changes_training_rows_only(method, tmp_path):
     folder = result.path / "candidates/logistic_regression"
     predictions = pd.read_parquet(folder / "predictions.parquet")
     assert len(predictions) == 200  # every validation row, none added or removed
-    assert predictions["y"].mean() == pytest.approx((frame["y"] == "rare").mean(), abs=0.02)
+    share = (predictions["y_true"] == "rare").mean()
+    assert share == pytest.approx((frame["y"] == "rare").mean(), abs=0.02)
     model = load_bundle(folder / "model")
     assert [name for name, _ in model.pipeline.steps] == ["features", "model"]
     settings = json.loads((folder / "metrics.json").read_text())["settings"]

@@ -33,7 +33,8 @@ def train(
         validation: validation data (file path or DataFrame) instead of a split.
         observer: receives progress events (see trainforge.events).
         **settings: flat spec settings that override ``spec``: target, task, models, metric,
-            seed, output, name, columns, folds, validation_fraction.
+            seed, output, name, columns, folds, validation_fraction, tracking (False: no
+            MLflow), tracking_uri, experiment.
 
     Example:
         >>> result = trainforge.train(data="adult.csv", target="income >50K", models=["ridge"])

@@ -6,7 +6,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -45,6 +45,9 @@ class CandidateResult:
     model: Model | None = None
     threshold: float | None = None
     valid: Predictions | None = None
+    # One dict per epoch or boosting round ({"epoch": 1, "loss": ..., "val_loss": ...}), from
+    # the estimator's ``history_`` when it keeps one; empty for models that fit in one go.
+    history: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -52,12 +55,13 @@ class Predictions:
     """Validation predictions, folds one after another (the same rows for every candidate).
 
     ``pred`` holds class codes (after any tuned threshold) or values; ``proba`` is None for
-    regression and for models without probabilities.
+    regression and for models without probabilities; ``fold`` numbers each row's fold.
     """
 
     y: np.ndarray
     pred: np.ndarray
     proba: np.ndarray | None
+    fold: np.ndarray | None = None
 
 
 def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], list[str]]:
@@ -139,12 +143,14 @@ def fit_candidate(
     primary: Metric,
     checkpoints: Path | None = None,
     imbalance: Imbalance | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
     Under cross-validation the kept model is refitted on all training rows. Estimators that
-    checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there. With class
-    imbalance, ``imbalance`` says whether to weight classes, resample, and tune a threshold.
+    checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there; those that
+    train epoch by epoch call ``on_epoch(step, logs)`` after each epoch. With class imbalance,
+    ``imbalance`` says whether to weight classes, resample, and tune a threshold.
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)
@@ -159,7 +165,7 @@ def fit_candidate(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for index, fold in enumerate(dataset.splits()):
-            runtime = _runtime(checkpoints, f"fold-{index}")
+            runtime = _runtime(checkpoints, f"fold-{index}", on_epoch)
             pipeline = make_pipeline(candidate, dataset, profile, runtime, resample)
             started = time.perf_counter()
             pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh)
@@ -171,7 +177,7 @@ def fit_candidate(
             parts.append(Predictions(fold.y_valid, pred, proba))
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
         if dataset.refit:
-            runtime = _runtime(checkpoints, "refit")
+            runtime = _runtime(checkpoints, "refit", on_epoch)
             pipeline = make_pipeline(candidate, dataset, profile, runtime, resample)
             pipeline = _fit(pipeline, dataset.X, dataset.y, weigh)
             model = Model(pipeline, dataset.schema, candidate.family.name)
@@ -185,13 +191,15 @@ def fit_candidate(
         apply_threshold(result, names, imbalance.threshold_metric, profile.seed)
         model.threshold = result.threshold
     result.model = model
+    result.history = _history(model.pipeline)
     return result
 
 
 def _joined(parts: list[Predictions]) -> Predictions:
     proba = None if parts[0].proba is None else np.concatenate([p.proba for p in parts])
+    folds = np.concatenate([np.full(len(p.y), i) for i, p in enumerate(parts)])
     return Predictions(
-        np.concatenate([p.y for p in parts]), np.concatenate([p.pred for p in parts]), proba
+        np.concatenate([p.y for p in parts]), np.concatenate([p.pred for p in parts]), proba, folds
     )
 
 
@@ -206,11 +214,21 @@ def apply_threshold(result: CandidateResult, names: list[str], metric: str, seed
     valid.pred = crossfit
 
 
-def _runtime(checkpoints: Path | None, part: str) -> dict:
-    """Where a checkpointing estimator writes, resuming whatever it finds there."""
-    if checkpoints is None:
-        return {}
-    return {"checkpoint_dir": str(checkpoints / part), "resume": True}
+def _runtime(checkpoints: Path | None, part: str, on_epoch=None) -> dict:
+    """Where a checkpointing estimator writes (resuming whatever it finds there), and whom it
+    tells about each epoch. Only estimators accepting these settings receive them."""
+    runtime = {} if on_epoch is None else {"on_epoch": on_epoch}
+    if checkpoints is not None:
+        runtime.update(checkpoint_dir=str(checkpoints / part), resume=True)
+    return runtime
+
+
+def _history(pipeline) -> list[dict]:
+    """The fitted estimator's per-epoch (or per-round) records, if it keeps them."""
+    history = getattr(pipeline[-1], "history_", None)
+    if not isinstance(history, list):
+        return []
+    return [dict(entry) for entry in history if isinstance(entry, dict)]
 
 
 def _fit(pipeline, X, y, weigh: bool = False):

@@ -76,12 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--threshold-metric", choices=("f1", "balanced_accuracy", "mcc"))
     train.add_argument("--resample", choices=("none", "smote", "under", "over"), help="off")
     train.add_argument("--quiet", action="store_true", help="print only notices and results")
+    _monitoring_flags(train)
     train.set_defaults(handler=_train)
 
     resume = commands.add_parser("resume", help="continue an interrupted or failed run")
     resume.add_argument("run", help="a run folder, run id, id prefix, or 'latest'")
     resume.add_argument("--out", default="runs", help="runs folder (default: runs)")
     resume.add_argument("--quiet", action="store_true", help="print only notices and results")
+    _monitoring_flags(resume)
     resume.set_defaults(handler=_resume)
 
     predict = commands.add_parser("predict", help="predict with a saved model or a run's best")
@@ -100,14 +102,52 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--out", default="runs", help="runs folder (default: runs)")
     show.set_defaults(handler=_show)
 
+    report = commands.add_parser("report", help="write a run's HTML report (plots embedded)")
+    report.add_argument("run", help="a run folder, run id, id prefix, or 'latest'")
+    report.add_argument("-o", "--output", help="HTML file to write (default: RUN/report.html)")
+    report.add_argument("--out", default="runs", help="runs folder (default: runs)")
+    report.set_defaults(handler=_write_report)
+
+    compare = commands.add_parser("compare", help="what differs between two runs")
+    compare.add_argument("run_a", help="a run folder, run id, id prefix, or 'latest'")
+    compare.add_argument("run_b", help="a run folder, run id, id prefix, or 'latest'")
+    compare.add_argument("--out", default="runs", help="runs folder (default: runs)")
+    compare.set_defaults(handler=_compare)
+
     models = commands.add_parser("models", help="the model catalogue with initial settings")
     models.add_argument("--task", choices=TASKS[1:], help="only families supporting this task")
     models.set_defaults(handler=_models)
     return parser
 
 
-def _train(args) -> int:
+def _monitoring_flags(command) -> None:
+    command.add_argument(
+        "--log-format",
+        choices=("rich", "plain", "json"),
+        default="rich",
+        help="progress as rich (on a terminal), plain lines, or JSON lines (default: rich)",
+    )
+    command.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    command.add_argument(
+        "--tracking-uri", metavar="URI", help="MLflow tracking URI (default: runs/mlflow.db)"
+    )
+
+
+def _observer(args):
+    if args.log_format == "json":
+        from trainforge.jsonlog import JsonObserver
+
+        return JsonObserver(quiet=args.quiet)
     from trainforge.console import ConsoleObserver
+
+    return ConsoleObserver(quiet=args.quiet, plain=args.log_format == "plain")
+
+
+def _tracking(args) -> dict:
+    return {"tracking": False if args.no_tracking else None, "tracking_uri": args.tracking_uri}
+
+
+def _train(args) -> int:
     from trainforge.errors import SpecError
     from trainforge.run import execute
     from trainforge.spec import build_spec
@@ -130,19 +170,19 @@ def _train(args) -> int:
         "columns": _roles(args.role) or None,
         "ensemble": False if args.no_ensemble else None,
         "imbalance": _imbalance(args),
+        **_tracking(args),
     }
     spec = build_spec(args.source if is_spec else None, **settings)
-    _report(execute(spec, observer=ConsoleObserver(quiet=args.quiet)))
+    _report(execute(spec, observer=_observer(args)))
     return 0
 
 
 def _resume(args) -> int:
-    from trainforge.console import ConsoleObserver
     from trainforge.run import resume
     from trainforge.rundir import find_run
 
     path = find_run(args.run, Path(args.out))
-    _report(resume(path, observer=ConsoleObserver(quiet=args.quiet)))
+    _report(resume(path, observer=_observer(args), tracking=_tracking(args)))
     return 0
 
 
@@ -152,6 +192,8 @@ def _report(result) -> None:
     print_table(result.leaderboard, title="leaderboard (validation)")
     print(f"best: {result.best_name}")
     print(f"run: {result.path}")
+    if (result.path / "report.html").is_file():
+        print(f"report: {result.path / 'report.html'}")
 
 
 def _imbalance(args) -> dict | None:
@@ -236,10 +278,53 @@ def _show(args) -> int:
         print(f"  code: {code['commit'][:12]}{' (dirty)' if code['dirty'] else ''}")
     for notice in manifest.get("notices", []):
         print(f"  note: {notice}")
+    for warning in manifest.get("warnings", []):
+        print(f"  warning: {warning}")
+    _show_tracking(path)
     board = path / "leaderboard.csv"
     if board.is_file():
         print_table(pd.read_csv(board), title="leaderboard (validation)")
     return 0
+
+
+def _write_report(args) -> int:
+    from trainforge.report import write_report
+    from trainforge.rundir import find_run
+
+    path = write_report(find_run(args.run, Path(args.out)), args.output)
+    print(f"report: {path}")
+    return 0
+
+
+def _compare(args) -> int:
+    from trainforge.compare import compare_runs
+    from trainforge.console import print_table
+    from trainforge.rundir import find_run
+
+    a, b = find_run(args.run_a, Path(args.out)), find_run(args.run_b, Path(args.out))
+    print(f"a: {a}\nb: {b}")
+    found = compare_runs(a, b)
+    if found["spec"].empty:
+        print("spec: the same resolved settings")
+    else:
+        print_table(found["spec"], title="spec settings that differ")
+    print_table(found["records"], title="data, code and versions")
+    if found["scores"].empty:
+        print("scores: not comparable (different primary metrics, or no leaderboard)")
+    else:
+        print_table(found["scores"], title="validation scores")
+    return 0
+
+
+def _show_tracking(path: Path) -> None:
+    """Where the run's report and MLflow records are."""
+    import json
+
+    if (path / "report.html").is_file():
+        print(f"  report: {path / 'report.html'}")
+    if (path / "tracking.json").is_file():
+        info = json.loads((path / "tracking.json").read_text())
+        print(f"  mlflow: run {info.get('run')} at {info.get('uri')}")
 
 
 def _models(args) -> int:

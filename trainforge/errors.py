@@ -39,3 +39,7 @@ class CheckpointError(TrainforgeError):
 
 class TrainingError(TrainforgeError):
     """Training cannot go on: non-finite inputs, or a loss that became NaN or infinite."""
+
+
+class TrackingError(TrainforgeError):
+    """The experiment tracking store or server cannot be used."""

@@ -1,7 +1,8 @@
 """What a run tells the outside world while it works.
 
-The runner calls an observer; the console display, and later tracking, implement it. Nothing in
-the runner prints.
+The runner calls an observer; the console display and experiment tracking implement it. Nothing
+in the runner prints. ``FanOut`` passes every event to several observers at once (console +
+MLflow), and tolerates observers written before an event existed: a missing method is skipped.
 """
 
 from __future__ import annotations
@@ -14,9 +15,15 @@ class RunObserver(Protocol):
 
     def notice(self, message: str) -> None: ...
 
+    def warning(self, message: str) -> None: ...
+
     def candidate_started(self, index: int, total: int, name: str) -> None: ...
 
+    def epoch_end(self, name: str, epoch: int, total: int, metrics: dict) -> None: ...
+
     def candidate_finished(self, index: int, total: int, result) -> None: ...
+
+    def run_finished(self, status: str, path: str) -> None: ...
 
 
 class SilentObserver:
@@ -28,8 +35,55 @@ class SilentObserver:
     def notice(self, message: str) -> None:
         pass
 
+    def warning(self, message: str) -> None:
+        pass
+
     def candidate_started(self, index: int, total: int, name: str) -> None:
+        pass
+
+    def epoch_end(self, name: str, epoch: int, total: int, metrics: dict) -> None:
         pass
 
     def candidate_finished(self, index: int, total: int, result) -> None:
         pass
+
+    def run_finished(self, status: str, path: str) -> None:
+        pass
+
+
+EVENTS = (
+    "run_started",
+    "notice",
+    "warning",
+    "candidate_started",
+    "epoch_end",
+    "candidate_finished",
+    "run_finished",
+)
+
+
+class FanOut:
+    """One observer that forwards each event to many, in order.
+
+    Args:
+        observers: receivers; None entries are dropped, and an observer lacking an event's
+            method (one written against an older protocol) simply does not get that event.
+    """
+
+    def __init__(self, *observers):
+        self.observers = [o for o in observers if o is not None]
+
+    def add(self, observer) -> None:
+        self.observers.append(observer)
+
+    def __getattr__(self, event: str):
+        if event not in EVENTS:
+            raise AttributeError(event)
+
+        def forward(*args) -> None:
+            for observer in self.observers:
+                method = getattr(observer, event, None)
+                if method is not None:
+                    method(*args)
+
+        return forward

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import shutil
@@ -13,20 +14,27 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from trainforge.atomic import write_bytes, write_json
+from trainforge.artifacts import (
+    read_history,
+    read_predictions,
+    save_candidate_files,
+    write_importance,
+)
+from trainforge.atomic import write_json
 from trainforge.bundle import load_bundle, save_bundle
-from trainforge.candidates import CandidateResult, Predictions, apply_threshold, fit_candidate, plan
+from trainforge.candidates import CandidateResult, apply_threshold, fit_candidate, plan
 from trainforge.data.dataset import Dataset, load_dataset
 from trainforge.ensemble import build_ensemble, build_stack
 from trainforge.errors import RunError, TrainforgeError, TrainingError
-from trainforge.events import RunObserver, SilentObserver
+from trainforge.events import FanOut, RunObserver, SilentObserver
 from trainforge.imbalance import plan_imbalance
 from trainforge.leaderboard import leaderboard_frame, ranked
 from trainforge.metrics import Metric, primary_metric
 from trainforge.model import Model
 from trainforge.models.registry import Profile
+from trainforge.report import write_report
 from trainforge.rundir import RunDir, read_manifest
-from trainforge.spec import RunSpec
+from trainforge.spec import RunSpec, build_spec
 
 
 @dataclass
@@ -55,17 +63,24 @@ def execute(
     The run folder is marked ``completed`` only after every artifact is written; an error marks
     it ``failed`` (with the message), Ctrl-C marks it ``interrupted``.
     """
+    observers = _observers(spec, observer)  # a tracking server that is down fails here
     run = RunDir.create(spec.output, spec.name, spec.seed)
     run.write_text("spec.yaml", spec.to_yaml())
-    return _guarded(spec, run, train, validation, observer or SilentObserver())
+    return _guarded(spec, run, train, validation, observers)
 
 
-def resume(path: Path, observer: RunObserver | None = None) -> RunResult:
+def resume(
+    path: Path, observer: RunObserver | None = None, tracking: dict | None = None
+) -> RunResult:
     """Continue an interrupted or failed run in its own folder.
 
     Candidates that finished are read back from disk; the others train again, and those that
     checkpoint (neural nets) continue from their newest good checkpoint. The input files must
     be unchanged.
+
+    Args:
+        tracking: flat tracking settings overriding the run's spec for this attempt
+            (``tracking``, ``tracking_uri``, ``experiment``), as from the CLI's flags.
     """
     manifest = read_manifest(path)
     status = manifest["status"]
@@ -74,10 +89,23 @@ def resume(path: Path, observer: RunObserver | None = None) -> RunResult:
     if status == "running":
         raise RunError(f"run {path.name} is still running (pid {manifest.get('pid')})")
     spec = RunSpec.from_dict(yaml.safe_load((path / "spec.yaml").read_text()))
+    if tracking:
+        spec = build_spec(spec, **tracking)
     if spec.data.train is None:
         raise RunError(f"run {path.name} trained on in-memory data, which cannot be resumed")
+    observers = _observers(spec, observer)
     run = RunDir.reopen(path)
-    return _guarded(spec, run, None, None, observer or SilentObserver())
+    return _guarded(spec, run, None, None, observers)
+
+
+def _observers(spec: RunSpec, observer: RunObserver | None) -> FanOut:
+    """The caller's observer, the tracker the spec asks for, and the training watchdog."""
+    from trainforge.tracking import open_tracker
+    from trainforge.watchdog import Watchdog
+
+    observers = FanOut(observer or SilentObserver(), open_tracker(spec))
+    observers.add(Watchdog(observers.warning))
+    return observers
 
 
 def _guarded(spec, run: RunDir, train, validation, observer) -> RunResult:
@@ -87,14 +115,18 @@ def _guarded(spec, run: RunDir, train, validation, observer) -> RunResult:
         result = _train_all(spec, run, train, validation, observer)
     except KeyboardInterrupt:
         run.finish("interrupted", started)
+        observer.run_finished("interrupted", str(run.path))
         raise
     except TrainforgeError as exc:
         run.finish("failed", started, error=str(exc))
+        observer.run_finished("failed", str(run.path))
         raise
     except Exception as exc:
         run.finish("failed", started, error=f"{type(exc).__name__}: {exc}")
+        observer.run_finished("failed", str(run.path))
         raise
     run.finish("completed", started)
+    observer.run_finished("completed", str(run.path))
     return result
 
 
@@ -126,7 +158,8 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
     for index, candidate in enumerate(candidates, start=1):
         observer.candidate_started(index, total, candidate.name)
         clock = time.perf_counter()
-        result = _train_one(candidate, dataset, profile, primary, run, imbalance)
+        on_epoch = _epoch_forwarder(observer, candidate, profile)
+        result = _train_one(candidate, dataset, profile, primary, run, imbalance, on_epoch)
         timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
         results.append(result)
         best = _keep_best(best, result, primary)
@@ -147,11 +180,14 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         best.model = load_bundle(run.path / "candidates" / best.name / "model")
     board = leaderboard_frame(results, primary, dataset.task)
     run.write_text("leaderboard.csv", board.to_csv(index=False))
+    _importance(best, dataset, primary, run, observer)
     run.update(
         best={"candidate": best.name, primary.name: best.metrics[primary.name]},
         timings=timings,
         threads={r.name: r.settings["n_jobs"] for r in results if "n_jobs" in r.settings},
+        warnings=_raised(observer),
     )
+    write_report(run.path, status="completed")  # the last artifact; completed comes next
     return RunResult(run.path, board, best.model, best.name, results)
 
 
@@ -178,7 +214,7 @@ def _ensemble(name, results, dataset: Dataset, primary: Metric, run: RunDir, imb
     """Build, score and save the ``ensemble`` or ``stacking`` candidate (read back if an
     earlier attempt at this run did)."""
     folder = run.path / "candidates" / name
-    finished = _finished(folder)
+    finished = _finished(folder, dataset.schema)
     if finished is not None:
         return finished
     shutil.rmtree(folder / "model", ignore_errors=True)
@@ -196,26 +232,70 @@ def _ensemble(name, results, dataset: Dataset, primary: Metric, run: RunDir, imb
     folder.mkdir(parents=True, exist_ok=True)
     save_bundle(built.model, folder / "model", extra={"candidate": name})
     built.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
-    _save_predictions(folder, built)
+    save_candidate_files(built, folder, dataset.schema)
     write_json(folder / "metrics.json", _record(built))
     return built
 
 
+def _epoch_forwarder(observer, candidate, profile: Profile):
+    """``on_epoch(step, logs)`` for the estimator, sent on as the observers' ``epoch_end``."""
+    budget: list[int] = []
+
+    def on_epoch(step: int, logs: dict) -> None:
+        if not budget:  # only estimators that train by epoch get here
+            budget.append(_max_epochs(candidate, profile))
+        observer.epoch_end(candidate.name, int(logs.get("epoch", 0)), budget[0], logs)
+
+    return on_epoch
+
+
+def _max_epochs(candidate, profile: Profile) -> int:
+    """The candidate's epoch budget: its setting, else its estimator's default."""
+    settings = {**candidate.family.initial(profile), **candidate.params}
+    if settings.get("max_epochs") is not None:
+        return int(settings["max_epochs"])
+    accepted = inspect.signature(candidate.family.estimator_class(profile.task)).parameters
+    return int(getattr(accepted.get("max_epochs"), "default", 0) or 0)
+
+
+def _importance(best, dataset, primary: Metric, run: RunDir, observer) -> None:
+    """Permutation importance of the best model; a model it cannot handle only loses it."""
+    try:
+        write_importance(best.model, dataset, primary, run.candidate_dir(best.name))
+    except Exception as exc:  # noqa: BLE001 - an extra for the report, never worth the run
+        observer.notice(f"permutation importance skipped for {best.name}: {exc}")
+
+
+def _raised(observer) -> list[str]:
+    """The watchdog's warnings, kept in the manifest for ``show`` and the report."""
+    for item in getattr(observer, "observers", []):
+        if hasattr(item, "raised"):
+            return list(item.raised)
+    return []
+
+
 def _train_one(
-    candidate, dataset: Dataset, profile: Profile, primary: Metric, run: RunDir, imbalance=None
+    candidate,
+    dataset: Dataset,
+    profile: Profile,
+    primary: Metric,
+    run: RunDir,
+    imbalance=None,
+    on_epoch=None,
 ):
     folder = run.candidate_dir(candidate.name)
-    finished = _finished(folder)
+    finished = _finished(folder, dataset.schema)
     if finished is not None:
         return finished
     shutil.rmtree(folder / "model", ignore_errors=True)  # saved, but its metrics never were
     try:
+        checkpoints = folder / "checkpoints"
         result = fit_candidate(
-            candidate, dataset, profile, primary, folder / "checkpoints", imbalance
+            candidate, dataset, profile, primary, checkpoints, imbalance, on_epoch
         )
+        save_candidate_files(result, folder, dataset.schema)
         save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
         result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
-        _save_predictions(folder, result)
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
         result = _failed(candidate, str(exc))
     except (TrainforgeError, KeyboardInterrupt):
@@ -233,7 +313,7 @@ def _failed(candidate, error: str) -> CandidateResult:
     return result
 
 
-def _finished(folder: Path) -> CandidateResult | None:
+def _finished(folder: Path, schema) -> CandidateResult | None:
     """A candidate's result from an earlier, interrupted attempt at this run, if it finished."""
     record = folder / "metrics.json"
     if not record.is_file():
@@ -254,34 +334,10 @@ def _finished(folder: Path) -> CandidateResult | None:
         saved["error"],
         saved["warnings"],
         threshold=saved.get("threshold"),
-        valid=_read_predictions(folder),
+        valid=read_predictions(folder, schema),
     )
+    result.history = read_history(folder)
     return result  # its model stays on disk until it turns out to be the best
-
-
-PREDICTIONS = "predictions.parquet"
-
-
-def _save_predictions(folder: Path, result: CandidateResult) -> None:
-    """The validation predictions (folds one after another): ``y``, ``pred``, ``proba_<k>``.
-
-    The ensemble is chosen from them (also when a resumed run reads finished candidates back).
-    """
-    valid = result.valid
-    frame = pd.DataFrame({"y": valid.y, "pred": valid.pred})
-    if valid.proba is not None:
-        for k in range(valid.proba.shape[1]):
-            frame[f"proba_{k}"] = valid.proba[:, k]
-    write_bytes(folder / PREDICTIONS, frame.to_parquet(index=False))
-
-
-def _read_predictions(folder: Path) -> Predictions | None:
-    if not (folder / PREDICTIONS).is_file():
-        return None
-    frame = pd.read_parquet(folder / PREDICTIONS)
-    columns = [c for c in frame.columns if c.startswith("proba_")]
-    proba = frame[columns].to_numpy() if columns else None
-    return Predictions(frame["y"].to_numpy(), frame["pred"].to_numpy(), proba)
 
 
 def _record(result: CandidateResult) -> dict:

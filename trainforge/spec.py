@@ -96,6 +96,18 @@ class ModelSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class TrackingSpec(_Strict):
+    """Experiment tracking in MLflow, on by default.
+
+    With no ``uri``, MLFLOW_TRACKING_URI is used when set, else an embedded SQLite store in the
+    runs folder (``mlflow.db``, artifacts in ``mlartifacts/`` beside it).
+    """
+
+    enabled: bool = True
+    uri: str | None = None
+    experiment: str = Field("trainforge", min_length=1, max_length=200)
+
+
 class RunSpec(_Strict):
     data: DataSpec
     task: Task = Task.AUTO
@@ -106,6 +118,7 @@ class RunSpec(_Strict):
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     imbalance: ImbalanceSpec = Field(default_factory=ImbalanceSpec)
     ensemble: bool = True
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -160,6 +173,9 @@ _FLAT = {
     "split": ("data", "split", "strategy"),
     "folds": ("data", "split", "folds"),
     "validation_fraction": ("data", "split", "validation_fraction"),
+    "tracking": ("tracking", "enabled"),
+    "tracking_uri": ("tracking", "uri"),
+    "experiment": ("tracking", "experiment"),
 }
 
 

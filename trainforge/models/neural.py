@@ -27,6 +27,7 @@ from trainforge.training.callbacks.checkpointing import Checkpointing
 from trainforge.training.callbacks.early_stopping import EarlyStopping
 from trainforge.training.callbacks.grad_clip import GradientClipping
 from trainforge.training.callbacks.lr_schedule import LRSchedule
+from trainforge.training.callbacks.metrics_hook import MetricsHook
 from trainforge.training.callbacks.progress import Progress
 from trainforge.training.checkpoint import load_latest
 from trainforge.training.determinism import deterministic
@@ -45,6 +46,7 @@ _NOT_IDENTITY = {
     "verbose",
     "device",
     "deterministic",
+    "on_epoch",
 }
 
 
@@ -75,6 +77,7 @@ class _MLPBase(BaseEstimator):
         "deterministic": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
         "compile": ["boolean"],
+        "on_epoch": [callable, None],
     }
 
     def __init__(
@@ -104,6 +107,7 @@ class _MLPBase(BaseEstimator):
         deterministic=True,
         precision="32",
         compile=False,
+        on_epoch=None,
     ):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -130,6 +134,7 @@ class _MLPBase(BaseEstimator):
         self.deterministic = deterministic
         self.precision = precision
         self.compile = compile
+        self.on_epoch = on_epoch
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -220,6 +225,8 @@ class _MLPBase(BaseEstimator):
             callbacks.append(GradientClipping(self.grad_clip))
         callbacks.append(EarlyStopping(monitor=monitor, patience=self.patience))
         callbacks.append(Progress(monitor, enabled=None if self.verbose else False))
+        if self.on_epoch is not None:  # live metrics for a display or a tracker
+            callbacks.append(MetricsHook(self.on_epoch))
         if self.checkpoint_dir:
             callbacks.append(
                 Checkpointing(
@@ -260,7 +267,7 @@ class _MLPBase(BaseEstimator):
         check_is_fitted(self, "model_")
         folder.mkdir(parents=True, exist_ok=True)
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
-        params.update(checkpoint_dir=None, resume=False, verbose=False, device="cpu")
+        params.update(checkpoint_dir=None, resume=False, verbose=False, device="cpu", on_epoch=None)
         fitted = {k: _plain(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
         config = {k: _plain(v) for k, v in vars(self.model_.config).items()}
         (folder / "estimator.json").write_text(

@@ -1,0 +1,127 @@
+"""What a run keeps beside each model so the report can be drawn from the folder alone.
+
+    candidates/<name>/history.csv          one row per epoch or boosting round
+    candidates/<name>/predictions.parquet  validation rows: y_true, y_pred, proba_<class>
+    candidates/<best>/importance.csv       permutation importance of each input column
+
+``trainforge report RUN`` reads these files long after the run, so nothing here depends on the
+data or the models still being in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainforge.atomic import fsync_dir, write_text
+from trainforge.metrics import Metric
+from trainforge.model import Model
+
+HISTORY = "history.csv"
+PREDICTIONS = "predictions.parquet"
+IMPORTANCE = "importance.csv"
+# Permutation importance predicts n_columns * repeats times; a sample keeps it to seconds.
+IMPORTANCE_ROWS = 2000
+IMPORTANCE_REPEATS = 5
+
+
+def save_candidate_files(result, folder: Path, schema) -> None:
+    """Write the candidate's learning curve and validation predictions, when it has them."""
+    if result.history:
+        write_text(folder / HISTORY, pd.DataFrame(result.history).to_csv(index=False))
+    if result.valid is not None:
+        frame = prediction_frame(result.valid, schema)
+        temporary = folder / f".{PREDICTIONS}.{uuid.uuid4().hex[:8]}.tmp"
+        frame.to_parquet(temporary, index=False)
+        os.replace(temporary, folder / PREDICTIONS)
+        fsync_dir(folder)
+
+
+def prediction_frame(valid, schema) -> pd.DataFrame:
+    """Validation rows as the report reads them: labels as text, one column per class, and
+    ``fold`` under cross-validation."""
+    if schema.task == "regression":
+        frame = pd.DataFrame({"y_true": np.asarray(valid.y, float), "y_pred": valid.pred})
+    else:
+        classes = _class_names(schema)
+        frame = pd.DataFrame({"y_true": classes[valid.y], "y_pred": classes[valid.pred]})
+        if valid.proba is not None:
+            for k, name in enumerate(classes):
+                frame[f"proba_{name}"] = valid.proba[:, k]
+    if valid.fold is not None and len(np.unique(valid.fold)) > 1:
+        frame.insert(0, "fold", valid.fold)
+    return frame
+
+
+def read_predictions(folder: Path, schema):
+    """A candidate's saved validation predictions as codes and arrays (None if absent), so a
+    resumed run can build its ensemble from candidates finished by an earlier attempt."""
+    from trainforge.candidates import Predictions
+
+    path = folder / PREDICTIONS
+    if not path.is_file():
+        return None
+    frame = pd.read_parquet(path)
+    fold = frame["fold"].to_numpy() if "fold" in frame else None
+    if schema.task == "regression":
+        return Predictions(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy(), None, fold)
+    classes = list(_class_names(schema))
+    codes = {name: k for k, name in enumerate(classes)}
+    columns = [f"proba_{name}" for name in classes]
+    proba = frame[columns].to_numpy() if columns[0] in frame else None
+    y = frame["y_true"].map(codes).to_numpy()
+    pred = frame["y_pred"].map(codes).to_numpy()
+    return Predictions(y, pred, proba, fold)
+
+
+def _class_names(schema) -> np.ndarray:
+    return np.asarray([str(c) for c in schema.classes], dtype=object)
+
+
+def read_history(folder: Path) -> list[dict]:
+    """A candidate's saved learning curve (empty when it has none)."""
+    path = folder / HISTORY
+    if not path.is_file():
+        return []
+    return pd.read_csv(path).to_dict(orient="records")
+
+
+def write_importance(model: Model | None, dataset, primary: Metric, folder: Path) -> None:
+    """Permutation importance of each input column for ``model`` on the validation rows.
+
+    It measures how much the primary metric drops when one column's values are shuffled, on
+    the raw columns (preprocessing included), so the names are the user's own. Under
+    cross-validation the saved model was refitted on every row, so the first fold's validation
+    rows were seen in training and the numbers lean optimistic.
+    """
+    from sklearn.inspection import permutation_importance
+
+    fold = dataset.folds[0] if dataset.folds else None
+    if model is None or fold is None or len(fold.X_valid) < 2:
+        return
+    X, y = fold.X_valid, np.asarray(fold.y_valid)
+    if len(X) > IMPORTANCE_ROWS:
+        rows = np.random.RandomState(0).choice(len(X), IMPORTANCE_ROWS, replace=False)
+        X, y = X.iloc[np.sort(rows)], y[np.sort(rows)]
+
+    def score(pipeline, features, target) -> float:
+        pred, proba = Model(pipeline, model.schema, model.family).raw_predict(features)
+        value = primary.compute(target, pred, proba)
+        return value if primary.greater_is_better else -value
+
+    found = permutation_importance(
+        model.pipeline, X, y, scoring=score, n_repeats=IMPORTANCE_REPEATS, random_state=0
+    )
+    frame = pd.DataFrame(
+        {
+            "feature": list(X.columns),
+            "importance_mean": found.importances_mean,
+            "importance_std": found.importances_std,
+            "metric": primary.name,
+        }
+    ).sort_values("importance_mean", ascending=False, kind="stable")
+    write_text(folder / IMPORTANCE, frame.to_csv(index=False))

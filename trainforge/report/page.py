@@ -1,0 +1,276 @@
+"""Assembling the report page: sections of tables and embedded figures."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from trainforge.atomic import write_text
+from trainforge.report import plots
+
+REPORT = "report.html"
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4}td.l,th.l{text-align:left}
+img{max-width:100%;margin:.3em}.grid{display:flex;flex-wrap:wrap;align-items:flex-start}
+.wide{overflow-x:auto}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
+.warn{color:#8a5300}.muted{color:#777}
+"""
+
+
+def write_report(
+    run: str | Path, output: str | Path | None = None, status: str | None = None
+) -> Path:
+    """Write the HTML report of the run folder ``run``; returns its path.
+
+    Args:
+        output: where to write it (default: ``report.html`` inside the run folder).
+        status: the status to show; the runner writes the report as the run's last artifact,
+            just before it marks the run ``completed``.
+    """
+    run = Path(run)
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    if status:
+        manifest["status"] = status
+    sections = [
+        ("Leaderboard", lambda: _leaderboard(run)),
+        ("Learning curves", lambda: _curves(run)),
+        ("Diagnostics of the best model", lambda: _diagnostics(run, manifest)),
+        ("Permutation feature importance", lambda: _importance(run, manifest)),
+        ("Other figures", lambda: _figures(run)),
+        ("Run manifest", lambda: _manifest(manifest)),
+        ("Resolved spec", lambda: _spec(run)),
+    ]
+    body = [f"<h1>trainforge run {_e(manifest.get('id', run.name))}</h1>", _summary(manifest)]
+    for title, draw in sections:
+        content = _drawn(draw)
+        if content:
+            body.append(f"<h2>{_e(title)}</h2>\n{content}")
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    body.append(f'<p class="muted">written {stamp} by trainforge</p>')
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>trainforge run {_e(manifest.get('id', run.name))}</title>"
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+    target = Path(output) if output else run / REPORT
+    write_text(target, page)
+    return target
+
+
+def _drawn(draw) -> str:
+    """A section's HTML; a section that cannot be drawn says why instead of sinking the rest."""
+    try:
+        return draw()
+    except Exception as exc:  # noqa: BLE001 - one odd file must not cost the whole report
+        reason = f"{type(exc).__name__}: {exc}"
+        return f'<p class="warn">this section could not be drawn: {_e(reason)}</p>'
+
+
+def _summary(manifest: dict) -> str:
+    best = manifest.get("best") or {}
+    metric = manifest.get("primary_metric")
+    parts = [f"status <b>{_e(manifest.get('status'))}</b>", f"task {_e(manifest.get('task'))}"]
+    if best:
+        parts.append(f"best <b>{_e(best.get('candidate'))}</b>")
+        if metric in best:
+            parts.append(f"{_e(metric)} {_fmt(best[metric])}")
+    parts.append(f"seed {_e(manifest.get('seed'))}")
+    lines = [f"<p>{' · '.join(parts)}</p>"]
+    for text in manifest.get("warnings", []) or []:
+        lines.append(f'<p class="warn">warning: {_e(text)}</p>')
+    return "\n".join(lines)
+
+
+def _leaderboard(run: Path) -> str:
+    path = run / "leaderboard.csv"
+    if not path.is_file():
+        return ""
+    return _table(pd.read_csv(path))
+
+
+def _candidates(run: Path) -> list[Path]:
+    """Candidate folders in leaderboard order (then any others by name)."""
+    folder = run / "candidates"
+    if not folder.is_dir():
+        return []
+    found = {p.name: p for p in folder.iterdir() if p.is_dir()}
+    order = []
+    board = run / "leaderboard.csv"
+    if board.is_file():
+        order = [str(n) for n in pd.read_csv(board)["candidate"] if str(n) in found]
+    return [found[n] for n in order] + [found[n] for n in sorted(found) if n not in order]
+
+
+def _curves(run: Path) -> str:
+    parts = []
+    for folder in _candidates(run):
+        path = folder / "history.csv"
+        if path.is_file():
+            parts.append(plots.learning_curves(folder.name, pd.read_csv(path)))
+    return _imgs(*parts) if any(parts) else ""
+
+
+def _predictions(run: Path) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for folder in _candidates(run):
+        path = folder / "predictions.parquet"
+        if path.is_file():
+            frame = pd.read_parquet(path)
+            if "y_true" in frame and "y_pred" in frame:
+                frames[folder.name] = frame
+    return frames
+
+
+def _diagnostics(run: Path, manifest: dict) -> str:
+    """Classification: confusion matrix, ROC, precision-recall, calibration; regression:
+    predicted-vs-true and residuals. Curves compare every candidate with probabilities on
+    binary tasks, and show the best model's classes one against the rest on multiclass."""
+    frames = _predictions(run)
+    best = (manifest.get("best") or {}).get("candidate")
+    if best not in frames:
+        return ""
+    frame, task = frames[best], manifest.get("task")
+    if task == "regression":
+        return _imgs(plots.predicted_vs_true(frame, best), plots.residuals(frame, best))
+    classes = [c.removeprefix("proba_") for c in frame.columns if c.startswith("proba_")]
+    if not classes:
+        classes = sorted(set(frame["y_true"]) | set(frame["y_pred"]))
+    images = [plots.confusion_matrix(frame, classes, best)]
+    if task == "binary" and len(classes) == 2:
+        positive = classes[1]
+        scope = f"(positive class {positive}, validation)"
+        images += [
+            plots.roc_curves(frames, positive, f"ROC {scope}"),
+            plots.pr_curves(frames, positive, f"precision-recall {scope}"),
+            plots.calibration(frames, positive, f"calibration {scope}"),
+        ]
+    elif len(classes) <= plots.MAX_CLASSES:
+        for positive in classes:
+            one = {f"{best}": frame}
+            scope = f"{best}: class {positive} vs rest"
+            images += [
+                plots.roc_curves(one, positive, f"ROC, {scope}"),
+                plots.pr_curves(one, positive, f"precision-recall, {scope}"),
+            ]
+        images.append(plots.calibration(_top_class(frame, classes), "hit", f"{best}: confidence"))
+    return _imgs(*images)
+
+
+def _top_class(frame: pd.DataFrame, classes: list[str]) -> dict[str, pd.DataFrame]:
+    """Multiclass calibration: the top class's probability against whether it was right."""
+    columns = [f"proba_{c}" for c in classes]
+    hit = frame["y_pred"] == frame["y_true"]
+    return {
+        "top class": pd.DataFrame(
+            {
+                "y_true": hit.map({True: "hit", False: "miss"}),
+                "proba_hit": frame[columns].max(axis=1),
+            }
+        )
+    }
+
+
+def _importance(run: Path, manifest: dict) -> str:
+    best = (manifest.get("best") or {}).get("candidate")
+    path = run / "candidates" / str(best) / "importance.csv"
+    if not best or not path.is_file():
+        return ""
+    frame = pd.read_csv(path)
+    return _img(plots.importance(frame, best)) + _table(frame)
+
+
+def _figures(run: Path) -> str:
+    """PNG files other parts of trainforge left in candidates/<name>/figures/."""
+    parts = []
+    for folder in _candidates(run):
+        for path in sorted((folder / "figures").glob("*.png")):
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            parts.append(f"<h3>{_e(folder.name)}: {_e(path.stem)}</h3>{_img(data)}")
+    return "\n".join(parts)
+
+
+def _manifest(manifest: dict) -> str:
+    rows = []
+    for key in (
+        "id",
+        "status",
+        "created",
+        "finished",
+        "seconds",
+        "seed",
+        "task",
+        "primary_metric",
+        "error",
+        "host",
+    ):
+        if manifest.get(key) is not None:
+            rows.append((key, str(manifest[key])))
+    for role, item in (manifest.get("inputs") or {}).items():
+        rows.append(
+            (
+                f"{role} data",
+                f"{item.get('path') or '(in-memory)'}  {item.get('fingerprint')}",
+            )
+        )
+    code = manifest.get("code")
+    if code:
+        rows.append(("code", f"{code.get('commit')}{' (dirty)' if code.get('dirty') else ''}"))
+    for name, version in (manifest.get("versions") or {}).items():
+        rows.append((f"version: {name}", str(version)))
+    for text in manifest.get("notices", []) or []:
+        rows.append(("notice", text))
+    cells = "".join(
+        f'<tr><th class="l">{_e(k)}</th><td class="l">{_e(v)}</td></tr>' for k, v in rows
+    )
+    return f"<table>{cells}</table>"
+
+
+def _spec(run: Path) -> str:
+    path = run / "spec.yaml"
+    return f"<pre>{_e(path.read_text(encoding='utf-8'))}</pre>" if path.is_file() else ""
+
+
+def _table(frame: pd.DataFrame) -> str:
+    head = "".join(f'<th class="{_align(frame[c])}">{_e(c)}</th>' for c in frame.columns)
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = "".join(
+            f'<td class="{_align(frame[c])}">{_e(_fmt(v))}</td>' for c, v in zip(frame.columns, row)
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return f'<div class="wide"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
+
+
+def _align(column: pd.Series) -> str:
+    return "" if pd.api.types.is_numeric_dtype(column) else "l"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def _img(data: str | None) -> str:
+    return f'<img alt="figure" src="data:image/png;base64,{data}">' if data else ""
+
+
+def _imgs(*images: str | None) -> str:
+    return '<div class="grid">' + "\n".join(_img(i) for i in images if i) + "</div>"
+
+
+def _e(value) -> str:
+    return html.escape(str(value))

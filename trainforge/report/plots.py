@@ -1,0 +1,212 @@
+"""The report's figures, drawn with matplotlib's Agg canvas (no display, no pyplot state).
+
+Each function takes plain frames read from the run folder and returns a PNG as base64 text, or
+None when there is nothing to draw.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+
+MAX_CLASSES = 10  # one-vs-rest curves and confusion matrices beyond this are unreadable
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def _figure(width: float = 6.0, height: float = 4.0):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=90, layout="constrained")
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def learning_curves(name: str, history: pd.DataFrame) -> str | None:
+    """Training and validation values per epoch (or round), one panel per measure."""
+    if history.empty:
+        return None
+    step = next((c for c in ("epoch", "round") if c in history), None)
+    x = history[step] if step else np.arange(1, len(history) + 1)
+    measures = [c for c in history.columns if c != step and not c.startswith("val_")]
+    measures += [c[4:] for c in history.columns if c.startswith("val_") and c[4:] not in measures]
+    measures = [
+        m
+        for m in measures
+        if pd.api.types.is_numeric_dtype(history.get(m, history.get(f"val_{m}")))
+    ]
+    if not measures:
+        return None
+    figure = _figure(4.2 * min(len(measures), 3), 3.2)
+    axes = figure.subplots(1, min(len(measures), 3), squeeze=False)[0]
+    for ax, measure in zip(axes, measures):
+        if measure in history:
+            ax.plot(x, history[measure], label=f"training {measure}", color=COLORS[0])
+        if f"val_{measure}" in history:
+            ax.plot(x, history[f"val_{measure}"], label=f"validation {measure}", color=COLORS[1])
+        ax.set_xlabel("epoch / round")
+        ax.set_title(f"{name}: {measure}")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    return _png(figure)
+
+
+def confusion_matrix(frame: pd.DataFrame, classes: list[str], name: str) -> str | None:
+    from sklearn.metrics import confusion_matrix as counts
+
+    if not 1 < len(classes) <= MAX_CLASSES:
+        return None
+    matrix = counts(frame["y_true"], frame["y_pred"], labels=classes)
+    figure = _figure(4.8, 4.2)
+    ax = figure.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=ax)
+    ticks = np.arange(len(classes))
+    ax.set_xticks(ticks, classes, rotation=45, ha="right")
+    ax.set_yticks(ticks, classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{name}: confusion matrix (validation)")
+    limit = matrix.max() / 2 if matrix.size else 0
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            color = "white" if matrix[i, j] > limit else "black"
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color=color)
+    return _png(figure)
+
+
+def _scored(frames: dict[str, pd.DataFrame], positive: str):
+    for name, frame in frames.items():
+        column = f"proba_{positive}"
+        if column in frame:
+            yield name, (frame["y_true"] == positive).to_numpy(), frame[column].to_numpy()
+
+
+def roc_curves(frames: dict[str, pd.DataFrame], positive: str, title: str) -> str | None:
+    """ROC curves of ``positive`` against the rest, one line per entry of ``frames``."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    figure = _figure(5.0, 4.2)
+    ax = figure.subplots()
+    drawn = 0
+    for index, (name, truth, score) in enumerate(_scored(frames, positive)):
+        if truth.all() or not truth.any():
+            continue
+        fpr, tpr, _ = roc_curve(truth, score)
+        auc = roc_auc_score(truth, score)
+        ax.plot(fpr, tpr, color=COLORS[index % len(COLORS)], label=f"{name} (AUC {auc:.3f})")
+        drawn += 1
+    if not drawn:
+        return None
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return _png(figure)
+
+
+def pr_curves(frames: dict[str, pd.DataFrame], positive: str, title: str) -> str | None:
+    """Precision-recall curves of ``positive``, one line per entry of ``frames``."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    figure = _figure(5.0, 4.2)
+    ax = figure.subplots()
+    drawn, rate = 0, None
+    for index, (name, truth, score) in enumerate(_scored(frames, positive)):
+        if not truth.any():
+            continue
+        precision, recall, _ = precision_recall_curve(truth, score)
+        ap = average_precision_score(truth, score)
+        ax.plot(recall, precision, color=COLORS[index % len(COLORS)], label=f"{name} (AP {ap:.3f})")
+        drawn, rate = drawn + 1, truth.mean()
+    if not drawn:
+        return None
+    ax.axhline(rate, ls="--", color="grey", lw=1, label=f"chance ({rate:.3f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower left")
+    return _png(figure)
+
+
+def calibration(frames: dict[str, pd.DataFrame], positive: str, title: str) -> str | None:
+    """Reliability diagram: mean predicted probability against the observed rate, per bin."""
+    from sklearn.calibration import calibration_curve
+
+    figure = _figure(5.0, 4.2)
+    ax = figure.subplots()
+    drawn = 0
+    for index, (name, truth, score) in enumerate(_scored(frames, positive)):
+        if truth.all() or not truth.any():
+            continue
+        observed, predicted = calibration_curve(truth, score, n_bins=10, strategy="quantile")
+        ax.plot(
+            predicted, observed, marker="o", ms=3, color=COLORS[index % len(COLORS)], label=name
+        )
+        drawn += 1
+    if not drawn:
+        return None
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
+    ax.set_xlabel(f"mean predicted probability of {positive}")
+    ax.set_ylabel(f"observed share of {positive}")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return _png(figure)
+
+
+def predicted_vs_true(frame: pd.DataFrame, name: str) -> str | None:
+    if frame.empty:
+        return None
+    figure = _figure(5.0, 4.4)
+    ax = figure.subplots()
+    ax.scatter(frame["y_true"], frame["y_pred"], s=8, alpha=0.5, color=COLORS[0])
+    low = float(min(frame["y_true"].min(), frame["y_pred"].min()))
+    high = float(max(frame["y_true"].max(), frame["y_pred"].max()))
+    ax.plot([low, high], [low, high], ls="--", color="grey", lw=1)
+    ax.set_xlabel("true value")
+    ax.set_ylabel("predicted value")
+    ax.set_title(f"{name}: predicted vs true (validation)")
+    return _png(figure)
+
+
+def residuals(frame: pd.DataFrame, name: str) -> str | None:
+    if frame.empty:
+        return None
+    error = frame["y_true"] - frame["y_pred"]
+    figure = _figure(9.0, 3.6)
+    left, right = figure.subplots(1, 2)
+    left.scatter(frame["y_pred"], error, s=8, alpha=0.5, color=COLORS[0])
+    left.axhline(0, ls="--", color="grey", lw=1)
+    left.set_xlabel("predicted value")
+    left.set_ylabel("residual (true - predicted)")
+    left.set_title(f"{name}: residuals")
+    right.hist(error, bins=30, color=COLORS[0])
+    right.set_xlabel("residual")
+    right.set_ylabel("rows")
+    right.set_title("residual distribution")
+    return _png(figure)
+
+
+def importance(frame: pd.DataFrame, name: str, top: int = 20) -> str | None:
+    if frame.empty:
+        return None
+    shown = frame.head(top).iloc[::-1]
+    figure = _figure(6.0, 0.8 + 0.28 * len(shown))
+    ax = figure.subplots()
+    ax.barh(
+        shown["feature"].astype(str),
+        shown["importance_mean"],
+        xerr=shown["importance_std"],
+        color=COLORS[0],
+    )
+    metric = frame["metric"].iloc[0] if "metric" in frame else "score"
+    ax.set_xlabel(f"drop in {metric} when the column is shuffled")
+    ax.set_title(f"{name}: permutation importance (validation)")
+    return _png(figure)
