@@ -95,7 +95,7 @@ def run_trainforge(name: str, folder: Path) -> dict:
     rows = test.drop(columns=target)
     board = result.leaderboard
     single = board[board["candidate"] != "ensemble"].iloc[0]["candidate"]
-    out = {"seconds": seconds, "best": result.best_name, "single": single}
+    out = {"seconds": seconds, "best": result.best_name, "single_name": single}
     for key, candidate in (("trainforge", result.best_name), ("single", single)):
         model = load_bundle(result.path / "candidates" / candidate / "model")
         if task == "regression":
@@ -196,7 +196,7 @@ def _table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(
             f"| {r['dataset']} | {r['metric']} | {r['trainforge']:.4f} | {r['single']:.4f} | "
-            f"{r['flaml']:.4f} | {r['seconds']:.0f} | {r['best']} / {r['single']} | "
+            f"{r['flaml']:.4f} | {r['seconds']:.0f} | {r['best']} / {r['single_name']} | "
             f"{r['flaml_best']} | {PUBLISHED.get(r['dataset'], '-')} |"
         )
     return "\n".join(lines)
