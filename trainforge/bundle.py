@@ -38,6 +38,7 @@ ESTIMATOR_DIR = "estimator"
 SELF_SAVING = {
     "trainforge.models.neural.MLPClassifier",
     "trainforge.models.neural.MLPRegressor",
+    "trainforge.models.umap_reducer.UMAPReducer",
 }
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts
@@ -118,7 +119,12 @@ def load_bundle(path: str | Path) -> Model:
     pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
     if "estimator" in info:
         pipeline = _join_self_saving(pipeline, info["estimator"], path / ESTIMATOR_DIR)
-    return Model(pipeline, Schema.from_dict(info["schema"]), info["family"])
+    schema = Schema.from_dict(info["schema"])
+    if schema.task in ("clustering", "reduction"):
+        from trainforge.unsupervised.model import UnsupervisedModel
+
+        return UnsupervisedModel(pipeline, schema, info["family"])
+    return Model(pipeline, schema, info["family"])
 
 
 def _split_self_saving(pipeline):

@@ -24,7 +24,7 @@ from trainforge.metrics import Metric, primary_metric
 from trainforge.model import Model
 from trainforge.models.registry import Profile
 from trainforge.rundir import RunDir, read_manifest
-from trainforge.spec import RunSpec
+from trainforge.spec import UNSUPERVISED, RunSpec
 
 
 @dataclass
@@ -97,6 +97,10 @@ def _guarded(spec, run: RunDir, train, validation, observer) -> RunResult:
 
 
 def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
+    if spec.task.value in UNSUPERVISED:  # clustering, reduction: no target, no split
+        from trainforge.unsupervised.runner import train_all
+
+        return train_all(spec, run, train, observer)
     clock = time.perf_counter()
     dataset = load_dataset(spec.data, spec.task.value, spec.seed, train, validation)
     timings = {"data_seconds": round(time.perf_counter() - clock, 3), "candidates": {}}

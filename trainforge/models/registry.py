@@ -113,6 +113,8 @@ class Family:
 
 
 def _kind(task: str) -> str:
+    if task in ("clustering", "reduction"):
+        return task
     return "regression" if task == "regression" else "classification"
 
 
@@ -135,6 +137,8 @@ def _load_catalogue() -> None:
     if not FAMILIES:
         importlib.import_module("trainforge.models.classical")
         importlib.import_module("trainforge.models.neural_families")
+        importlib.import_module("trainforge.models.clustering")
+        importlib.import_module("trainforge.models.reduction")
 
 
 def get_family(name: str, path: str = "model") -> Family:
