@@ -193,6 +193,8 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
             if not isinstance(node, dict):
                 raise SpecError(f"{'.'.join(path[:depth])}: expected a mapping of settings")
         node[path[-1]] = value
+    if raw.get("task") in UNSUPERVISED:  # data from a frame alone: no data settings at all
+        raw.setdefault("data", {})
     if "folds" in settings and settings["folds"] is not None:
         raw["data"]["split"]["strategy"] = "cv"
     return RunSpec.from_dict(raw)
