@@ -38,7 +38,7 @@ def fashion_mnist() -> pd.DataFrame:
 
 
 def mnist_5k() -> pd.DataFrame:
-    raw = pd.read_csv(DATA / "mnist_5k.csv.gz")
+    raw = pd.read_csv(DATA / "mnist_5k.csv.gz", header=None)
     pixels = raw.iloc[:, :-1].to_numpy(dtype=float) / 255.0
     frame = pd.DataFrame(pixels, columns=[f"p{i}" for i in range(pixels.shape[1])])
     return frame.assign(label=raw.iloc[:, -1].astype(str).to_numpy())
@@ -47,10 +47,27 @@ def mnist_5k() -> pd.DataFrame:
 DATASETS = {"mnist_5k": mnist_5k, "fashion_mnist_test": fashion_mnist}
 
 
-def run(name: str, frame: pd.DataFrame, task: str, out: Path) -> tuple[pd.DataFrame, float, Path]:
+# The default ladder chooses k itself; the second clustering run names k = 10 (the number of
+# classes), to show what the search costs against knowing k.
+RUNS = [
+    ("clustering", None),
+    (
+        "clustering",
+        [
+            {"name": "kmeans", "n_clusters": 10},
+            {"name": "gaussian_mixture", "n_components": 10},
+            {"name": "agglomerative", "n_clusters": 10},
+        ],
+    ),
+    ("reduction", None),
+]
+
+
+def run(name: str, frame: pd.DataFrame, task: str, models, out: Path):
     started = time.perf_counter()
+    tag = f"{name}-{task}" + ("-k10" if models else "")
     result = trainforge.train(
-        data=frame, task=task, labels="label", output=out, name=f"{name}-{task}", seed=0
+        data=frame, task=task, labels="label", models=models, output=out, name=tag, seed=0
     )
     return result.leaderboard, time.perf_counter() - started, result.path
 
@@ -66,9 +83,10 @@ def main() -> None:
         if args.only and name != args.only:
             continue
         frame = load()
-        for task in ("clustering", "reduction"):
-            board, seconds, path = run(name, frame, task, args.out)
-            print(f"### {name} ({len(frame):,} rows x 784 pixels), {task}: {seconds:.0f} s\n")
+        for task, models in RUNS:
+            board, seconds, path = run(name, frame, task, models, args.out)
+            what = f"{task}, k = 10 named" if models else f"{task}, default ladder"
+            print(f"### {name} ({len(frame):,} rows x 784 pixels), {what}: {seconds:.0f} s\n")
             print(f"run folder: `{path}`\n")
             print(_table(board, task))
             print(flush=True)

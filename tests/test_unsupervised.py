@@ -204,6 +204,11 @@ def test_bad_input_gives_one_line_errors(tmp_path):
             "models[0].name: ridge does not support clustering tasks",
         ),
         (
+            dict(data=frame, task="clustering", metric="ari"),
+            SpecError,
+            "metric: ari compares with true labels; name data.labels",
+        ),
+        (
             dict(data=frame, task="reduction", labels="colour"),
             DataError,
             "data.labels: column 'colour' is not in the data",

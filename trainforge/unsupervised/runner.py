@@ -23,7 +23,7 @@ from trainforge.atomic import write_json
 from trainforge.bundle import save_bundle
 from trainforge.candidates import Candidate, CandidateResult, _distinct, plan
 from trainforge.data.preprocess import build_preprocessor
-from trainforge.errors import RunError, TrainforgeError
+from trainforge.errors import RunError, SpecError, TrainforgeError
 from trainforge.leaderboard import leaderboard_frame, ranked
 from trainforge.metrics import primary_metric
 from trainforge.models.clustering import auto_settings
@@ -48,6 +48,8 @@ def train_all(spec, run, train, observer):
     data = load_unlabeled(spec.data, task, train)
     _check_unchanged(run, spec, data)
     primary = primary_metric(spec.metric, task)
+    if primary.name in ("ari", "nmi") and data.labels is None:
+        raise SpecError(f"metric: {primary.name} compares with true labels; name data.labels")
     profile = Profile(task, len(data.X), len(data.schema.columns), 0, spec.seed)
     candidates, substitutions = plan(spec.models, profile)
     notices = data.notices + substitutions
