@@ -35,9 +35,10 @@ from trainforge.unsupervised.model import UnsupervisedModel, component_names
 from trainforge.unsupervised.scoring import clustering_scores, reduction_scores, sample_rows
 
 TIMED_ROWS = 1000  # rows used to time predict/transform
-# Below this many cells (rows x columns) fits run on one thread: OpenMP's spinning threads made
-# 14 small k-means fits 15x slower on a busy 2-core machine (2.6 s against 0.17 s).
-ONE_THREAD_MAX_CELLS = 2_000_000
+# Up to this many cells (rows x columns) fits run on one thread: OpenMP's spinning threads made
+# 14 small k-means fits 15x slower on a busy 2-core machine (2.6 s against 0.17 s), and a
+# Gaussian mixture search on 5,000 x 663 pixels ran for over 10 minutes there without ending.
+ONE_THREAD_MAX_CELLS = 20_000_000
 
 
 def train_all(spec, run, train, observer):
