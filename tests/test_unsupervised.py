@@ -175,6 +175,8 @@ def test_tsne_on_large_data_embeds_a_seeded_sample_with_a_notice(tmp_path, monke
     embedding = pd.read_parquet(result.path / "candidates" / "tsne" / "embedding.parquet")
     assert embedding["component_1"].notna().sum() == 100
     assert any("seeded sample of 100 of the 160 rows" in n for n in observer.notices)
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert any("seeded sample of 100 of the 160 rows" in n for n in manifest["notices"])
     assert np.isfinite(result.leaderboard["trustworthiness"].iloc[0])
 
 

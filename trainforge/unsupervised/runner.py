@@ -64,10 +64,16 @@ def train_all(spec, run, train, observer):
         notices=notices,
     )
     results, timings = [], {"candidates": {}}
+
+    def notice(message: str) -> None:  # notices raised while fitting go to the manifest too
+        notices.append(message)
+        observer.notice(message)
+        run.update(notices=notices)
+
     for index, candidate in enumerate(candidates, start=1):
         observer.candidate_started(index, len(candidates), candidate.name)
         clock = time.perf_counter()
-        result = _train_one(candidate, data, profile, run, observer)
+        result = _train_one(candidate, data, profile, run, notice)
         timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
         write_json(run.path / "candidates" / candidate.name / "metrics.json", _record(result))
         results.append(result)
@@ -97,13 +103,13 @@ def _board(results, primary, task: str, data: UnlabeledData) -> pd.DataFrame:
     return board
 
 
-def _train_one(candidate: Candidate, data: UnlabeledData, profile: Profile, run, observer):
+def _train_one(candidate: Candidate, data: UnlabeledData, profile: Profile, run, notice):
     folder = run.candidate_dir(candidate.name)
     for stale in ("model", "figures"):
         shutil.rmtree(folder / stale, ignore_errors=True)
     try:
         with _threads(data):
-            result = fit_candidate(candidate, data, profile, folder, observer)
+            result = fit_candidate(candidate, data, profile, folder, notice)
         save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
         result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
     except (TrainforgeError, KeyboardInterrupt):
@@ -125,9 +131,13 @@ def _threads(data: UnlabeledData):
     return nullcontext()
 
 
-def fit_candidate(candidate: Candidate, data: UnlabeledData, profile: Profile, folder, observer):
+def fit_candidate(candidate: Candidate, data: UnlabeledData, profile: Profile, folder, notice):
     """Preprocess, choose data-driven settings, fit on all rows, score, write the row results
-    and figures. Returns the result with its model."""
+    and figures. Returns the result with its model.
+
+    Args:
+        notice: called with a message for the user (e.g. t-SNE fitted on a sample).
+    """
     from sklearn.pipeline import Pipeline
 
     family, params = candidate.family, candidate.params
@@ -144,7 +154,7 @@ def fit_candidate(candidate: Candidate, data: UnlabeledData, profile: Profile, f
         if data.task == "clustering":
             output = np.asarray(estimator.fit_predict(X), dtype=int)
         else:
-            output = _embed(estimator, X, candidate, profile, observer)
+            output = _embed(estimator, X, candidate, profile, notice)
         fit_seconds = time.perf_counter() - started
     settings = {**family.initial(profile), **choice.settings, **params}
     result = CandidateResult(candidate.name, family.name, settings, fit_seconds=fit_seconds)
@@ -161,13 +171,13 @@ def fit_candidate(candidate: Candidate, data: UnlabeledData, profile: Profile, f
     return result
 
 
-def _embed(estimator, X, candidate: Candidate, profile: Profile, observer) -> np.ndarray:
+def _embed(estimator, X, candidate: Candidate, profile: Profile, notice) -> np.ndarray:
     """The embedding of every row; t-SNE on more than TSNE_MAX_ROWS rows embeds a seeded
     sample (the other rows get NaN) and says so."""
     if candidate.family.name != "tsne" or len(X) <= TSNE_MAX_ROWS:
         return np.asarray(estimator.fit_transform(X), dtype=np.float64)
     rows = sample_rows(np.arange(len(X)), profile.seed, TSNE_MAX_ROWS)
-    observer.notice(
+    notice(
         f"{candidate.name}: t-SNE embeds a seeded sample of {TSNE_MAX_ROWS:,} of the "
         f"{len(X):,} rows (its cost grows fast with rows); the others have no coordinates"
     )
