@@ -5,7 +5,7 @@ trainforge (k chosen by silhouette / BIC, PCA to 90% variance, UMAP, t-SNE), wit
 digit / garment label named as ``labels`` (scored against, never a feature). Pixels are divided
 by 255 first, so every column is numeric.
 
-    python benchmarks/unsupervised.py [--out runs-bench] [--only mnist_5k]
+    python benchmarks/unsupervised.py [--out runs-bench] [--only mnist_5k] [--search-models kmeans]
 
 Prints a Markdown section for benchmarks/RESULTS.md: ARI/NMI against the labels, silhouette,
 trustworthiness and k-NN preservation, seconds per candidate and per run.
@@ -65,7 +65,8 @@ RUNS = [
 
 def run(name: str, frame: pd.DataFrame, task: str, models, out: Path):
     started = time.perf_counter()
-    tag = f"{name}-{task}" + ("-k10" if models else "")
+    named_k = any(len(m) > 1 for m in models or [])
+    tag = f"{name}-{task}" + ("-k10" if named_k else "")
     result = trainforge.train(
         data=frame, task=task, labels="label", models=models, output=out, name=tag, seed=0
     )
@@ -76,7 +77,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs-bench", type=Path)
     parser.add_argument("--only", choices=sorted(DATASETS))
+    parser.add_argument(
+        "--search-models",
+        help="comma-separated families for the k-searching clustering run (default: the ladder)",
+    )
     args = parser.parse_args()
+    search = args.search_models.split(",") if args.search_models else None
     print("## Clustering and reduction on image pixels (issue 6)\n")
     print(f"{machine_line()}\n- {versions(['scikit-learn', 'umap-learn', 'numpy'])}\n")
     for name, load in DATASETS.items():
@@ -84,8 +90,12 @@ def main() -> None:
             continue
         frame = load()
         for task, models in RUNS:
+            if task == "clustering" and models is None and search:
+                models = [{"name": family} for family in search]
+                what = f"{task}, k searched ({', '.join(search)})"
+            else:
+                what = f"{task}, k = 10 named" if models else f"{task}, default ladder"
             board, seconds, path = run(name, frame, task, models, args.out)
-            what = f"{task}, k = 10 named" if models else f"{task}, default ladder"
             print(f"### {name} ({len(frame):,} rows x 784 pixels), {what}: {seconds:.0f} s\n")
             print(f"run folder: `{path}`\n")
             print(_table(board, task))
