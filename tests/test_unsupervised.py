@@ -178,6 +178,10 @@ def test_tsne_on_large_data_embeds_a_seeded_sample_with_a_notice(tmp_path, monke
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert any("seeded sample of 100 of the 160 rows" in n for n in manifest["notices"])
     assert np.isfinite(result.leaderboard["trustworthiness"].iloc[0])
+    assert runner._sampling_notice("reduction", 160) == []
+    assert runner._sampling_notice("reduction", 9000) == [
+        "trustworthiness and k-NN preservation use a seeded sample of 3,000 of the 9,000 rows"
+    ]
 
 
 def test_bad_input_gives_one_line_errors(tmp_path):

@@ -26,7 +26,7 @@ from trainforge.data.preprocess import build_preprocessor
 from trainforge.errors import RunError, SpecError, TrainforgeError
 from trainforge.leaderboard import leaderboard_frame, ranked
 from trainforge.metrics import primary_metric
-from trainforge.models.clustering import auto_settings
+from trainforge.models.clustering import SCORE_SAMPLE, auto_settings
 from trainforge.models.reduction import TSNE_MAX_ROWS, auto_components
 from trainforge.models.registry import Profile
 from trainforge.unsupervised import figures
@@ -53,7 +53,7 @@ def train_all(spec, run, train, observer):
         raise SpecError(f"metric: {primary.name} compares with true labels; name data.labels")
     profile = Profile(task, len(data.X), len(data.schema.columns), 0, spec.seed)
     candidates, substitutions = plan(spec.models, profile)
-    notices = data.notices + substitutions
+    notices = data.notices + substitutions + _sampling_notice(task, len(data.X))
     for message in notices:
         observer.notice(message)
     run.update(
@@ -87,6 +87,17 @@ def train_all(spec, run, train, observer):
         best={"candidate": best.name, primary.name: best.metrics[primary.name]}, timings=timings
     )
     return RunResult(run.path, board, best.model, best.name, results)
+
+
+def _sampling_notice(task: str, rows: int) -> list[str]:
+    if rows <= SCORE_SAMPLE:
+        return []
+    scores = (
+        "silhouette (also when choosing k)"
+        if task == "clustering"
+        else ("trustworthiness and k-NN preservation")
+    )
+    return [f"{scores} use a seeded sample of {SCORE_SAMPLE:,} of the {rows:,} rows"]
 
 
 def _board(results, primary, task: str, data: UnlabeledData) -> pd.DataFrame:
