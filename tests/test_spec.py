@@ -113,8 +113,14 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
         ),
         ({"seed": -1}, "seed: input should be greater than or equal to 0, got -1"),
         (
+            {"task": "ranking"},
+            "task: input should be 'auto', 'binary', 'multiclass', 'regression', 'clustering' or "
+            "'reduction', got 'ranking'",
+        ),
+        (
             {"task": "clustering"},
-            "task: input should be 'auto', 'binary', 'multiclass' or 'regression', got 'clustering'",
+            "data.target: a clustering task has no target; remove it, or name the column "
+            "data.labels",
         ),
         ({"metric": "auc"}, "metric: expected 'auto' or one of"),
         ({"epochs": 3}, "epochs: unknown setting; remove it or check its spelling"),

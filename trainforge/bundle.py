@@ -46,6 +46,7 @@ SELF_SAVING = {
         for library in ("XGBoost", "LightGBM", "CatBoost")
         for kind in ("Classifier", "Regressor")
     ),
+    "trainforge.models.umap_reducer.UMAPReducer",
 }
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts
@@ -98,7 +99,7 @@ def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Pa
             "schema": model.schema.to_dict(),
             "versions": _versions(),
             "files": {name: file_sha256(staging / name) for name in names},
-            "threshold": model.threshold,
+            "threshold": getattr(model, "threshold", None),  # binary models only
             **(extra or {}),
         }
         if estimator is not None:
@@ -135,7 +136,12 @@ def load_bundle(path: str | Path) -> Model:
     pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
     if "estimator" in info:
         pipeline = _join_self_saving(pipeline, info["estimator"], path / ESTIMATOR_DIR)
-    return Model(pipeline, Schema.from_dict(info["schema"]), info["family"], info.get("threshold"))
+    schema = Schema.from_dict(info["schema"])
+    if schema.task in ("clustering", "reduction"):
+        from trainforge.unsupervised.model import UnsupervisedModel
+
+        return UnsupervisedModel(pipeline, schema, info["family"])
+    return Model(pipeline, schema, info["family"], info.get("threshold"))
 
 
 def _split_self_saving(pipeline):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROLES = ("numeric", "categorical", "boolean", "datetime", "ignore")
-TASKS = ("auto", "binary", "multiclass", "regression")
+TASKS = ("auto", "binary", "multiclass", "regression", "clustering", "reduction")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train candidates and print the leaderboard")
     train.add_argument("source", help="a YAML spec, or a data file (CSV, TSV, .gz, Parquet)")
     train.add_argument("--target", help="target column (required with a data file)")
+    train.add_argument("--labels", help="clustering/reduction: a column to score against only")
     train.add_argument("--validation", help="validation file instead of a holdout split")
     train.add_argument("--task", choices=TASKS, help="default: inferred from the target")
     train.add_argument("--models", help="comma-separated families (default: the ladder)")
@@ -153,12 +154,13 @@ def _train(args) -> int:
     from trainforge.spec import build_spec
 
     is_spec = Path(args.source).suffix.lower() in (".yaml", ".yml")
-    if not is_spec and not args.target:
+    if not is_spec and not args.target and args.task not in ("clustering", "reduction"):
         raise SpecError("train: a data file needs --target COLUMN (or give a YAML spec)")
     settings = {
         "train": None if is_spec else args.source,
         "validation": args.validation,
         "target": args.target,
+        "labels": args.labels,
         "task": args.task,
         "models": [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None,
         "metric": args.metric,

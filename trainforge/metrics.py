@@ -128,3 +128,24 @@ def score_all(task: str, y, pred, proba, names: list[str] | None = None) -> dict
         else:
             scores[name] = float(metric.compute(y, pred, proba))
     return scores
+
+
+# Clustering and reduction: scored on the training rows by trainforge.unsupervised.scoring
+# (they need the features, not only predictions); these entries let a spec name them.
+def _unsupervised(y, pred, proba):
+    raise NotImplementedError("computed by trainforge.unsupervised.scoring")
+
+
+for _name, _task, _greater in [
+    ("silhouette", "clustering", True),
+    ("calinski_harabasz", "clustering", True),
+    ("davies_bouldin", "clustering", False),
+    ("ari", "clustering", True),
+    ("nmi", "clustering", True),
+    ("trustworthiness", "reduction", True),
+    ("knn_preservation", "reduction", True),
+]:
+    METRICS[_name] = Metric(_name, (_task,), _greater, False, _unsupervised)
+DEFAULT_PRIMARY.update(clustering="silhouette", reduction="trustworthiness")
+STANDARD["clustering"] = ["silhouette", "calinski_harabasz", "davies_bouldin", "ari", "nmi"]
+STANDARD["reduction"] = ["trustworthiness", "knn_preservation"]

@@ -34,7 +34,7 @@ from trainforge.model import Model
 from trainforge.models.registry import Profile
 from trainforge.report import write_report
 from trainforge.rundir import RunDir, read_manifest
-from trainforge.spec import RunSpec, build_spec
+from trainforge.spec import UNSUPERVISED, RunSpec, build_spec
 
 
 @dataclass
@@ -131,6 +131,10 @@ def _guarded(spec, run: RunDir, train, validation, observer) -> RunResult:
 
 
 def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
+    if spec.task.value in UNSUPERVISED:  # clustering, reduction: no target, no split
+        from trainforge.unsupervised.runner import train_all
+
+        return train_all(spec, run, train, observer)
     clock = time.perf_counter()
     dataset = load_dataset(spec.data, spec.task.value, spec.seed, train, validation)
     timings = {"data_seconds": round(time.perf_counter() - clock, 3), "candidates": {}}

@@ -22,6 +22,11 @@ class Task(str, Enum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
+    CLUSTERING = "clustering"
+    REDUCTION = "reduction"
+
+
+UNSUPERVISED = ("clustering", "reduction")  # tasks with no target (trainforge.unsupervised)
 
 
 class Role(str, Enum):
@@ -53,7 +58,8 @@ class SplitSpec(_Strict):
 class DataSpec(_Strict):
     train: Path | None = None
     validation: Path | None = None
-    target: str
+    target: str | None = None
+    labels: str | None = None  # clustering/reduction only: for evaluation, never a feature
     columns: dict[str, Role] = Field(default_factory=dict)
     split: SplitSpec = Field(default_factory=SplitSpec)
 
@@ -61,7 +67,7 @@ class DataSpec(_Strict):
     def _check_split(self) -> DataSpec:
         if self.validation is not None and self.split.strategy == "cv":
             raise ValueError("give either a validation file or split.strategy 'cv', not both")
-        if self.target in self.columns:
+        if self.target is not None and self.target in self.columns:
             raise ValueError(f"columns.{self.target}: the target's role cannot be set")
         return self
 
@@ -137,6 +143,24 @@ class RunSpec(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _check_target(self) -> RunSpec:
+        """Supervised tasks need a target; clustering and reduction must not have one."""
+        task, data = self.task.value, self.data
+        if task in UNSUPERVISED and data.target is not None:
+            raise SpecError(
+                f"data.target: a {task} task has no target; remove it, or name the column "
+                "data.labels to score the result against it (never used as a feature)"
+            )
+        if task not in UNSUPERVISED and data.target is None:
+            raise SpecError("data.target: required setting is missing")
+        if task not in UNSUPERVISED and data.labels is not None:
+            raise SpecError(
+                f"data.labels: only clustering and reduction tasks take labels; "
+                f"for a {task} task name the column data.target"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_models(self) -> RunSpec:
         from trainforge.models.registry import check_model
 
@@ -169,6 +193,7 @@ _FLAT = {
     "train": ("data", "train"),
     "validation": ("data", "validation"),
     "target": ("data", "target"),
+    "labels": ("data", "labels"),
     "columns": ("data", "columns"),
     "split": ("data", "split", "strategy"),
     "folds": ("data", "split", "folds"),
@@ -203,6 +228,8 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
         if isinstance(value, dict) and isinstance(node.get(path[-1]), dict):
             value = {**node[path[-1]], **value}  # a section's settings override one by one
         node[path[-1]] = value
+    if raw.get("task") in UNSUPERVISED:  # data from a frame alone: no data settings at all
+        raw.setdefault("data", {})
     if "folds" in settings and settings["folds"] is not None:
         raw["data"]["split"]["strategy"] = "cv"
     return RunSpec.from_dict(raw)

@@ -113,6 +113,8 @@ class Family:
 
 
 def _kind(task: str) -> str:
+    if task in ("clustering", "reduction"):
+        return task
     return "regression" if task == "regression" else "classification"
 
 
@@ -132,10 +134,13 @@ def register(family: Family) -> Family:
 
 
 def _load_catalogue() -> None:
-    if not FAMILIES:
-        importlib.import_module("trainforge.models.classical")
-        importlib.import_module("trainforge.models.boosting_families")
-        importlib.import_module("trainforge.models.neural_families")
+    # Every time, not only while FAMILIES is empty: importing one family module directly (the
+    # unsupervised runner imports clustering's helpers) must not hide the others.
+    importlib.import_module("trainforge.models.classical")
+    importlib.import_module("trainforge.models.boosting_families")
+    importlib.import_module("trainforge.models.neural_families")
+    importlib.import_module("trainforge.models.clustering")
+    importlib.import_module("trainforge.models.reduction")
 
 
 def get_family(name: str, path: str = "model") -> Family:
