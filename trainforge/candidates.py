@@ -6,7 +6,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class CandidateResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     model: Model | None = None
+    trial: dict[str, Any] | None = None  # a search trial's study, number, params, value, state
 
 
 def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], list[str]]:
@@ -107,11 +108,14 @@ def fit_candidate(
     profile: Profile,
     primary: Metric,
     checkpoints: Path | None = None,
+    callbacks: Callable[[str], list] | None = None,
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
     Under cross-validation the kept model is refitted on all training rows. Estimators that
     checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there.
+    ``callbacks(part)``, when given, lists extra training-loop callbacks for the fit of
+    ``part`` (``fold-0``, ``fold-1``, ..., ``refit``); only loop-based estimators take them.
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)
@@ -120,7 +124,7 @@ def fit_candidate(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for index, fold in enumerate(dataset.splits()):
-            runtime = _runtime(checkpoints, f"fold-{index}")
+            runtime = _runtime(checkpoints, f"fold-{index}", callbacks)
             pipeline = make_pipeline(candidate, dataset, profile, runtime)
             started = time.perf_counter()
             _fit(pipeline, fold.X_train, fold.y_train)
@@ -132,7 +136,8 @@ def fit_candidate(
             predicted_rows += len(fold.X_valid)
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
         if dataset.refit:
-            pipeline = make_pipeline(candidate, dataset, profile, _runtime(checkpoints, "refit"))
+            runtime = _runtime(checkpoints, "refit", callbacks)
+            pipeline = make_pipeline(candidate, dataset, profile, runtime)
             _fit(pipeline, dataset.X, dataset.y)
             model = Model(pipeline, dataset.schema, candidate.family.name)
     result.warnings = _distinct(caught)
@@ -144,11 +149,12 @@ def fit_candidate(
     return result
 
 
-def _runtime(checkpoints: Path | None, part: str) -> dict:
+def _runtime(checkpoints: Path | None, part: str, callbacks=None) -> dict:
     """Where a checkpointing estimator writes, resuming whatever it finds there."""
+    extra = {"callbacks": callbacks(part)} if callbacks is not None else {}
     if checkpoints is None:
-        return {}
-    return {"checkpoint_dir": str(checkpoints / part), "resume": True}
+        return extra
+    return {"checkpoint_dir": str(checkpoints / part), "resume": True, **extra}
 
 
 def _fit(pipeline, X, y) -> None:

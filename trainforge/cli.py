@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COL=ROLE",
         help=f"set a column's role ({', '.join(ROLES)}); repeatable",
     )
+    train.add_argument(
+        "--time-limit", metavar="T", help="bound the run (90s, 10m, 1h) and search within it"
+    )
+    train.add_argument("--trials", type=int, metavar="N", help="search trials after the portfolio")
     train.add_argument("--quiet", action="store_true", help="print only notices and results")
     train.set_defaults(handler=_train)
 
@@ -121,6 +125,8 @@ def _train(args) -> int:
         "folds": args.cv,
         "validation_fraction": args.validation_fraction,
         "columns": _roles(args.role) or None,
+        "time_limit": args.time_limit,
+        "trials": args.trials,
     }
     spec = build_spec(args.source if is_spec else None, **settings)
     _report(execute(spec, observer=ConsoleObserver(quiet=args.quiet)))

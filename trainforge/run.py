@@ -98,6 +98,7 @@ def _guarded(spec, run: RunDir, train, validation, observer) -> RunResult:
 
 def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
     clock = time.perf_counter()
+    begun = time.monotonic()
     dataset = load_dataset(spec.data, spec.task.value, spec.seed, train, validation)
     timings = {"data_seconds": round(time.perf_counter() - clock, 3), "candidates": {}}
     _check_unchanged(run, spec, dataset)
@@ -115,6 +116,13 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         notices=notices,
     )
     results, best = [], None
+    if spec.budget is not None:  # a portfolio, then search, within the budget (docs/search.md)
+        from trainforge.search.tuner import search
+
+        results, best = search(
+            spec, candidates, dataset, profile, primary, run, observer, _train_one, begun
+        )
+        candidates = []
     for index, candidate in enumerate(candidates, start=1):
         observer.candidate_started(index, len(candidates), candidate.name)
         clock = time.perf_counter()
@@ -154,14 +162,18 @@ def _keep_best(best, result, primary: Metric):
     return winner
 
 
-def _train_one(candidate, dataset: Dataset, profile: Profile, primary: Metric, run: RunDir):
+def _train_one(
+    candidate, dataset: Dataset, profile: Profile, primary: Metric, run: RunDir, callbacks=None
+):
     folder = run.candidate_dir(candidate.name)
     finished = _finished(folder)
     if finished is not None:
         return finished
     shutil.rmtree(folder / "model", ignore_errors=True)  # saved, but its metrics never were
     try:
-        result = fit_candidate(candidate, dataset, profile, primary, folder / "checkpoints")
+        result = fit_candidate(
+            candidate, dataset, profile, primary, folder / "checkpoints", callbacks
+        )
         save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
         result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run

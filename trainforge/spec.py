@@ -81,6 +81,47 @@ class ModelSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"10m"`` or ``"1.5h"``; ValueError otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = _UNITS.get(text[-1:]) if text else None
+        try:
+            seconds = float(text[:-1] if unit else text) * (unit or 1)
+        except ValueError:
+            raise ValueError(f"expected a duration such as 90s, 10m or 1h, got {value!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return seconds
+
+
+class BudgetSpec(_Strict):
+    """Bounds a run: a portfolio of proven settings first, then hyperparameter search.
+
+    ``time`` (``90s``, ``10m``, ``1h`` or seconds) bounds the whole run; ``trials`` bounds the
+    number of search trials (the same seed then gives the same trials). Either or both.
+    """
+
+    time: float | None = None
+    trials: int | None = Field(None, ge=0)
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> BudgetSpec:
+        if self.time is None and self.trials is None:
+            raise ValueError("give time (e.g. 10m), trials (e.g. 20), or both")
+        return self
+
+
 class RunSpec(_Strict):
     data: DataSpec
     task: Task = Task.AUTO
@@ -89,6 +130,7 @@ class RunSpec(_Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     output: Path = Path("runs")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    budget: BudgetSpec | None = None
 
     @field_validator("models", mode="before")
     @classmethod
@@ -143,6 +185,8 @@ _FLAT = {
     "split": ("data", "split", "strategy"),
     "folds": ("data", "split", "folds"),
     "validation_fraction": ("data", "split", "validation_fraction"),
+    "time_limit": ("budget", "time"),
+    "trials": ("budget", "trials"),
 }
 
 

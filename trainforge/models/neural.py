@@ -45,6 +45,7 @@ _NOT_IDENTITY = {
     "verbose",
     "device",
     "deterministic",
+    "callbacks",
 }
 
 
@@ -73,6 +74,7 @@ class _MLPBase(BaseEstimator):
         "verbose": ["boolean"],
         "device": [str],
         "deterministic": ["boolean"],
+        "callbacks": [list, None],
     }
 
     def __init__(
@@ -100,6 +102,7 @@ class _MLPBase(BaseEstimator):
         verbose=False,
         device="cpu",
         deterministic=True,
+        callbacks=None,
     ):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -124,6 +127,7 @@ class _MLPBase(BaseEstimator):
         self.verbose = verbose
         self.device = device
         self.deterministic = deterministic
+        self.callbacks = callbacks
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -192,6 +196,7 @@ class _MLPBase(BaseEstimator):
             callbacks.append(GradientClipping(self.grad_clip))
         callbacks.append(EarlyStopping(monitor=monitor, patience=self.patience))
         callbacks.append(Progress(monitor, enabled=None if self.verbose else False))
+        callbacks.extend(self.callbacks or ())  # e.g. a time budget's Deadline, search Pruning
         if self.checkpoint_dir:
             callbacks.append(
                 Checkpointing(
@@ -232,7 +237,9 @@ class _MLPBase(BaseEstimator):
         check_is_fitted(self, "model_")
         folder.mkdir(parents=True, exist_ok=True)
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
-        params.update(checkpoint_dir=None, resume=False, verbose=False, device="cpu")
+        params.update(
+            checkpoint_dir=None, resume=False, verbose=False, device="cpu", callbacks=None
+        )
         fitted = {k: _plain(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
         config = {k: _plain(v) for k, v in vars(self.model_.config).items()}
         (folder / "estimator.json").write_text(
