@@ -22,7 +22,7 @@ COLUMNS = [
     "finished_seconds",
     "datetime_start",
     "datetime_complete",
-    "retry_of",
+    "resumed",
 ]
 
 
@@ -31,7 +31,7 @@ def history_frame(storage) -> pd.DataFrame:
 
     ``value`` is the trial's validation score (also for pruned trials); ``started_seconds`` and
     ``finished_seconds`` count budget time from the run's start, across resumed attempts.
-    Trials a kill interrupted are listed as ``FAIL`` with ``killed`` in ``state``.
+    ``resumed`` marks a trial a kill interrupted and a resumed run continued.
     """
     import optuna
 
@@ -39,8 +39,10 @@ def history_frame(storage) -> pd.DataFrame:
     for name in optuna.get_all_study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage)
         for trial in study.get_trials(deepcopy=False):
+            if trial.state.name == "WAITING":  # a portfolio entry not tried yet
+                continue
             attrs = trial.user_attrs
-            state = trial.state.name + (" (killed)" if attrs.get("killed") else "")
+            state = trial.state.name
             rows.append(
                 {
                     "study": name,
@@ -53,7 +55,7 @@ def history_frame(storage) -> pd.DataFrame:
                     "finished_seconds": attrs.get("finished_seconds"),
                     "datetime_start": _iso(trial.datetime_start),
                     "datetime_complete": _iso(trial.datetime_complete),
-                    "retry_of": attrs.get("retry_of"),
+                    "resumed": bool(attrs.get("resumed", False)),
                 }
             )
     frame = pd.DataFrame(rows, columns=COLUMNS)

@@ -23,7 +23,7 @@ from trainforge.candidates import Candidate
 from trainforge.leaderboard import ranked
 from trainforge.search.budget import Budget
 from trainforge.search.history import write_history
-from trainforge.search.spaces import BUDGET_ORDER, space_for
+from trainforge.search.spaces import BUDGET_LEAVES_OUT, BUDGET_ORDER, space_for
 
 # How many of the best candidates the search tunes; the leader gets twice the trials.
 TUNED = 3
@@ -43,7 +43,17 @@ def search(spec, candidates, dataset, profile, primary, run, observer, train_one
     used_before = (run.manifest.get("budget") or {}).get("used_seconds", 0.0)
     budget = Budget(spec.budget.time, spec.budget.trials, used_before, started)
     tuner = Tuner(budget, dataset, profile, primary, run, observer, train_one)
-    order = candidates if spec.models else budget_order(candidates)
+    if spec.models:
+        order = candidates
+    else:
+        order = budget_order(candidates)
+        left_out = [c.name for c in order if c.family.name in BUDGET_LEAVES_OUT]
+        if left_out:
+            observer.notice(
+                f"budget: {', '.join(left_out)} left out to leave time for tuning "
+                "(name them in models to train them)"
+            )
+        order = [c for c in order if c.family.name not in BUDGET_LEAVES_OUT]
     tuner.portfolio(order)
     tuner.tune()
     return tuner.finish()
@@ -76,6 +86,7 @@ class Tuner:
         self.skipped: list[str] = []
         self.studies: dict[str, object] = {}
         self.bases: dict[str, Candidate] = {}
+        self.interrupted: dict[str, int] = {}  # study -> trial id a kill interrupted
 
     # -- the portfolio ---------------------------------------------------------------------
 
@@ -167,11 +178,16 @@ class Tuner:
         base = self.bases[name]
         space = space_for(base.family)
         study.sampler = self._sampler(name, self._finished_count(name))
-        trial = study.ask()
+        if name in self.interrupted:  # continue it: same number, name and settings
+            trial = optuna.trial.Trial(study, self.interrupted.pop(name))
+            trial.set_user_attr("resumed", True)
+        else:
+            trial = study.ask()
+        if "started_seconds" not in trial.user_attrs:
+            trial.set_user_attr("started_seconds", round(self.budget.used(), 3))
         settings = space.sample(trial, self.profile.task, set(base.params))
         label = f"{name}#t{self._finished_count(name) + 1}"
         trial.set_user_attr("candidate", label)
-        trial.set_user_attr("started_seconds", round(self.budget.used(), 3))
         candidate = Candidate(label, base.family, {**settings, **base.params})
         pruned = []
         report = self._reporter(trial, pruned) if space.hooks is not None else None
@@ -228,23 +244,16 @@ class Tuner:
             )
 
     def _finished_count(self, name: str) -> int:
-        """Trials of a study that ended (completed, pruned or failed), not counting those a
-        kill interrupted."""
-        import optuna
-
+        """Trials of a study that ended: completed, pruned or failed."""
         if name not in self.studies:
             return 0
-        done = (
-            optuna.trial.TrialState.COMPLETE,
-            optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL,
-        )
-        trials = self.studies[name].get_trials(deepcopy=False, states=done)
-        return sum(1 for t in trials if not t.user_attrs.get("killed"))
+        trials = self.studies[name].get_trials(deepcopy=False)
+        return sum(1 for t in trials if t.state.is_finished())
 
     def _reload(self, name: str) -> None:
-        """Continue a study from an earlier attempt: read its finished trials back, and try
-        again any trial that a kill interrupted, with the same settings."""
+        """Continue a study from an earlier attempt: read its finished trials back, and keep
+        the trial a kill interrupted to be continued when the study's turn comes again (the
+        same turn as in an uninterrupted run, so the search stays the same)."""
         import optuna
 
         study = self._study(name)
@@ -252,9 +261,7 @@ class Tuner:
         space = space_for(base.family)
         for old in study.get_trials(deepcopy=False):
             if old.state == optuna.trial.TrialState.RUNNING:
-                self.storage.set_trial_user_attr(old._trial_id, "killed", True)
-                self.storage.set_trial_state_values(old._trial_id, optuna.trial.TrialState.FAIL)
-                study.enqueue_trial(old.params, user_attrs={"retry_of": old.number})
+                self.interrupted[name] = old._trial_id
             elif old.state.is_finished() and old.user_attrs.get("candidate"):
                 settings = {**space.fixed, **space.decode(old.params)}
                 label = old.user_attrs["candidate"]
@@ -324,8 +331,16 @@ class Tuner:
         """The leaderboard's results and the best; writes the search history."""
         from trainforge.search.history import write_importance
 
+        for name, trial_id in self.interrupted.items():  # never got their turn again
+            self.storage.set_trial_state_values(trial_id, _fail())
         if self.bases and hasattr(self, "storage"):
             write_history(self.run.path, self.storage)
             write_importance(self.run.path, self.storage, self.profile.seed)
         self.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
         return self._current(), self.best
+
+
+def _fail():
+    import optuna
+
+    return optuna.trial.TrialState.FAIL
