@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import trainforge
+from conftest import ROOT
 from trainforge.errors import SpecError
 from trainforge.spec import build_spec, parse_duration
 
@@ -258,3 +259,14 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(tmp_path, sma
     pd.testing.assert_frame_equal(after, reference)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["budget"]["trials_run"] == 5
+
+
+def test_search_doc_lists_every_space():
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "search_doc.py"))
+    text = (ROOT / "docs" / "search.md").read_text()
+    assert script["render"](text) == text, "run: python scripts/search_doc.py"
+    assert (
+        "| `hist_gradient_boosting` | `learning_rate` | number in [0.01, 0.3], log scale |" in text
+    )
