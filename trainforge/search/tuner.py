@@ -125,7 +125,8 @@ class Tuner:
                 return
             name = self._next_study()
             if name is None:
-                self.stopped_by = "time" if self.bases else "nothing to tune"
+                out_of_time = not self.bases or self.budget.remaining() <= 0
+                self.stopped_by = "time" if out_of_time and self.budget.limit else "nothing to tune"
                 return
             self._trial(name)
 
