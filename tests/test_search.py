@@ -238,7 +238,10 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(tmp_path, sma
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the search ended before it could be killed"
     run = db.parent
-    before = _trials(run)
+    from trainforge.search.history import history_frame
+
+    before = history_frame(f"sqlite:///{run / 'search.db'}")[TRIAL_COLUMNS]
+    before = before[before.state == "COMPLETE"]
     stamps = {p: p.stat().st_mtime_ns for p in run.glob("candidates/*#t*/metrics.json")}
     assert len(before) >= 2 and len(stamps) >= 2
 
@@ -270,3 +273,23 @@ def test_search_doc_lists_every_space():
     assert (
         "| `hist_gradient_boosting` | `learning_rate` | number in [0.01, 0.3], log scale |" in text
     )
+
+
+def test_budget_order_puts_strong_families_first_and_leaves_weak_ones_out():
+    from trainforge.candidates import plan
+    from trainforge.models.registry import Profile
+    from trainforge.search.tuner import _left_out, budget_order
+
+    candidates, _ = plan([], Profile("binary", 1000, 5, 2))
+    names = [c.name for c in budget_order(candidates)]
+    assert names[:6] == [
+        "baseline",
+        "hist_gradient_boosting",
+        "logistic_regression",
+        "random_forest",
+        "extra_trees",
+        "mlp",
+    ]
+    kept = lambda limit: [c.name for c in budget_order(candidates) if not _left_out(c, limit)]  # noqa: E731
+    assert kept(60) == names[:5]  # no mlp under 5 minutes, no knn/svm/naive_bayes/tree
+    assert kept(300) == kept(None) == names[:6]

@@ -163,8 +163,19 @@ def _keep_best(best, result, primary: Metric):
 
 
 def _train_one(
-    candidate, dataset: Dataset, profile: Profile, primary: Metric, run: RunDir, callbacks=None
+    candidate,
+    dataset: Dataset,
+    profile: Profile,
+    primary: Metric,
+    run: RunDir,
+    callbacks=None,
+    save_if=None,
 ):
+    """Train, save and record one candidate, or read it back if an earlier attempt did.
+
+    ``save_if(result)``, when given, decides whether the model is saved (a search keeps only
+    its best trials' models); metrics are always recorded.
+    """
     folder = run.candidate_dir(candidate.name)
     finished = _finished(folder)
     if finished is not None:
@@ -174,8 +185,9 @@ def _train_one(
         result = fit_candidate(
             candidate, dataset, profile, primary, folder / "checkpoints", callbacks
         )
-        save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
-        result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
+        if save_if is None or save_if(result):
+            save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
+            result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
         result = _failed(candidate, str(exc))
     except (TrainforgeError, KeyboardInterrupt):

@@ -28,6 +28,9 @@ BUDGET_ORDER = (
 # Default candidates left out under a budget: they rarely win on tables, and their time is
 # better spent tuning the ones that do. Naming them in the spec's models trains them anyway.
 BUDGET_LEAVES_OUT = ("knn", "svm", "linear_svm", "naive_bayes", "decision_tree")
+# Neural families (those needing torch) join the default candidates from time limits of this
+# many seconds: loading torch and the first epochs take a good part of a shorter budget.
+NEURAL_MIN_SECONDS = 300
 
 
 def _loop_hooks(report, at: float) -> list:

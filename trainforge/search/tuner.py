@@ -23,12 +23,19 @@ from trainforge.candidates import Candidate
 from trainforge.leaderboard import ranked
 from trainforge.search.budget import Budget
 from trainforge.search.history import write_history
-from trainforge.search.spaces import BUDGET_LEAVES_OUT, BUDGET_ORDER, space_for
+from trainforge.search.spaces import (
+    BUDGET_LEAVES_OUT,
+    BUDGET_ORDER,
+    NEURAL_MIN_SECONDS,
+    space_for,
+)
 
 # How many of the best candidates the search tunes; the leader gets twice the trials.
 TUNED = 3
 LEADER_WEIGHT = 2
 STARTUP_TRIALS = 5
+# search.csv is rewritten after a trial at most this often (search.db always has every trial).
+HISTORY_EVERY = 5.0
 
 
 def search(spec, candidates, dataset, profile, primary, run, observer, train_one, started):
@@ -47,16 +54,24 @@ def search(spec, candidates, dataset, profile, primary, run, observer, train_one
         order = candidates
     else:
         order = budget_order(candidates)
-        left_out = [c.name for c in order if c.family.name in BUDGET_LEAVES_OUT]
+        left_out = [c for c in order if _left_out(c, spec.budget.time)]
         if left_out:
             observer.notice(
-                f"budget: {', '.join(left_out)} left out to leave time for tuning "
-                "(name them in models to train them)"
+                f"budget: {', '.join(c.name for c in left_out)} left out to leave time for "
+                "tuning (name them in models to train them)"
             )
-        order = [c for c in order if c.family.name not in BUDGET_LEAVES_OUT]
+        order = [c for c in order if c not in left_out]
     tuner.portfolio(order)
     tuner.tune()
     return tuner.finish()
+
+
+def _left_out(candidate: Candidate, limit: float | None) -> bool:
+    """Whether a default candidate is left out under a budget (see BUDGET_LEAVES_OUT)."""
+    if candidate.family.name in BUDGET_LEAVES_OUT:
+        return True
+    neural = "torch" in candidate.family.requires
+    return neural and limit is not None and limit < NEURAL_MIN_SECONDS
 
 
 def budget_order(candidates: list[Candidate]) -> list[Candidate]:
@@ -87,6 +102,7 @@ class Tuner:
         self.studies: dict[str, object] = {}
         self.bases: dict[str, Candidate] = {}
         self.interrupted: dict[str, int] = {}  # study -> trial id a kill interrupted
+        self.history_written = -math.inf
 
     # -- the portfolio ---------------------------------------------------------------------
 
@@ -95,7 +111,9 @@ class Tuner:
         for candidate in candidates:
             space = space_for(candidate.family)
             interruptible = space is not None and space.hooks is not None
-            if self.results and not self.budget.fits(candidate.family.name, interruptible):
+            done = (self.run.path / "candidates" / candidate.name / "metrics.json").is_file()
+            fits = done or self.budget.fits(candidate.family.name, interruptible)
+            if self.results and not fits:  # finished ones are read back even without time
                 self.skipped.append(candidate.name)
                 continue
             result = self._train(candidate, space, None)
@@ -115,7 +133,7 @@ class Tuner:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.storage = optuna.storages.RDBStorage(f"sqlite:///{self.run.path / 'search.db'}")
+        self.storage = _storage(self.run.path / "search.db")
         for name in optuna.get_all_study_names(self.storage):
             if name in self.bases:
                 self._reload(name)
@@ -192,7 +210,7 @@ class Tuner:
         candidate = Candidate(label, base.family, {**settings, **base.params})
         pruned = []
         report = self._reporter(trial, pruned) if space.hooks is not None else None
-        result = self._train(candidate, space, report)
+        result = self._train(candidate, space, report, save_if=self._beats(name))
         value = result.metrics.get(self.primary.name, math.nan)
         trial.set_user_attr("score", None if math.isnan(value) else value)
         trial.set_user_attr("finished_seconds", round(self.budget.used(), 3))
@@ -214,7 +232,9 @@ class Tuner:
         }
         self.trials_run += 1
         self._keep_trial(name, result)
-        write_history(self.run.path, self.storage)
+        if time.monotonic() - self.history_written > HISTORY_EVERY:
+            write_history(self.run.path, self.storage)
+            self.history_written = time.monotonic()
 
     def _reporter(self, trial, pruned: list):
         """``report(step, value) -> stop?`` for the training loop; minimised values (losses)
@@ -282,7 +302,16 @@ class Tuner:
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _train(self, candidate: Candidate, space, report):
+    def _beats(self, name: str):
+        """Whether a trial's result beats the study's best so far (only those are saved)."""
+
+        def better(result) -> bool:
+            current = self.trial_best.get(name)
+            return current is None or ranked([current, result], self.primary)[0] is result
+
+        return better
+
+    def _train(self, candidate: Candidate, space, report, save_if=None):
         """Train one candidate (a portfolio entry or a trial) and record its time and result."""
         self.index += 1
         total = max(self.index, len(self.bases) + (self.budget.trials or 0))
@@ -296,7 +325,7 @@ class Tuner:
 
         clock = time.perf_counter()
         result = self.train_one(
-            candidate, self.dataset, self.profile, self.primary, self.run, callbacks
+            candidate, self.dataset, self.profile, self.primary, self.run, callbacks, save_if
         )
         seconds = time.perf_counter() - clock
         self.budget.record(candidate.family.name, seconds)
@@ -345,3 +374,22 @@ def _fail():
     import optuna
 
     return optuna.trial.TrialState.FAIL
+
+
+def _storage(path):
+    """Optuna's SQLite storage in WAL mode with normal syncing: a killed process loses nothing
+    committed, and each trial costs a few fsyncs instead of dozens."""
+    import optuna
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
+
+    def pragmas(connection, record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections opened from now on get the pragmas
+    return storage
