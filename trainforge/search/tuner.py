@@ -21,7 +21,7 @@ import zlib
 
 from trainforge.candidates import Candidate
 from trainforge.leaderboard import ranked
-from trainforge.search.budget import Budget
+from trainforge.search.budget import Budget, fit_threads
 from trainforge.search.history import write_history
 from trainforge.search.spaces import (
     BUDGET_LEAVES_OUT,
@@ -324,9 +324,10 @@ class Tuner:
                 return space.hooks(report if part == "fold-0" else None, at)
 
         clock = time.perf_counter()
-        result = self.train_one(
-            candidate, self.dataset, self.profile, self.primary, self.run, callbacks, save_if
-        )
+        with fit_threads():
+            result = self.train_one(
+                candidate, self.dataset, self.profile, self.primary, self.run, callbacks, save_if
+            )
         seconds = time.perf_counter() - clock
         self.budget.record(candidate.family.name, seconds)
         self.best = self._better(self.best, result)
