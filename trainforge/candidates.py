@@ -48,6 +48,7 @@ class CandidateResult:
     # One dict per epoch or boosting round ({"epoch": 1, "loss": ..., "val_loss": ...}), from
     # the estimator's ``history_`` when it keeps one; empty for models that fit in one go.
     history: list[dict] = field(default_factory=list)
+    trial: dict[str, Any] | None = None  # a search trial's study, number, params, value, state
 
 
 @dataclass
@@ -144,6 +145,7 @@ def fit_candidate(
     checkpoints: Path | None = None,
     imbalance: Imbalance | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
+    callbacks: Callable[[str], list] | None = None,
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
@@ -151,6 +153,8 @@ def fit_candidate(
     checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there; those that
     train epoch by epoch call ``on_epoch(step, logs)`` after each epoch. With class imbalance,
     ``imbalance`` says whether to weight classes, resample, and tune a threshold.
+    ``callbacks(part)``, when given, lists extra training-loop callbacks for the fit of
+    ``part`` (``fold-0``, ``fold-1``, ..., ``refit``); only loop-based estimators take them.
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)
@@ -165,7 +169,7 @@ def fit_candidate(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for index, fold in enumerate(dataset.splits()):
-            runtime = _runtime(checkpoints, f"fold-{index}", on_epoch)
+            runtime = _runtime(checkpoints, f"fold-{index}", on_epoch, callbacks)
             pipeline = make_pipeline(candidate, dataset, profile, runtime, resample)
             started = time.perf_counter()
             pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh)
@@ -177,7 +181,7 @@ def fit_candidate(
             parts.append(Predictions(fold.y_valid, pred, proba))
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
         if dataset.refit:
-            runtime = _runtime(checkpoints, "refit", on_epoch)
+            runtime = _runtime(checkpoints, "refit", on_epoch, callbacks)
             pipeline = make_pipeline(candidate, dataset, profile, runtime, resample)
             pipeline = _fit(pipeline, dataset.X, dataset.y, weigh)
             model = Model(pipeline, dataset.schema, candidate.family.name)
@@ -214,10 +218,13 @@ def apply_threshold(result: CandidateResult, names: list[str], metric: str, seed
     valid.pred = crossfit
 
 
-def _runtime(checkpoints: Path | None, part: str, on_epoch=None) -> dict:
-    """Where a checkpointing estimator writes (resuming whatever it finds there), and whom it
-    tells about each epoch. Only estimators accepting these settings receive them."""
+def _runtime(checkpoints: Path | None, part: str, on_epoch=None, callbacks=None) -> dict:
+    """Where a checkpointing estimator writes (resuming whatever it finds there), whom it
+    tells about each epoch, and extra loop callbacks (a search's deadline and pruning). Only
+    estimators accepting these settings receive them."""
     runtime = {} if on_epoch is None else {"on_epoch": on_epoch}
+    if callbacks is not None:
+        runtime["callbacks"] = callbacks(part)
     if checkpoints is not None:
         runtime.update(checkpoint_dir=str(checkpoints / part), resume=True)
     return runtime

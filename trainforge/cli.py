@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--threshold", choices=("auto", "tuned", "none"), help="binary decision")
     train.add_argument("--threshold-metric", choices=("f1", "balanced_accuracy", "mcc"))
     train.add_argument("--resample", choices=("none", "smote", "under", "over"), help="off")
+    train.add_argument(
+        "--time-limit", metavar="T", help="bound the run (90s, 10m, 1h) and search within it"
+    )
+    train.add_argument("--trials", type=int, metavar="N", help="search trials after the portfolio")
     train.add_argument("--quiet", action="store_true", help="print only notices and results")
     _monitoring_flags(train)
     train.set_defaults(handler=_train)
@@ -173,6 +177,8 @@ def _train(args) -> int:
         "ensemble": False if args.no_ensemble else None,
         "imbalance": _imbalance(args),
         **_tracking(args),
+        "time_limit": args.time_limit,
+        "trials": args.trials,
     }
     spec = build_spec(args.source if is_spec else None, **settings)
     _report(execute(spec, observer=_observer(args)))

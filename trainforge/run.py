@@ -136,6 +136,7 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
 
         return train_all(spec, run, train, observer)
     clock = time.perf_counter()
+    begun = time.monotonic()
     dataset = load_dataset(spec.data, spec.task.value, spec.seed, train, validation)
     timings = {"data_seconds": round(time.perf_counter() - clock, 3), "candidates": {}}
     _check_unchanged(run, spec, dataset)
@@ -158,7 +159,20 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         imbalance=asdict(imbalance) if imbalance else None,
     )
     results, best = [], None
-    total = len(candidates) + (1 + dataset.refit if spec.ensemble else 0)
+    if spec.budget is not None:  # a portfolio, then search, within the budget (docs/search.md)
+        from trainforge.search.tuner import search
+
+        def train_one(candidate, dataset, profile, primary, run, callbacks=None, save_if=None):
+            on_epoch = _epoch_forwarder(observer, candidate, profile)
+            return _train_one(
+                candidate, dataset, profile, primary, run, imbalance, on_epoch, callbacks, save_if
+            )
+
+        results, best = search(
+            spec, candidates, dataset, profile, primary, run, observer, train_one, begun
+        )
+        candidates = []
+    total = len(results) + len(candidates) + (1 + dataset.refit if spec.ensemble else 0)
     for index, candidate in enumerate(candidates, start=1):
         observer.candidate_started(index, total, candidate.name)
         clock = time.perf_counter()
@@ -169,7 +183,7 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         best = _keep_best(best, result, primary)
         observer.candidate_finished(index, total, result)
     combined = ["ensemble", "stacking"] if dataset.refit else ["ensemble"]  # stacking: OOF only
-    for index, name in enumerate(combined if spec.ensemble else [], start=len(candidates) + 1):
+    for index, name in enumerate(combined if spec.ensemble else [], start=len(results) + 1):
         observer.candidate_started(index, total, name)
         clock = time.perf_counter()
         result = _ensemble(name, results, dataset, primary, run, imbalance, spec.seed)
@@ -226,8 +240,9 @@ def _ensemble(name, results, dataset: Dataset, primary: Metric, run: RunDir, imb
     def model_of(result):
         return result.model or load_bundle(run.path / "candidates" / result.name / "model")
 
+    saved = [r for r in results if r.model is not None or _has_model(run, r.name)]
     build = build_ensemble if name == "ensemble" else build_stack
-    built = build(results, primary, dataset.task, seed, model_of)
+    built = build(saved, primary, dataset.task, seed, model_of)
     if built is None:
         return None
     if imbalance and imbalance.threshold_metric:
@@ -239,6 +254,10 @@ def _ensemble(name, results, dataset: Dataset, primary: Metric, run: RunDir, imb
     save_candidate_files(built, folder, dataset.schema)
     write_json(folder / "metrics.json", _record(built))
     return built
+
+
+def _has_model(run: RunDir, name: str) -> bool:
+    return (run.path / "candidates" / name / "model" / "bundle.json").is_file()
 
 
 def _epoch_forwarder(observer, candidate, profile: Profile):
@@ -286,7 +305,14 @@ def _train_one(
     run: RunDir,
     imbalance=None,
     on_epoch=None,
+    callbacks=None,
+    save_if=None,
 ):
+    """Train, save and record one candidate, or read it back if an earlier attempt did.
+
+    ``save_if(result)``, when given, decides whether the model is saved (a search keeps only
+    its best trials' models); metrics and validation predictions are always recorded.
+    """
     folder = run.candidate_dir(candidate.name)
     finished = _finished(folder, dataset.schema)
     if finished is not None:
@@ -295,11 +321,12 @@ def _train_one(
     try:
         checkpoints = folder / "checkpoints"
         result = fit_candidate(
-            candidate, dataset, profile, primary, checkpoints, imbalance, on_epoch
+            candidate, dataset, profile, primary, checkpoints, imbalance, on_epoch, callbacks
         )
         save_candidate_files(result, folder, dataset.schema)
-        save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
-        result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
+        if save_if is None or save_if(result):
+            save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
+            result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
         result = _failed(candidate, str(exc))
     except (TrainforgeError, KeyboardInterrupt):

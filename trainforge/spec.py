@@ -114,6 +114,47 @@ class TrackingSpec(_Strict):
     experiment: str = Field("trainforge", min_length=1, max_length=200)
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"10m"`` or ``"1.5h"``; ValueError otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = _UNITS.get(text[-1:]) if text else None
+        try:
+            seconds = float(text[:-1] if unit else text) * (unit or 1)
+        except ValueError:
+            raise ValueError(f"expected a duration such as 90s, 10m or 1h, got {value!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return seconds
+
+
+class BudgetSpec(_Strict):
+    """Bounds a run: a portfolio of proven settings first, then hyperparameter search.
+
+    ``time`` (``90s``, ``10m``, ``1h`` or seconds) bounds the whole run; ``trials`` bounds the
+    number of search trials (the same seed then gives the same trials). Either or both.
+    """
+
+    time: float | None = None
+    trials: int | None = Field(None, ge=0)
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> BudgetSpec:
+        if self.time is None and self.trials is None:
+            raise ValueError("give time (e.g. 10m), trials (e.g. 20), or both")
+        return self
+
+
 class RunSpec(_Strict):
     data: DataSpec
     task: Task = Task.AUTO
@@ -125,6 +166,7 @@ class RunSpec(_Strict):
     imbalance: ImbalanceSpec = Field(default_factory=ImbalanceSpec)
     ensemble: bool = True
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    budget: BudgetSpec | None = None
 
     @field_validator("models", mode="before")
     @classmethod
@@ -201,6 +243,8 @@ _FLAT = {
     "tracking": ("tracking", "enabled"),
     "tracking_uri": ("tracking", "uri"),
     "experiment": ("tracking", "experiment"),
+    "time_limit": ("budget", "time"),
+    "trials": ("budget", "trials"),
 }
 
 

@@ -47,6 +47,7 @@ _NOT_IDENTITY = {
     "device",
     "deterministic",
     "on_epoch",
+    "callbacks",
 }
 
 
@@ -78,6 +79,7 @@ class _MLPBase(BaseEstimator):
         "precision": [StrOptions(set(PRECISIONS))],
         "compile": ["boolean"],
         "on_epoch": [callable, None],
+        "callbacks": [list, None],
     }
 
     def __init__(
@@ -108,6 +110,7 @@ class _MLPBase(BaseEstimator):
         precision="32",
         compile=False,
         on_epoch=None,
+        callbacks=None,
     ):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -135,6 +138,7 @@ class _MLPBase(BaseEstimator):
         self.precision = precision
         self.compile = compile
         self.on_epoch = on_epoch
+        self.callbacks = callbacks
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -227,6 +231,7 @@ class _MLPBase(BaseEstimator):
         callbacks.append(Progress(monitor, enabled=None if self.verbose else False))
         if self.on_epoch is not None:  # live metrics for a display or a tracker
             callbacks.append(MetricsHook(self.on_epoch))
+        callbacks.extend(self.callbacks or ())  # e.g. a time budget's Deadline, search Pruning
         if self.checkpoint_dir:
             callbacks.append(
                 Checkpointing(
@@ -267,7 +272,14 @@ class _MLPBase(BaseEstimator):
         check_is_fitted(self, "model_")
         folder.mkdir(parents=True, exist_ok=True)
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
-        params.update(checkpoint_dir=None, resume=False, verbose=False, device="cpu", on_epoch=None)
+        params.update(
+            checkpoint_dir=None,
+            resume=False,
+            verbose=False,
+            device="cpu",
+            on_epoch=None,
+            callbacks=None,
+        )
         fitted = {k: _plain(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
         config = {k: _plain(v) for k, v in vars(self.model_.config).items()}
         (folder / "estimator.json").write_text(

@@ -70,6 +70,8 @@ class Family:
         wrap: optional wrapper applied after building for a task kind (e.g. calibration).
         substitute: optional rule replacing the family on some data when no parameters are set.
         requires: packages the family needs beyond the base install (e.g. ``torch``).
+        space: its hyperparameter search space (a ``trainforge.search.space.Space``) for
+            time-budgeted runs; None uses the built-in one in trainforge.search.spaces, if any.
     """
 
     name: str
@@ -84,6 +86,7 @@ class Family:
     wrap: Callable[[str, Any], Any] | None = None
     substitute: Callable[[Profile], Substitution | None] | None = field(default=None)
     requires: tuple[str, ...] = ()
+    space: Any = None
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""

@@ -1,0 +1,297 @@
+"""Time-budgeted search: the budget setting, pruning and deadline callbacks, reproducible trials,
+an honoured time limit, and a search that continues after a kill without repeating trials."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import trainforge
+from conftest import ROOT
+from trainforge.errors import SpecError
+from trainforge.spec import build_spec, parse_duration
+
+TRIAL_COLUMNS = ["study", "number", "candidate", "state", "value", "params"]
+
+
+# -- the budget setting ------------------------------------------------------------------------
+
+
+def test_durations_parse_in_seconds_minutes_and_hours():
+    assert parse_duration("90s") == 90
+    assert parse_duration("10m") == 600
+    assert parse_duration("1.5h") == 5400
+    assert parse_duration(45) == 45
+    assert parse_duration(" 2M ") == 120
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        ({"time": "ten"}, "budget.time: expected a duration such as 90s, 10m or 1h, got 'ten'"),
+        ({"time": "0s"}, "budget.time: expected a positive duration, got '0s'"),
+        ({}, "budget: give time (e.g. 10m), trials (e.g. 20), or both, got {}"),
+        ({"trials": -1}, "budget.trials: input should be greater than or equal to 0, got -1"),
+        (
+            {"time": "1m", "tries": 3},
+            "budget.tries: unknown setting; remove it or check its spelling",
+        ),
+    ],
+)
+def test_bad_budgets_are_refused_with_one_line(budget, message):
+    with pytest.raises(SpecError) as caught:
+        build_spec({"data": {"train": "x.csv", "target": "y"}, "budget": budget})
+    assert str(caught.value) == message
+
+
+def test_cli_flags_and_python_keywords_set_the_budget():
+    spec = build_spec(train="x.csv", target="y", time_limit="10m", trials=7)
+    assert spec.budget.time == 600 and spec.budget.trials == 7
+    assert "budget:\n  time: 600.0\n  trials: 7" in spec.to_yaml()
+    assert build_spec(train="x.csv", target="y").budget is None
+
+
+# -- callbacks ---------------------------------------------------------------------------------
+
+
+def test_pruning_callback_stops_a_trial_worse_than_the_median():
+    import optuna
+
+    from trainforge.training.callbacks.pruning import Pruning
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="minimize",
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
+    )
+    stopped_at = []
+    for losses in ([1.0, 0.8, 0.6, 0.5], [1.0, 0.7, 0.6, 0.5], [0.9, 0.8, 0.6, 0.4], [2, 2, 2, 2]):
+        trial = study.ask()
+
+        def report(step, value, trial=trial):
+            trial.report(value, step)
+            return trial.should_prune()
+
+        callback, loop = Pruning(report), SimpleNamespace(stop=False)
+        for epoch, loss in enumerate(losses, start=1):
+            callback.on_epoch_end(loop, {"epoch": epoch, "val_loss": loss})
+            if loop.stop:
+                break
+        stopped_at.append(epoch if loop.stop else None)
+        study.tell(trial, losses[-1])
+    assert stopped_at == [None, None, None, 2]  # epoch 1 is inside the warm-up
+    assert callback.pruned and callback.state_dict() == ({"pruned": True}, {})
+
+
+def test_deadline_stops_an_mlp_mid_training_with_a_usable_model():
+    from trainforge.models.neural import MLPClassifier
+    from trainforge.training.callbacks.deadline import Deadline
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(3000, 10)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    MLPClassifier(max_epochs=1).fit(X[:100], y[:100])  # torch's one-time set-up, not timed
+    deadline = Deadline(time.monotonic() + 1.5)
+    model = MLPClassifier(max_epochs=10_000, patience=10_000, callbacks=[deadline], random_state=0)
+    model.fit(X, y)
+    overran = time.monotonic() - deadline.at
+    assert deadline.reached and 0 <= overran < 3  # a batch and a validation pass, on 2 busy cores
+    assert 1 <= model.n_epochs_ < 10_000 and len(model.history_) == model.n_epochs_
+    proba = model.predict_proba(X)
+    assert proba.shape == (3000, 2) and np.isfinite(proba).all()
+    assert (model.predict(X) == y).mean() > 0.6  # it learned something before it stopped
+    assert model.get_params()["callbacks"] == [deadline]
+
+
+# -- search runs -------------------------------------------------------------------------------
+
+
+def _trials(run: Path) -> pd.DataFrame:
+    trials = pd.read_csv(run / "search.csv")[TRIAL_COLUMNS]
+    return trials.sort_values(["study", "number"]).reset_index(drop=True)
+
+
+def _search(tmp_path, small_table, seed: int, name: str):
+    models = ["logistic_regression", {"name": "random_forest", "n_estimators": 20}]
+    budget = {"trials": 5}
+    return trainforge.train(
+        {"budget": budget, "models": models},
+        data=small_table,
+        target="y",
+        seed=seed,
+        output=tmp_path,
+        name=name,
+    )
+
+
+def test_same_seed_gives_the_same_trials_and_scores(tmp_path, small_table):
+    first = _search(tmp_path, small_table, 3, "a")
+    second = _search(tmp_path, small_table, 3, "b")
+    other = _search(tmp_path, small_table, 4, "c")
+    trials = _trials(first.path)
+    assert len(trials) == 5 and set(trials.state) == {"COMPLETE"}
+    assert set(trials.study) == {"logistic_regression", "random_forest"}
+    pd.testing.assert_frame_equal(trials, _trials(second.path))
+    assert not trials.params.equals(_trials(other.path).params)
+    # the portfolio's proven settings come first, then sampled ones
+    forest = trials[trials.study == "random_forest"].params.map(json.loads).tolist()
+    assert forest[:2] == [
+        {"criterion": "entropy", "max_features": 0.5, "min_samples_leaf": 2},
+        {"criterion": "gini", "max_features": "sqrt", "min_samples_leaf": 1},
+    ]
+    # the leaderboard: each candidate once, plus its best trial, and the ensemble of them
+    board = first.leaderboard.candidate.tolist()
+    assert "ensemble" in board
+    board.remove("ensemble")
+    assert sorted(c.split("#")[0] for c in board) == sorted(
+        ["logistic_regression", "random_forest"] * 2
+    )
+    best_trials = [c for c in board if "#t" in c]
+    for name in best_trials:  # only the best trial of each candidate keeps its model
+        study = name.split("#")[0]
+        values = trials[trials.study == study].set_index("candidate").value
+        assert values[name] == values.max()
+    kept = {p.parent.name for p in first.path.glob("candidates/*#t*/model")}
+    assert kept == set(best_trials)
+    manifest = json.loads((first.path / "manifest.json").read_text())
+    assert manifest["budget"]["trials_run"] == 5 and manifest["budget"]["stopped_by"] == "trials"
+    assert first.best_name == manifest["best"]["candidate"]
+    assert trainforge.load(first.path).predict(small_table).shape == (len(small_table),)
+
+
+def test_a_time_limit_is_honoured_with_a_usable_best_model(tmp_path, small_table):
+    import optuna
+
+    limit = 14.0
+    started = time.monotonic()
+    result = trainforge.train(
+        {"budget": {"time": f"{limit}s"}, "models": ["logistic_regression", "mlp"]},
+        data=small_table,
+        target="y",
+        output=tmp_path,
+    )
+    elapsed = time.monotonic() - started
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    budget = manifest["budget"]
+    assert manifest["status"] == "completed"
+    assert budget["stopped_by"] == "time" and budget["trials_run"] >= 1
+    assert budget["used_seconds"] <= limit + 3 and budget["overrun_seconds"] <= 3
+    assert elapsed <= limit + 5
+    trials = _trials(result.path)
+    assert len(trials) == budget["trials_run"]
+    assert trainforge.load(result.path).predict(small_table).shape == (len(small_table),)
+    # neural trials report each epoch's validation loss to the study (what pruning works on)
+    storage = f"sqlite:///{result.path / 'search.db'}"
+    if "mlp" in set(trials.study):
+        study = optuna.load_study(study_name="mlp", storage=storage)
+        assert all(t.intermediate_values for t in study.trials if t.state.is_finished())
+
+
+# -- kill and resume ---------------------------------------------------------------------------
+
+
+def _states(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as connection:
+            return [row[0] for row in connection.execute("SELECT state FROM trials")]
+    except sqlite3.Error:
+        return []
+
+
+def test_a_killed_search_resumes_without_repeating_finished_trials(tmp_path, small_csv):
+    models = "logistic_regression,decision_tree"
+    flags = ["--target", "y", "--models", models, "--trials", "5", "--seed", "5"]
+    command = [sys.executable, "-m", "trainforge", "train", str(small_csv), *flags]
+    whole = trainforge.train(
+        data=small_csv,
+        target="y",
+        models=models.split(","),
+        seed=5,
+        budget={"trials": 5},
+        output=tmp_path / "whole",
+    )
+    reference = _trials(whole.path)
+
+    process = subprocess.Popen(
+        [*command, "--out", "runs"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    db = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        runs = list((tmp_path / "runs").glob("*/search.db"))
+        db = runs[0] if runs else None
+        states = _states(db) if db else []
+        if states.count("COMPLETE") >= 2 and "RUNNING" in states:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the search ended before it could be killed"
+    run = db.parent
+    from trainforge.search.history import history_frame
+
+    before = history_frame(f"sqlite:///{run / 'search.db'}")[TRIAL_COLUMNS]
+    before = before[before.state == "COMPLETE"]
+    stamps = {p: p.stat().st_mtime_ns for p in run.glob("candidates/*#t*/metrics.json")}
+    assert len(before) >= 2 and len(stamps) >= 2
+
+    done = subprocess.run(
+        [sys.executable, "-m", "trainforge", "resume", run.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    after = _trials(run)
+    # the interrupted trial was continued (same number and name), nothing else ran twice
+    assert pd.read_csv(run / "search.csv").resumed.sum() == 1 and len(after) == 5
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    kept = after.merge(before, on=["study", "number"], suffixes=("", "_before"))
+    assert len(kept) == len(before) and (kept.value == kept.value_before).all()
+    # and the search as a whole is the one an uninterrupted run makes
+    pd.testing.assert_frame_equal(after, reference)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["budget"]["trials_run"] == 5
+
+
+def test_search_doc_lists_every_space():
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "search_doc.py"))
+    text = (ROOT / "docs" / "search.md").read_text()
+    assert script["render"](text) == text, "run: python scripts/search_doc.py"
+    assert (
+        "| `hist_gradient_boosting` | `learning_rate` | number in [0.01, 0.3], log scale |" in text
+    )
+
+
+def test_budget_order_puts_strong_families_first_and_leaves_weak_ones_out():
+    from trainforge.candidates import plan
+    from trainforge.models.registry import Profile
+    from trainforge.search.tuner import _left_out, budget_order
+
+    candidates, _ = plan([], Profile("binary", 1000, 5, 2))
+    names = [c.name for c in budget_order(candidates)]
+    assert names[:6] == [
+        "baseline",
+        "hist_gradient_boosting",
+        "logistic_regression",
+        "random_forest",
+        "extra_trees",
+        "mlp",
+    ]
+    kept = lambda limit: [c.name for c in budget_order(candidates) if not _left_out(c, limit)]  # noqa: E731
+    assert kept(60) == names[:5]  # no mlp under 5 minutes, no knn/svm/naive_bayes/tree
+    assert kept(300) == kept(None) == names[:6]

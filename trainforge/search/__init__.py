@@ -1,0 +1,1 @@
+"""Time-budgeted model search: budgets, search spaces and the tuner (docs/search.md)."""

@@ -1,0 +1,117 @@
+"""The run's budget: how much time and how many trials are left, across resumed attempts.
+
+Time is counted from the start of the run's first attempt. A resumed run continues with what
+the earlier attempts left: their used seconds are saved in the manifest after every candidate,
+so at most one candidate's time is lost to a kill.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+# Seconds kept back at the end for the leaderboard, the best model and the search history.
+RESERVE_SECONDS = 3.0
+RESERVE_SHARE = 0.05
+# An interruptible fit (a neural net) gets at most this share of the remaining time, so one
+# slow family cannot eat the whole budget.
+FIT_SHARE = 0.25
+# Predicted seconds for a fit that cannot be stopped: this many times the slowest earlier fit
+# of the same family (costs grow with the settings a search tries).
+COST_MARGIN = 1.5
+# From this load per core on, fits run on one thread (see ``fit_threads``).
+BUSY_LOAD_PER_CORE = 2.0
+
+
+@dataclass
+class Budget:
+    """Time and trial limits of one run.
+
+    Args:
+        limit: seconds for the whole run, or None for no time limit.
+        trials: search trials after the portfolio, or None for as many as time allows.
+        used_before: seconds used by earlier attempts at this run.
+        started: ``time.monotonic()`` when this attempt started.
+    """
+
+    limit: float | None
+    trials: int | None
+    used_before: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    costs: dict[str, list[float]] = field(default_factory=dict)
+
+    def used(self) -> float:
+        return self.used_before + time.monotonic() - self.started
+
+    @property
+    def reserve(self) -> float:
+        return 0.0 if self.limit is None else min(RESERVE_SECONDS, RESERVE_SHARE * self.limit)
+
+    def remaining(self) -> float:
+        """Seconds left for training (the end's reserve already taken off)."""
+        if self.limit is None:
+            return math.inf
+        return self.limit - self.reserve - self.used()
+
+    def deadline(self) -> float:
+        """The ``time.monotonic()`` value at which training must stop."""
+        return time.monotonic() + self.remaining()
+
+    def fit_deadline(self) -> float:
+        """When an interruptible fit starting now must stop."""
+        if self.limit is None:
+            return math.inf
+        return time.monotonic() + max(self.remaining(), 0.0) * FIT_SHARE
+
+    def record(self, family: str, seconds: float) -> None:
+        self.costs.setdefault(family, []).append(seconds)
+
+    def predicted(self, family: str) -> float | None:
+        """Predicted seconds of a fit of ``family``, from its earlier fits (None: no fit yet)."""
+        seen = self.costs.get(family)
+        if not seen:
+            return None
+        return COST_MARGIN * max(seen)
+
+    def fits(self, family: str, interruptible: bool) -> bool:
+        """Whether a fit of ``family`` may start now without running past the limit."""
+        left = self.remaining()
+        if left <= 0:
+            return False
+        if interruptible or math.isinf(left):
+            return True
+        cost = self.predicted(family)
+        return cost is None or cost <= left
+
+    def summary(self, trials_run: int, stopped_by: str | None) -> dict:
+        """What the manifest records about the budget."""
+        used = round(self.used(), 3)
+        overrun = None if self.limit is None else round(max(0.0, used - self.limit), 3)
+        return {
+            "time_limit_seconds": self.limit,
+            "trials": self.trials,
+            "used_seconds": used,
+            "overrun_seconds": overrun,
+            "trials_run": trials_run,
+            "stopped_by": stopped_by,
+        }
+
+
+def fit_threads():
+    """A context in which a fit uses one native thread when the machine is oversubscribed.
+
+    With more runnable threads than cores, OpenMP's threads wait on each other at every
+    barrier: on 2 cores at a load of 17, scikit-learn's HistGradientBoosting took 261 s to fit
+    segment on its default 2 threads and 12 s on one. A budget needs predictable fits, so when
+    the 1-minute load average is at least ``BUSY_LOAD_PER_CORE`` per core, native thread pools
+    (OpenMP, BLAS) are limited to one thread for the fit.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if os.getloadavg()[0] < BUSY_LOAD_PER_CORE * (cores or 1):
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)

@@ -1,0 +1,122 @@
+"""Search spaces: a small declarative description of what a family's search may change.
+
+A space lists parameters with their ranges (``Float``, ``Int``, ``Choice``), settings every trial
+uses (``fixed``), and a portfolio of proven settings that are tried before any sampled ones.
+Spaces are data, so docs/search.md is generated from them (scripts/search_doc.py) and the
+documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searchable parameter.
+
+    Attributes:
+        name: the estimator parameter it sets.
+        low, high: the range of a number (both ends included).
+        log: sample on a log scale (for rates and penalties spanning decades).
+        integer: whole numbers only.
+        choices: labels of a categorical parameter (what the search library sees).
+        values: the estimator values behind ``choices`` where a label is not the value itself
+            (e.g. ``"256-128"`` for the layer sizes ``(256, 128)``); None: labels are values.
+        tasks: ``classification`` or ``regression`` when the parameter exists for one only.
+    """
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple = ()
+    values: tuple | None = None
+    tasks: str | None = None
+
+    def suggest(self, trial) -> Any:
+        """Draw this parameter from an Optuna trial; returns the estimator's value."""
+        if self.choices:
+            label = trial.suggest_categorical(self.name, list(self.choices))
+            return self.values[self.choices.index(label)] if self.values else label
+        if self.integer:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+    def describe(self) -> str:
+        """The range in words, for the docs."""
+        if self.choices:
+            return "one of " + ", ".join(f"`{c}`" for c in self.choices)
+        kind = "integer" if self.integer else "number"
+        scale = ", log scale" if self.log else ""
+        return f"{kind} in [{_num(self.low)}, {_num(self.high)}]{scale}"
+
+
+def Float(name: str, low: float, high: float, log: bool = False, tasks: str | None = None):
+    return Param(name, low, high, log=log, tasks=tasks)
+
+
+def Int(name: str, low: int, high: int, log: bool = False, tasks: str | None = None):
+    return Param(name, low, high, log=log, integer=True, tasks=tasks)
+
+
+def Choice(name: str, choices: list | dict, tasks: str | None = None) -> Param:
+    """A categorical parameter; a dict maps labels to values that are not plain scalars."""
+    if isinstance(choices, dict):
+        return Param(name, choices=tuple(choices), values=tuple(choices.values()), tasks=tasks)
+    return Param(name, choices=tuple(choices), tasks=tasks)
+
+
+@dataclass(frozen=True)
+class Space:
+    """What a search may change in one family.
+
+    Attributes:
+        params: the searchable parameters.
+        fixed: settings every trial uses on top of the family's initial ones (e.g. more
+            boosting rounds, since a search also tries small learning rates).
+        portfolio: proven settings, in the search's labels, tried first (in order).
+        hooks: for families that can be stopped mid-fit: ``hooks(report, at)`` returns the
+            estimator's extra ``callbacks``, which report each epoch's (or boosting round's)
+            validation value through ``report(step, value) -> stop?`` (None: no pruning) and
+            stop at the ``time.monotonic()`` value ``at``. None: the fit cannot be stopped, so
+            the search starts it only when its predicted time fits the budget.
+        note: one line for the docs (where the settings come from, what is left out).
+    """
+
+    params: tuple[Param, ...]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    portfolio: tuple[dict[str, Any], ...] = ()
+    hooks: Callable[[Callable[[int, float], bool] | None, float], list] | None = None
+    note: str = ""
+
+    def for_task(self, task: str, taken: set[str] = frozenset()) -> list[Param]:
+        """The parameters a search draws for ``task``, leaving out those the user set."""
+        kind = "regression" if task == "regression" else "classification"
+        return [p for p in self.params if p.tasks in (None, kind) and p.name not in taken]
+
+    def sample(self, trial, task: str, taken: set[str] = frozenset()) -> dict[str, Any]:
+        """Estimator settings for one trial: ``fixed`` plus a value for each parameter."""
+        drawn = {p.name: p.suggest(trial) for p in self.for_task(task, taken)}
+        return {**self.fixed, **drawn}
+
+    def decode(self, labels: dict[str, Any]) -> dict[str, Any]:
+        """Estimator settings from a trial's recorded parameters (labels to values)."""
+        by_name = {p.name: p for p in self.params}
+        decoded = {}
+        for name, label in labels.items():
+            param = by_name.get(name)
+            if param is not None and param.values:
+                label = param.values[param.choices.index(label)]
+            decoded[name] = label
+        return decoded
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if float(value).is_integer() and abs(value) < 1e5:
+        return str(int(value))
+    return f"{value:g}"
