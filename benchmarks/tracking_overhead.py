@@ -1,6 +1,6 @@
 """Benchmark: what MLflow tracking and the HTML report add to a real run.
 
-Trains the same candidates on adult (baseline, logistic regression, an MLP for a fixed 20 epochs)
+Trains the same candidates on adult (baseline, logistic regression, an MLP for a fixed 5 epochs)
 with tracking off and with the embedded MLflow store on, alternating (ABBA), each run a fresh
 child process timed end to end. The store is created once before timing, as it is after a
 project's first run. Then it times ``trainforge report`` on a finished run and reports the page's
@@ -33,7 +33,7 @@ HEADING = "## tracking_overhead.py: MLflow tracking and the report on adult"
 MODELS = [
     "baseline",
     "logistic_regression",
-    {"name": "mlp", "max_epochs": 20, "patience": 1000},
+    {"name": "mlp", "max_epochs": 5, "patience": 1000},
 ]
 
 
@@ -85,7 +85,7 @@ def main() -> None:
         "",
         machine_line(),
         f"- Versions: {versions(['mlflow', 'matplotlib', 'scikit-learn', 'torch'])}",
-        f"- Candidates: baseline, logistic_regression, mlp (20 epochs, no early stop); "
+        f"- Candidates: baseline, logistic_regression, mlp (5 epochs, no early stop); "
         f"{args.repeats} runs per side, fresh processes, ABBA order; medians",
         "",
         "| run of the three candidates on adult (s) | tracking off | MLflow embedded store |",

@@ -175,7 +175,8 @@ def test_plain_log_lines_show_each_epoch_with_metrics_elapsed_and_eta(spec_dir):
     assert "elapsed" in first and "eta" in first
     last = next(line for line in lines if line.startswith("[2/2] mlp epoch 3/3"))
     assert "elapsed" in last and "eta" not in last
-    assert "report: " in done.stdout
+    report, run = done.stdout.strip().splitlines()[-2:]
+    assert run.startswith("run: runs/") and report == f"report: {run[5:]}/report.html"
 
 
 def test_json_log_format_writes_one_event_per_line(spec_dir):

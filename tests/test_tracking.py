@@ -85,7 +85,7 @@ def _check_logged(client, run_path: Path) -> None:
         for key, value in saved["metrics"].items():
             assert child.data.metrics[key] == pytest.approx(value)
         names = {a.path for a in client.list_artifacts(child.info.run_id)}
-        assert {"metrics.json", "model"} <= names
+        assert "metrics.json" in names and "model" not in names  # only the best is copied
     curve = client.get_metric_history(children["mlp"].info.run_id, "val_loss")
     history = pd.read_csv(run_path / "candidates" / "mlp" / "history.csv")
     assert [m.step for m in curve] == [1, 2, 3]
@@ -106,12 +106,12 @@ def test_a_run_logs_to_the_embedded_sqlite_store_by_default(default_run):
     assert experiment.artifact_location == (runs / "mlartifacts").resolve().as_uri()
 
 
-def test_the_logged_model_loads_as_pyfunc_and_predicts_like_trainforge(default_run):
+def test_the_logged_model_loads_as_pyfunc_and_predicts_like_trainforge(default_run, tmp_path):
     import mlflow.pyfunc
 
     runs = default_run.path.parent
     client = _client("sqlite:///" + str((runs / "mlflow.db").resolve()))
-    parent, children = _logged(client, default_run.path)
+    parent, _ = _logged(client, default_run.path)
     rows = make_small_table(80).drop(columns="y")
     expected = trainforge.load(default_run.path).predict_frame(rows)
     pyfunc = mlflow.pyfunc.load_model(parent.info.artifact_uri + "/model")
@@ -119,9 +119,12 @@ def test_the_logged_model_loads_as_pyfunc_and_predicts_like_trainforge(default_r
     assert list(got.columns) == ["prediction", "proba_no", "proba_yes"]
     assert got["prediction"].tolist() == expected["prediction"].tolist()
     np.testing.assert_array_equal(got["proba_yes"], expected["proba_yes"])
-    # every candidate's own model too, e.g. the neural net (JSON + safetensors inside)
-    mlp = mlflow.pyfunc.load_model(children["mlp"].info.artifact_uri + "/model")
-    bundle = trainforge.load(default_run.path / "candidates" / "mlp" / "model")
+    # any candidate's bundle wraps the same way, e.g. the neural net (JSON + safetensors)
+    from trainforge.tracking.pyfunc import save_pyfunc
+
+    folder = default_run.path / "candidates" / "mlp" / "model"
+    mlp = mlflow.pyfunc.load_model(str(save_pyfunc(folder, tmp_path / "mlp")))
+    bundle = trainforge.load(folder)
     np.testing.assert_array_equal(
         mlp.predict(rows)["proba_yes"], bundle.predict_frame(rows)["proba_yes"]
     )

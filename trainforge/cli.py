@@ -199,9 +199,9 @@ def _report(result) -> None:
 
     print_table(result.leaderboard, title="leaderboard (validation)")
     print(f"best: {result.best_name}")
-    print(f"run: {result.path}")
     if (result.path / "report.html").is_file():
         print(f"report: {result.path / 'report.html'}")
+    print(f"run: {result.path}")  # the last line: scripts read the run folder from it
 
 
 def _imbalance(args) -> dict | None:

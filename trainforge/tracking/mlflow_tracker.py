@@ -3,7 +3,9 @@
 Parent: tags (trainforge version, data sha256, git commit and dirty flag, seed), the best
 candidate's validation metrics, and artifacts (resolved spec, manifest, leaderboard, report, the
 best model as an MLflow pyfunc model). Each candidate: its resolved settings as parameters, its
-per-epoch metrics as steps, its final validation metrics, and its model.
+per-epoch metrics as steps, its final validation metrics, metrics.json and history.csv. Only the
+best model is copied into MLflow (a forest can weigh hundreds of MB); every candidate's bundle
+stays in the run folder, and ``trainforge.tracking.pyfunc.save_pyfunc`` wraps any of them.
 
 Tracking must never cost a user their training: the store is checked before training starts
 (a clear one-line error), and a failure later on prints one warning and switches tracking off
@@ -122,8 +124,6 @@ class MlflowTracker:
             for name in ("metrics.json", "history.csv"):
                 if (folder / name).is_file():
                     self.client.log_artifact(child, str(folder / name))
-            if result.status == "ok" and (folder / "model" / "bundle.json").is_file():
-                self._log_model(child, folder / "model")
             self.client.set_terminated(child, "FINISHED" if result.status == "ok" else "FAILED")
 
     def run_finished(self, status: str, path: str) -> None:
