@@ -32,7 +32,7 @@ def train(
         y: target values when ``data`` is an array or a frame without the target.
         validation: validation data (file path or DataFrame) instead of a split.
         observer: receives progress events (see trainforge.events).
-        **settings: flat spec settings that override ``spec``: target, task, models, metric,
+        **settings: flat spec settings that override ``spec``: target, labels, task, models, metric,
             seed, output, name, columns, folds, validation_fraction.
 
     Example:
