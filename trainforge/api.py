@@ -32,9 +32,10 @@ def train(
         y: target values when ``data`` is an array or a frame without the target.
         validation: validation data (file path or DataFrame) instead of a split.
         observer: receives progress events (see trainforge.events).
-        **settings: flat spec settings that override ``spec``: target, task, models, metric,
-            seed, output, name, columns, folds, validation_fraction, tracking (False: no
-            MLflow), tracking_uri, experiment.
+        **settings: flat spec settings that override ``spec``: target, labels, task, models,
+            metric, seed, output, name, columns, folds, validation_fraction, ensemble,
+            imbalance (a mapping), tracking (False: no MLflow), tracking_uri, experiment,
+            time_limit, trials.
 
     Example:
         >>> result = trainforge.train(data="adult.csv", target="income >50K", models=["ridge"])

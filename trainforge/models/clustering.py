@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import trainforge.models.classical  # noqa: F401  (registered first: the catalogue's order
+import trainforge.models.neural_families  # noqa: F401  must not depend on what is imported first)
 from trainforge.errors import DataError
 from trainforge.models.registry import Family, Prep, Profile, Substitution, register
 
