@@ -38,6 +38,7 @@ ESTIMATOR_DIR = "estimator"
 SELF_SAVING = {
     "trainforge.models.neural.MLPClassifier",
     "trainforge.models.neural.MLPRegressor",
+    "trainforge.models.image.CNNClassifier",
 }
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts

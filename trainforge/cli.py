@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROLES = ("numeric", "categorical", "boolean", "datetime", "ignore")
-TASKS = ("auto", "binary", "multiclass", "regression")
+TASKS = ("auto", "binary", "multiclass", "regression", "image_classification")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train candidates and print the leaderboard")
-    train.add_argument("source", help="a YAML spec, or a data file (CSV, TSV, .gz, Parquet)")
+    train.add_argument(
+        "source", help="a YAML spec, a data file (CSV, TSV, .gz, Parquet), or images"
+    )
     train.add_argument("--target", help="target column (required with a data file)")
     train.add_argument("--validation", help="validation file instead of a holdout split")
     train.add_argument("--task", choices=TASKS, help="default: inferred from the target")
@@ -101,12 +103,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _train(args) -> int:
     from trainforge.console import ConsoleObserver
+    from trainforge.data.images import is_image_source
     from trainforge.errors import SpecError
     from trainforge.run import execute
     from trainforge.spec import build_spec
 
     is_spec = Path(args.source).suffix.lower() in (".yaml", ".yml")
-    if not is_spec and not args.target:
+    images = args.task == "image_classification" or is_image_source(args.source)
+    if not is_spec and not args.target and not images:
         raise SpecError("train: a data file needs --target COLUMN (or give a YAML spec)")
     settings = {
         "train": None if is_spec else args.source,

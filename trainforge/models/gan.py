@@ -11,6 +11,7 @@ samples from the same fixed noise is saved there after each epoch (``epoch-0001.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from numbers import Integral, Real
 from pathlib import Path
@@ -149,7 +150,8 @@ class GAN(BaseEstimator):
         self.model_ = model.eval()
         self.history_ = loop.history
         self.n_epochs_ = loop.epoch
-        self.best_epoch_ = next(c for c in loop.callbacks if isinstance(c, EarlyStopping)).best_epoch
+        stopper = next(c for c in loop.callbacks if isinstance(c, EarlyStopping))
+        self.best_epoch_ = stopper.best_epoch
         return self
 
     def sample(self, n: int, random_state=None) -> np.ndarray:
@@ -231,8 +233,6 @@ class GAN(BaseEstimator):
         return callbacks
 
     def _identity(self, data: np.ndarray) -> dict:
-        import hashlib
-
         params = {k: repr(v) for k, v in self.get_params().items() if k not in _NOT_IDENTITY}
         digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
         return {"estimator": "GAN", **params, "data_sha256": digest}

@@ -42,6 +42,7 @@ class Profile:
     n_classes: int = 0
     seed: int = 0
     categorical_mask: tuple[bool, ...] | None = None
+    image_shape: tuple[int, int, int] | None = None  # (height, width, channels) for images
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Family:
         wrap: optional wrapper applied after building for a task kind (e.g. calibration).
         substitute: optional rule replacing the family on some data when no parameters are set.
         requires: packages the family needs beyond the base install (e.g. ``torch``).
+        images_only: works on images only (CNN), so tables never get it.
     """
 
     name: str
@@ -84,13 +86,14 @@ class Family:
     wrap: Callable[[str, Any], Any] | None = None
     substitute: Callable[[Profile], Substitution | None] | None = field(default=None)
     requires: tuple[str, ...] = ()
+    images_only: bool = False
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""
         return all(importlib.util.find_spec(name) is not None for name in self.requires)
 
-    def supports(self, task: str) -> bool:
-        return _kind(task) in self.classes
+    def supports(self, task: str, images: bool = False) -> bool:
+        return _kind(task) in self.classes and (images or not self.images_only)
 
     def estimator_class(self, task: str) -> type:
         return _import(self.classes[_kind(task)])
@@ -135,6 +138,7 @@ def _load_catalogue() -> None:
     if not FAMILIES:
         importlib.import_module("trainforge.models.classical")
         importlib.import_module("trainforge.models.neural_families")
+        importlib.import_module("trainforge.models.image_families")
 
 
 def get_family(name: str, path: str = "model") -> Family:
@@ -151,8 +155,14 @@ def families() -> list[Family]:
     return list(FAMILIES.values())
 
 
-def ladder(task: str) -> list[Family]:
-    """The default candidates for a task, simplest first."""
+# The start-simple ladder for images: a linear model on pixels, then an MLP, then a CNN.
+IMAGE_LADDER = ("logistic_regression", "mlp", "cnn")
+
+
+def ladder(task: str, images: bool = False) -> list[Family]:
+    """The default candidates for a task (on images: ``IMAGE_LADDER``), simplest first."""
+    if images:
+        return [get_family(name) for name in IMAGE_LADDER if get_family(name).supports(task, True)]
     chosen = [f for f in families() if f.ladder is not None and f.supports(task)]
     return sorted(chosen, key=lambda f: f.ladder)
 
