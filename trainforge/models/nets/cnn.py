@@ -93,7 +93,6 @@ class CNN(nn.Module):
             nn.Dropout(min(2 * config.dropout, 0.5)),
             nn.Linear(widths[-1], config.n_outputs),
         )
-        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Channels-last runs the convolutions of small batches about a third faster on a CPU.
