@@ -9,6 +9,7 @@ random convolutional network (images) or the standardised columns themselves (ta
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -24,10 +25,12 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     mu_r, mu_f = real.mean(axis=0), fake.mean(axis=0)
     cov_r = np.atleast_2d(np.cov(real, rowvar=False))
     cov_f = np.atleast_2d(np.cov(fake, rowvar=False))
-    root, _ = linalg.sqrtm(cov_r @ cov_f, disp=False)
-    if not np.isfinite(root).all():  # near-singular product: nudge both, as FID code does
-        offset = np.eye(len(cov_r)) * 1e-6
-        root = linalg.sqrtm((cov_r + offset) @ (cov_f + offset))
+    with warnings.catch_warnings():  # a singular product is handled just below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov_r @ cov_f)
+        if not np.isfinite(root).all():  # near-singular product: nudge both, as FID code does
+            offset = np.eye(len(cov_r)) * 1e-6
+            root = linalg.sqrtm((cov_r + offset) @ (cov_f + offset))
     value = ((mu_r - mu_f) ** 2).sum() + np.trace(cov_r + cov_f - 2 * np.real(root))
     return float(max(value, 0.0))
 

@@ -90,8 +90,8 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
     Args:
         image_shape: ``(height, width[, channels])`` of flat pixel rows; None: from the array's
             shape, or a square image with 1 or 3 channels.
-        channels, kernel_size, stride, pooling, batch_norm, dropout, convs_per_block, residual:
-            the network (see trainforge.models.nets.cnn.CNNConfig).
+        channels, kernel_size, stride, pooling, batch_norm, dropout, convs_per_block, residual,
+            pooled_size: the network (see trainforge.models.nets.cnn.CNNConfig).
         augment: augment training batches (never validation or prediction).
         crop_padding: the largest shift, in pixels, of the random crops (0: no crops).
         flip: random horizontal flips (turn off for digits and text).
@@ -109,6 +109,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "convs_per_block": [Interval(Integral, 1, None, closed="left")],
         "residual": ["boolean"],
+        "pooled_size": [Interval(Integral, 1, None, closed="left")],
         "augment": ["boolean"],
         "crop_padding": [Interval(Integral, 0, None, closed="left")],
         "flip": ["boolean"],
@@ -126,6 +127,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         dropout=0.1,
         convs_per_block=1,
         residual=False,
+        pooled_size=1,
         augment=True,
         crop_padding=2,
         flip=True,
@@ -159,6 +161,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         self.dropout = dropout
         self.convs_per_block = convs_per_block
         self.residual = residual
+        self.pooled_size = pooled_size
         self.augment = augment
         self.crop_padding = crop_padding
         self.flip = flip
@@ -221,6 +224,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
             float(self.dropout),
             self.convs_per_block,
             self.residual,
+            self.pooled_size,
         )
         return CNN(config)
 
