@@ -114,7 +114,8 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
         ({"seed": -1}, "seed: input should be greater than or equal to 0, got -1"),
         (
             {"task": "clustering"},
-            "task: input should be 'auto', 'binary', 'multiclass' or 'regression', got 'clustering'",
+            "task: input should be 'auto', 'binary', 'multiclass', 'regression' or "
+            "'image_classification', got 'clustering'",
         ),
         ({"metric": "auc"}, "metric: expected 'auto' or one of"),
         ({"epochs": 3}, "epochs: unknown setting; remove it or check its spelling"),
