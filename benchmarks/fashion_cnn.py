@@ -2,8 +2,8 @@
 
 Trains ``CNNClassifier`` (its defaults, or the settings given as JSON; ``max_epochs`` and the
 seed set here) on the 60,000 training images (10% of them held out for early stopping), then
-scores the 10,000 test images. Prints the per-epoch history, the test accuracy and the training time, and with
-``--write`` appends them to benchmarks/RESULTS.md.
+scores the 10,000 test images. Prints the per-epoch history, the test accuracy and the
+training time, and with ``--write`` appends them to benchmarks/RESULTS.md.
 
 Usage:
     .venv/bin/python benchmarks/fashion_cnn.py --epochs 4 --threads 1 --write \

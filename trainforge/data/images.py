@@ -96,6 +96,12 @@ def image_task(frame: pd.DataFrame, target: str) -> str:
 
 
 def _read_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise DataError(
+            f'{folder}: reading image files needs Pillow; pip install "trainforge[images]"'
+        ) from None
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(
