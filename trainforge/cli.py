@@ -239,7 +239,7 @@ def _models(args) -> int:
 
     rows = []
     for family in families():
-        if args.task and not family.supports(args.task):
+        if args.task and not family.supports(args.task, args.task == "image_classification"):
             continue
         rows.append(
             {
