@@ -25,9 +25,7 @@ HERE = Path(__file__).resolve()
 KILL_MODES = ("anytime", "write", "manifest")
 
 
-def child(folder: Path) -> None:
-    import hashlib
-
+def child(folder: Path, kind: str = "mlp") -> None:
     import numpy as np
 
     import trainforge.training.checkpoint as checkpoint
@@ -43,6 +41,8 @@ def child(folder: Path) -> None:
 
     checkpoint.fsync_tree = marked("write", checkpoint.fsync_tree)
     checkpoint.write_json = marked("manifest", checkpoint.write_json)
+    if kind != "mlp":
+        return _fit_image_model(folder, kind)
     rng = np.random.RandomState(0)
     X = rng.normal(size=(1500, 12)).astype(np.float32)
     y = (X[:, 0] + 0.5 * X[:, 1] ** 2 + rng.normal(scale=0.8, size=1500) > 0.5).astype(int)
@@ -59,6 +59,39 @@ def child(folder: Path) -> None:
     )
     print("training", flush=True)
     model.fit(X, y)
+    _report(model)
+
+
+def _fit_image_model(folder: Path, kind: str) -> None:
+    """The CNN (augmentation on) or the DCGAN (two optimizers) on small synthetic images."""
+    import numpy as np
+
+    from trainforge.models.gan import GAN
+    from trainforge.models.image import CNNClassifier
+
+    rng = np.random.RandomState(0)
+    y = rng.randint(0, 3, 240)
+    X = rng.normal(60, 20, size=(240, 8, 8))
+    for row, label in enumerate(y):
+        X[row, 2 * label : 2 * label + 3, 1:7] += 120
+    common = dict(checkpoint_dir=str(folder), checkpoint_every_steps=4, resume=True)
+    if kind == "cnn":
+        model = CNNClassifier(
+            channels=(8, 16), batch_size=32, max_epochs=8, random_state=0, **common
+        )
+    else:
+        model = GAN(
+            latent_dim=8, width=8, batch_size=32, max_epochs=5, quality_samples=64,
+            sample_dir=str(folder / "grids"), random_state=0, **common,
+        )  # fmt: skip
+    print("training", flush=True)
+    model.fit(X, y if kind == "cnn" else None)
+    _report(model)
+
+
+def _report(model) -> None:
+    import hashlib
+
     digest = hashlib.sha256()
     for key, value in sorted(model.model_.state_dict().items()):
         digest.update(key.encode())
@@ -89,18 +122,18 @@ class Campaign:
         return sum(final == self.reference for final in self.finals)
 
 
-def _start(folder: Path) -> subprocess.Popen:
+def _start(folder: Path, kind: str = "mlp") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(HERE), str(folder)],
+        [sys.executable, str(HERE), str(folder), kind],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
 
 
-def run_to_end(folder: Path) -> tuple[dict, float]:
+def run_to_end(folder: Path, kind: str = "mlp") -> tuple[dict, float]:
     """Run the child until it finishes; its result and its training seconds."""
-    process = _start(folder)
+    process = _start(folder, kind)
     started = None
     for line in process.stdout:
         if line.strip() == "training":
@@ -113,9 +146,9 @@ def run_to_end(folder: Path) -> tuple[dict, float]:
     return result, time.perf_counter() - started
 
 
-def _kill_once(folder: Path, mode: str, delay: float) -> bool:
+def _kill_once(folder: Path, mode: str, delay: float, kind: str = "mlp") -> bool:
     """Start a resuming child and SIGKILL it; False if it finished before the kill."""
-    process = _start(folder)
+    process = _start(folder, kind)
     for line in process.stdout:
         marker = line.strip()
         if marker == "training" and mode == "anytime":
@@ -132,24 +165,26 @@ def _kill_once(folder: Path, mode: str, delay: float) -> bool:
     return process.returncode == -signal.SIGKILL
 
 
-def campaign(workdir: Path, kills: int, seed: int = 0) -> Campaign:
+def campaign(workdir: Path, kills: int, seed: int = 0, kind: str = "mlp") -> Campaign:
     """Kill ``kills`` times across runs (a run is killed until it finishes, then a new one
-    starts), finishing each run by resuming; every finished run is compared to a reference."""
+    starts), finishing each run by resuming; every finished run is compared to a reference.
+
+    ``kind`` is the model trained: ``mlp`` (a table), ``cnn`` or ``gan`` (small images)."""
     random.seed(seed)
-    reference, seconds = run_to_end(workdir / "reference")
+    reference, seconds = run_to_end(workdir / "reference", kind)
     result = Campaign(reference)
     run = 0
     while sum(result.kills.values()) < kills:
         folder = workdir / f"run-{run}"
         for _ in range(kills - sum(result.kills.values())):
             mode = random.choice(KILL_MODES)
-            if not _kill_once(folder, mode, random.uniform(0, seconds / 6)):
+            if not _kill_once(folder, mode, random.uniform(0, seconds / 6), kind):
                 break
             result.kills[mode] += 1
-        result.finals.append(run_to_end(folder)[0])
+        result.finals.append(run_to_end(folder, kind)[0])
         run += 1
     return result
 
 
 if __name__ == "__main__":
-    child(Path(sys.argv[1]))
+    child(Path(sys.argv[1]), *sys.argv[2:3])

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trainforge.bundle import load_bundle
+from trainforge.data.images import images_frame, is_image_array
 from trainforge.data.read import as_frame
 from trainforge.errors import RunError
 from trainforge.events import RunObserver
@@ -28,7 +29,8 @@ def train(
 
     Args:
         spec: a RunSpec, a mapping, or a YAML file path; optional when settings say enough.
-        data: training data: a file path, a DataFrame, or a 2-D array (then pass ``y``).
+        data: training data: a file path, a DataFrame, or a 2-D array (then pass ``y``);
+            images as an array (N, H, W[, C]) with ``y``, an npz file or a class folder.
         y: target values when ``data`` is an array or a frame without the target.
         validation: validation data (file path or DataFrame) instead of a split.
         observer: receives progress events (see trainforge.events).
@@ -46,6 +48,10 @@ def train(
     for role, value in (("train", data), ("validation", validation)):
         if isinstance(value, (str, Path)):
             settings[role] = value
+        elif is_image_array(value):  # (N, H, W[, C]) images: a pixel table
+            target = settings.setdefault("target", "label")
+            settings.setdefault("task", "image_classification")
+            frames[role] = images_frame(value, y if role == "train" else None, target)
         elif value is not None:
             frames[role] = as_frame(value, settings.get("target"), y if role == "train" else None)
     return execute(build_spec(spec, **settings), frames["train"], frames["validation"], observer)

@@ -47,6 +47,7 @@ SELF_SAVING = {
         for kind in ("Classifier", "Regressor")
     ),
     "trainforge.models.umap_reducer.UMAPReducer",
+    "trainforge.models.image.CNNClassifier",
 }
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts

@@ -74,7 +74,7 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
     notices: list[str] = []
     if not models:
         chosen = []
-        for family in ladder(profile.task):
+        for family in ladder(profile.task, profile.image_shape is not None):
             if not family.available():
                 needs = " and ".join(family.requires)
                 notices.append(
@@ -93,7 +93,7 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
         chosen = []
         for index, spec in enumerate(models):
             family = get_family(spec.name, f"models[{index}]")
-            if not family.supports(profile.task):
+            if not family.supports(profile.task, profile.image_shape is not None):
                 raise SpecError(
                     f"models[{index}].name: {family.name} does not support {profile.task} tasks; "
                     "`trainforge models` lists what each family supports"

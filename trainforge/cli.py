@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 
 ROLES = ("numeric", "categorical", "boolean", "datetime", "ignore")
-TASKS = ("auto", "binary", "multiclass", "regression", "clustering", "reduction")
+TASKS = (
+    "auto",
+    "binary",
+    "multiclass",
+    "regression",
+    "clustering",
+    "reduction",
+    "image_classification",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train candidates and print the leaderboard")
-    train.add_argument("source", help="a YAML spec, or a data file (CSV, TSV, .gz, Parquet)")
+    train.add_argument(
+        "source", help="a YAML spec, a data file (CSV, TSV, .gz, Parquet), or images"
+    )
     train.add_argument("--target", help="target column (required with a data file)")
     train.add_argument("--labels", help="clustering/reduction: a column to score against only")
     train.add_argument("--validation", help="validation file instead of a holdout split")
@@ -153,12 +163,15 @@ def _tracking(args) -> dict:
 
 
 def _train(args) -> int:
+    from trainforge.data.images import is_image_source
     from trainforge.errors import SpecError
     from trainforge.run import execute
     from trainforge.spec import build_spec
 
     is_spec = Path(args.source).suffix.lower() in (".yaml", ".yml")
-    if not is_spec and not args.target and args.task not in ("clustering", "reduction"):
+    images = args.task == "image_classification" or is_image_source(args.source)
+    unsupervised = args.task in ("clustering", "reduction")
+    if not is_spec and not args.target and not images and not unsupervised:
         raise SpecError("train: a data file needs --target COLUMN (or give a YAML spec)")
     settings = {
         "train": None if is_spec else args.source,
@@ -343,7 +356,7 @@ def _models(args) -> int:
 
     rows = []
     for family in families():
-        if args.task and not family.supports(args.task):
+        if args.task and not family.supports(args.task, args.task == "image_classification"):
             continue
         rows.append(
             {

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from trainforge.data.features import feature_frame
+from trainforge.data.images import images_frame, is_image_array
 from trainforge.data.read import as_frame, read_table
 from trainforge.data.schema import Schema
 from trainforge.errors import DataError
@@ -96,4 +97,6 @@ def _rows(data) -> pd.DataFrame:
         return read_table(data)
     if isinstance(data, list):
         return pd.DataFrame(data)
+    if is_image_array(data):  # images (N, H, W[, C]) -> pixel columns like the training table
+        return images_frame(data)
     return as_frame(data)

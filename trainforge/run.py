@@ -395,7 +395,14 @@ def _record(result: CandidateResult) -> dict:
 def _profile(dataset: Dataset, seed: int) -> Profile:
     first = dataset.folds[0]
     n_classes = len(dataset.schema.classes)
-    return Profile(dataset.task, len(first.X_train), len(dataset.schema.columns), n_classes, seed)
+    return Profile(
+        dataset.task,
+        len(first.X_train),
+        len(dataset.schema.columns),
+        n_classes,
+        seed,
+        image_shape=dataset.image_shape,
+    )
 
 
 def _inputs(spec: RunSpec, dataset: Dataset) -> dict:

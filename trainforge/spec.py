@@ -24,6 +24,7 @@ class Task(str, Enum):
     REGRESSION = "regression"
     CLUSTERING = "clustering"
     REDUCTION = "reduction"
+    IMAGE_CLASSIFICATION = "image_classification"
 
 
 UNSUPERVISED = ("clustering", "reduction")  # tasks with no target (trainforge.unsupervised)
@@ -276,7 +277,22 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
         raw.setdefault("data", {})
     if "folds" in settings and settings["folds"] is not None:
         raw["data"]["split"]["strategy"] = "cv"
+    _image_defaults(raw)
     return RunSpec.from_dict(raw)
+
+
+def _image_defaults(raw: dict) -> None:
+    """Images from a folder or npz file have their labels in ``label`` unless named, and a
+    folder or npz file as training data means image classification."""
+    from trainforge.data.images import is_image_source
+
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    if raw.get("task", "auto") == "auto" and is_image_source(data.get("train")):
+        raw["task"] = "image_classification"
+    if raw.get("task") == "image_classification":
+        data.setdefault("target", "label")
 
 
 def read_yaml(path: str | Path) -> dict:

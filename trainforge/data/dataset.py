@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from trainforge.data.features import feature_frame, to_number
+from trainforge.data.images import image_shape_of, image_tables, is_image_source
 from trainforge.data.read import file_sha256, frame_sha256, read_table
 from trainforge.data.schema import Schema, infer_schema
 from trainforge.errors import DataError
@@ -41,6 +42,7 @@ class Dataset:
     refit: bool
     fingerprints: dict[str, str]
     notices: list[str] = field(default_factory=list)
+    image_shape: tuple[int, int, int] | None = None  # (height, width, channels) for images
 
     @property
     def task(self) -> str:
@@ -58,10 +60,12 @@ def load_dataset(
     validation: pd.DataFrame | None = None,
 ) -> Dataset:
     """Read, type and split the data a spec names (or the frames given in Python)."""
+    roles = {k: v.value for k, v in spec.columns.items()}
+    images = task == "image_classification" or (train is None and is_image_source(spec.train))
+    if images:  # images become pixel tables (see trainforge.data.images)
+        train, validation, task, roles = image_tables(spec, train, validation)
     train, train_id = _table(spec.train, train, "train")
-    schema, notices = infer_schema(
-        train, spec.target, {k: v.value for k, v in spec.columns.items()}, task
-    )
+    schema, notices = infer_schema(train, spec.target, roles, task)
     keep = _rows_with_target(train, spec.target, notices)
     X = feature_frame(train, schema).loc[keep]
     y = encode_target(train[spec.target].loc[keep], schema)
@@ -87,7 +91,8 @@ def load_dataset(
     else:
         tr, va = holdout(y, schema.task, spec.split.validation_fraction, seed, notices)
         folds, refit = [_fold(X, y, tr, va)], False
-    return Dataset(schema, X, y, folds, refit, fingerprints, notices)
+    shape = image_shape_of([c.name for c in schema.columns]) if images else None
+    return Dataset(schema, X, y, folds, refit, fingerprints, notices, shape)
 
 
 def encode_target(y: pd.Series, schema: Schema) -> np.ndarray:

@@ -42,6 +42,7 @@ class Profile:
     n_classes: int = 0
     seed: int = 0
     categorical_mask: tuple[bool, ...] | None = None
+    image_shape: tuple[int, int, int] | None = None  # (height, width, channels) for images
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Family:
         requires: packages the family needs beyond the base install (e.g. ``torch``).
         space: its hyperparameter search space (a ``trainforge.search.space.Space``) for
             time-budgeted runs; None uses the built-in one in trainforge.search.spaces, if any.
+        images_only: works on images only (CNN), so tables never get it.
     """
 
     name: str
@@ -87,13 +89,14 @@ class Family:
     substitute: Callable[[Profile], Substitution | None] | None = field(default=None)
     requires: tuple[str, ...] = ()
     space: Any = None
+    images_only: bool = False
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""
         return all(importlib.util.find_spec(name) is not None for name in self.requires)
 
-    def supports(self, task: str) -> bool:
-        return _kind(task) in self.classes
+    def supports(self, task: str, images: bool = False) -> bool:
+        return _kind(task) in self.classes and (images or not self.images_only)
 
     def estimator_class(self, task: str) -> type:
         return _import(self.classes[_kind(task)])
@@ -142,6 +145,7 @@ def _load_catalogue() -> None:
     importlib.import_module("trainforge.models.classical")
     importlib.import_module("trainforge.models.boosting_families")
     importlib.import_module("trainforge.models.neural_families")
+    importlib.import_module("trainforge.models.image_families")
     importlib.import_module("trainforge.models.clustering")
     importlib.import_module("trainforge.models.reduction")
 
@@ -160,8 +164,14 @@ def families() -> list[Family]:
     return list(FAMILIES.values())
 
 
-def ladder(task: str) -> list[Family]:
-    """The default candidates for a task, simplest first."""
+# The start-simple ladder for images: a linear model on pixels, then an MLP, then a CNN.
+IMAGE_LADDER = ("logistic_regression", "mlp", "cnn")
+
+
+def ladder(task: str, images: bool = False) -> list[Family]:
+    """The default candidates for a task (on images: ``IMAGE_LADDER``), simplest first."""
+    if images:
+        return [get_family(name) for name in IMAGE_LADDER if get_family(name).supports(task, True)]
     chosen = [f for f in families() if f.ladder is not None and f.supports(task)]
     return sorted(chosen, key=lambda f: f.ladder)
 

@@ -39,6 +39,10 @@ class Loop:
         forward: what computes outputs in training (``model`` itself, or a compiled copy).
         precision: ``"32"``, or ``"bf16"``/``"16"`` for mixed precision under autocast.
         scaler: the float16 gradient scaler (made by the loop when precision is ``"16"``).
+        augment: optional per-batch transform of training inputs (image augmentation); it
+            draws on its own seeded generator, which a callback saves in checkpoints.
+        train_step: optional replacement for forward/backward/step on one batch that returns
+            the batch's loss (a GAN's alternating updates with two optimizers).
     """
 
     model: torch.nn.Module
@@ -52,6 +56,8 @@ class Loop:
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None
     precision: str = "32"
     scaler: torch.amp.GradScaler | None = None
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    train_step: Callable[[Loop, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     epoch: int = 0
     batch: int = 0
     step: int = 0
@@ -95,13 +101,18 @@ def fit(
         while loop.batch < n_batches and not loop.stop:
             start = loop.batch * loop.batch_size
             xb, yb = (part[start : start + loop.batch_size] for part in shuffled)
-            with autocast:
-                loss = loop.loss_fn(forward(xb), yb)
-            penalised = loss + l1_penalty(loop.model, loop.l1) if loop.l1 else loss
-            loop.optimizer.zero_grad(set_to_none=True)
-            _backward(loop, penalised)
-            _each(loop, "after_backward")
-            _step(loop)
+            if loop.augment is not None:
+                xb = loop.augment(xb)
+            if loop.train_step is not None:
+                loss = loop.train_step(loop, xb, yb)
+            else:
+                with autocast:
+                    loss = loop.loss_fn(forward(xb), yb)
+                penalised = loss + l1_penalty(loop.model, loop.l1) if loop.l1 else loss
+                loop.optimizer.zero_grad(set_to_none=True)
+                _backward(loop, penalised)
+                _each(loop, "after_backward")
+                _step(loop)
             loop.loss_sum += loss.detach().double() * len(xb)
             loop.rows += len(xb)
             loop.batch += 1

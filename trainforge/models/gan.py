@@ -1,0 +1,242 @@
+"""A generative adversarial network on trainforge's training loop: DCGAN for images, MLPs for
+tables.
+
+The generator and discriminator are updated alternately on each batch by a custom train step
+(trainforge.training.callbacks.adversarial), with two optimizers that both go into checkpoints,
+so a killed GAN resumes bit for bit like any other model. After every epoch the quality score
+(a Frechet distance, see trainforge.models.gan_quality) is logged as ``fid``; early stopping
+watches it and restores the generator of the best epoch. With ``sample_dir`` set, a grid of
+samples from the same fixed noise is saved there after each epoch (``epoch-0001.png``, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from trainforge.errors import DataError
+from trainforge.models.gan_quality import frechet_distance, image_features, table_features
+from trainforge.models.nets.gan import GANConfig, GANPair
+from trainforge.training.callbacks.adversarial import AdversarialStep
+from trainforge.training.callbacks.checkpointing import Checkpointing
+from trainforge.training.callbacks.early_stopping import EarlyStopping
+from trainforge.training.callbacks.progress import Progress
+from trainforge.training.callbacks.sample_grid import SampleGrid
+from trainforge.training.checkpoint import load_latest
+from trainforge.training.determinism import deterministic
+from trainforge.training.loop import Loop, fit
+from trainforge.training.state import restore
+
+_NOT_IDENTITY = {"checkpoint_dir", "checkpoint_every_steps", "resume", "verbose", "sample_dir"}
+
+
+class GAN(BaseEstimator):
+    """Learns to generate images or table rows like the training data; ``sample(n)`` draws.
+
+    Args:
+        architecture: ``dcgan`` for images, ``mlp`` for table rows, ``auto``: ``dcgan`` for
+            arrays (N, H, W[, C]) or when ``image_shape`` is set, else ``mlp``.
+        image_shape: ``(height, width[, channels])`` when images come as flat rows.
+        latent_dim: size of the noise vector.
+        width: base channels (dcgan) or hidden units (mlp) of both networks.
+        learning_rate, beta1: Adam settings of both optimizers (DCGAN's 2e-4 and 0.5).
+        batch_size, max_epochs: as for the other neural estimators.
+        patience: epochs without a better quality score before stopping.
+        quality_samples: real and generated samples compared for the quality score.
+        sample_dir: where a grid of samples is saved after each epoch (images only).
+        checkpoint_dir, checkpoint_every_steps, resume: resumable checkpoints, as for MLPs.
+    """
+
+    _parameter_constraints = {
+        "architecture": [StrOptions({"auto", "dcgan", "mlp"})],
+        "image_shape": [tuple, list, None],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "beta1": [Interval(Real, 0, 1, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "quality_samples": [Interval(Integral, 2, None, closed="left")],
+        "sample_dir": [str, os.PathLike, None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every_steps": [Interval(Integral, 0, None, closed="left")],
+        "resume": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["boolean"],
+        "device": [str],
+        "deterministic": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        architecture="auto",
+        image_shape=None,
+        latent_dim=64,
+        width=32,
+        learning_rate=2e-4,
+        beta1=0.5,
+        batch_size=64,
+        max_epochs=20,
+        patience=10,
+        quality_samples=1000,
+        sample_dir=None,
+        checkpoint_dir=None,
+        checkpoint_every_steps=0,
+        resume=False,
+        random_state=None,
+        verbose=False,
+        device="cpu",
+        deterministic=True,
+    ):
+        self.architecture = architecture
+        self.image_shape = image_shape
+        self.latent_dim = latent_dim
+        self.width = width
+        self.learning_rate = learning_rate
+        self.beta1 = beta1
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.quality_samples = quality_samples
+        self.sample_dir = sample_dir
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every_steps = checkpoint_every_steps
+        self.resume = resume
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.deterministic = deterministic
+
+    def fit(self, X, y=None):
+        """Train on ``X``; labels ``y``, if given, train the quality score's feature network."""
+        self._validate_params()
+        data = self._prepare(X)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        device = torch.device(self.device)
+        kind = self.kind_
+        features = (image_features if kind == "dcgan" else table_features)(data, y, seed)
+        torch.manual_seed(seed)
+        model = GANPair(GANConfig(kind, self.latent_dim, self.width, data.shape[1:])).to(device)
+        betas = (self.beta1, 0.999)
+        loop = Loop(
+            model=model,
+            optimizer=torch.optim.Adam(model.generator.parameters(), self.learning_rate, betas),
+            loss_fn=_unused_loss,
+            generator=torch.Generator().manual_seed(seed),
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+        )
+        d_optimizer = torch.optim.Adam(model.discriminator.parameters(), self.learning_rate, betas)
+        step = AdversarialStep(d_optimizer, self.latent_dim, seed + 1)
+        loop.train_step = step
+        loop.callbacks = self._callbacks(step, self._identity(data))
+        if self.resume and self.checkpoint_dir:
+            found = load_latest(Path(self.checkpoint_dir))
+            if found is not None:
+                restore(loop, found.tensors, found.state, self._identity(data))
+        X_t = torch.as_tensor(data, device=device)
+        with deterministic(self.deterministic, device):
+            fit(loop, X_t, torch.zeros(len(data), device=device), self._scorer(data, features))
+        self.model_ = model.eval()
+        self.history_ = loop.history
+        self.n_epochs_ = loop.epoch
+        stopper = next(c for c in loop.callbacks if isinstance(c, EarlyStopping))
+        self.best_epoch_ = stopper.best_epoch
+        return self
+
+    def sample(self, n: int, random_state=None) -> np.ndarray:
+        """``n`` new samples in the training data's scale: images ``(n, H, W[, C])`` like the
+        training array, or table rows ``(n, n_features)``."""
+        check_is_fitted(self, "model_")
+        seed = int(check_random_state(random_state).randint(2**31 - 1))
+        noise = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
+        device = next(self.model_.parameters()).device
+        with torch.no_grad():
+            out = self.model_.generator(noise.to(device)).double().cpu().numpy()
+        return self._unscale(out)
+
+    # -- data --------------------------------------------------------------------------------
+
+    def _prepare(self, X) -> np.ndarray:
+        """The training data scaled for the networks: images ``(N, C, H, W)`` in [-1, 1], table
+        rows standardised per column."""
+        array = np.asarray(X, dtype=np.float64)
+        if len(array) < 2 or not np.isfinite(array).all():
+            raise DataError("GAN: give at least 2 samples with finite values (no NaN)")
+        images = self.architecture == "dcgan" or (
+            self.architecture == "auto" and (array.ndim > 2 or self.image_shape is not None)
+        )
+        self.kind_ = "dcgan" if images else "mlp"
+        if not images:
+            self.mean_, self.scale_ = array.mean(axis=0), array.std(axis=0)
+            self.scale_[self.scale_ == 0] = 1.0
+            return ((array - self.mean_) / self.scale_).astype(np.float32)
+        from trainforge.models.image import as_images
+
+        pictures = as_images(array, self.image_shape)
+        self.input_ndim_ = array.ndim
+        self.image_shape_ = pictures.shape[1:]
+        if pictures.shape[1] % 4 or pictures.shape[2] % 4:
+            raise DataError(
+                f"GAN: image height and width must be multiples of 4, got {pictures.shape[1:3]}; "
+                "crop or pad the images"
+            )
+        self.low_, self.high_ = float(pictures.min()), float(pictures.max())
+        span = (self.high_ - self.low_) or 1.0
+        return (2 * (pictures - self.low_) / span - 1).transpose(0, 3, 1, 2).astype(np.float32)
+
+    def _unscale(self, out: np.ndarray) -> np.ndarray:
+        if self.kind_ == "mlp":
+            return out * self.scale_ + self.mean_
+        pictures = (out.transpose(0, 2, 3, 1) + 1) / 2 * (self.high_ - self.low_) + self.low_
+        return pictures[..., 0] if self.input_ndim_ == 3 else pictures
+
+    # -- training parts ------------------------------------------------------------------------
+
+    def _scorer(self, data: np.ndarray, features):
+        """The per-epoch evaluation: the Frechet distance of fixed noise's samples."""
+        n = min(self.quality_samples, len(data))
+        rows = np.random.RandomState(0).permutation(len(data))[:n]
+        real = features(torch.as_tensor(data[np.sort(rows)]))
+        noise = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(0))
+
+        def evaluate(model) -> dict:
+            fake = model.generator(noise.to(next(model.parameters()).device))
+            return {"fid": frechet_distance(real, features(fake))}
+
+        return evaluate
+
+    def _callbacks(self, step: AdversarialStep, identity: dict) -> list:
+        callbacks = [step, EarlyStopping(monitor="fid", patience=self.patience)]
+        if self.sample_dir and self.kind_ == "dcgan":
+            callbacks.append(SampleGrid(Path(self.sample_dir), self.latent_dim))
+        callbacks.append(Progress("fid", enabled=None if self.verbose else False))
+        if self.checkpoint_dir:
+            callbacks.append(
+                Checkpointing(
+                    Path(self.checkpoint_dir),
+                    identity,
+                    monitor="fid",
+                    every_steps=self.checkpoint_every_steps,
+                )
+            )
+        return callbacks
+
+    def _identity(self, data: np.ndarray) -> dict:
+        params = {k: repr(v) for k, v in self.get_params().items() if k not in _NOT_IDENTITY}
+        digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
+        return {"estimator": "GAN", **params, "data_sha256": digest}
+
+
+def _unused_loss(outputs, targets):  # the adversarial step computes its own losses
+    raise NotImplementedError
