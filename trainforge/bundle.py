@@ -38,6 +38,10 @@ ESTIMATOR_DIR = "estimator"
 SELF_SAVING = {
     "trainforge.models.neural.MLPClassifier",
     "trainforge.models.neural.MLPRegressor",
+    "trainforge.models.sequence.RNNClassifier",
+    "trainforge.models.sequence.RNNRegressor",
+    "trainforge.models.sequence.TransformerClassifier",
+    "trainforge.models.sequence.TransformerRegressor",
 }
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts

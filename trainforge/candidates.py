@@ -53,7 +53,7 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
     notices: list[str] = []
     if not models:
         chosen = []
-        for family in ladder(profile.task):
+        for family in ladder(profile.task, profile.modality):
             if not family.available():
                 needs = " and ".join(family.requires)
                 notices.append(
@@ -76,6 +76,11 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
                 raise SpecError(
                     f"models[{index}].name: {family.name} does not support {profile.task} tasks; "
                     "`trainforge models` lists what each family supports"
+                )
+            if profile.modality not in family.inputs:
+                raise SpecError(
+                    f"models[{index}].name: {family.name} takes {' or '.join(family.inputs)} "
+                    f"data, not {profile.modality}; `trainforge models` lists what each takes"
                 )
             chosen.append((family, spec.params))
     return _named(chosen), notices

@@ -17,6 +17,7 @@ from trainforge.atomic import write_json
 from trainforge.bundle import load_bundle, save_bundle
 from trainforge.candidates import CandidateResult, fit_candidate, plan
 from trainforge.data.dataset import Dataset, load_dataset
+from trainforge.data.modality import modality_of
 from trainforge.errors import RunError, TrainforgeError, TrainingError
 from trainforge.events import RunObserver, SilentObserver
 from trainforge.leaderboard import leaderboard_frame, ranked
@@ -228,7 +229,16 @@ def _record(result: CandidateResult) -> dict:
 def _profile(dataset: Dataset, seed: int) -> Profile:
     first = dataset.folds[0]
     n_classes = len(dataset.schema.classes)
-    return Profile(dataset.task, len(first.X_train), len(dataset.schema.columns), n_classes, seed)
+    modality, channels = modality_of(dataset.schema)
+    return Profile(
+        dataset.task,
+        len(first.X_train),
+        len(dataset.schema.columns),
+        n_classes,
+        seed,
+        modality=modality,
+        channels=channels,
+    )
 
 
 def _inputs(spec: RunSpec, dataset: Dataset) -> dict:

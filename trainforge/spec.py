@@ -22,6 +22,10 @@ class Task(str, Enum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
+    TEXT_CLASSIFICATION = "text_classification"  # see trainforge.data.modality
+    TEXT_REGRESSION = "text_regression"
+    SEQUENCE_CLASSIFICATION = "sequence_classification"
+    SEQUENCE_REGRESSION = "sequence_regression"
 
 
 class Role(str, Enum):
@@ -31,6 +35,8 @@ class Role(str, Enum):
     CATEGORICAL = "categorical"
     BOOLEAN = "boolean"
     DATETIME = "datetime"
+    TEXT = "text"
+    SEQUENCE = "sequence"
     IGNORE = "ignore"
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from trainforge.data.features import feature_frame, to_number
+from trainforge.data.modality import resolve as resolve_modality
 from trainforge.data.read import file_sha256, frame_sha256, read_table
 from trainforge.data.schema import Schema, infer_schema
 from trainforge.errors import DataError
@@ -59,9 +60,10 @@ def load_dataset(
 ) -> Dataset:
     """Read, type and split the data a spec names (or the frames given in Python)."""
     train, train_id = _table(spec.train, train, "train")
-    schema, notices = infer_schema(
-        train, spec.target, {k: v.value for k, v in spec.columns.items()}, task
-    )
+    roles = {k: v.value for k, v in spec.columns.items()}
+    task, roles, modal_notices = resolve_modality(train, spec.target, roles, task)
+    schema, notices = infer_schema(train, spec.target, roles, task)
+    notices = modal_notices + notices
     keep = _rows_with_target(train, spec.target, notices)
     X = feature_frame(train, schema).loc[keep]
     y = encode_target(train[spec.target].loc[keep], schema)

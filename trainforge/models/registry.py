@@ -26,10 +26,13 @@ class Prep:
         categorical: ``onehot`` (with target encoding for many levels), ``ordinal`` (codes, fine
             for trees), or ``native`` (codes plus a mask the estimator uses natively; missing
             values are left as NaN for the estimator).
+        vectorize: for text, ``tfidf`` turns the text column into TF-IDF features; None hands
+            the texts to the estimator as they are (see trainforge.data.modality).
     """
 
     scale: bool
     categorical: str = "onehot"
+    vectorize: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Profile:
     n_classes: int = 0
     seed: int = 0
     categorical_mask: tuple[bool, ...] | None = None
+    modality: str = "table"  # or text, sequence (trainforge.data.modality)
+    channels: int = 1  # channels of sequence data
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class Family:
         wrap: optional wrapper applied after building for a task kind (e.g. calibration).
         substitute: optional rule replacing the family on some data when no parameters are set.
         requires: packages the family needs beyond the base install (e.g. ``torch``).
+        inputs: the data modalities it takes: ``table``, ``text``, ``sequence``.
     """
 
     name: str
@@ -84,6 +90,7 @@ class Family:
     wrap: Callable[[str, Any], Any] | None = None
     substitute: Callable[[Profile], Substitution | None] | None = field(default=None)
     requires: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ("table",)
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""
@@ -135,6 +142,7 @@ def _load_catalogue() -> None:
     if not FAMILIES:
         importlib.import_module("trainforge.models.classical")
         importlib.import_module("trainforge.models.neural_families")
+        importlib.import_module("trainforge.models.sequence_families")
 
 
 def get_family(name: str, path: str = "model") -> Family:
@@ -151,9 +159,11 @@ def families() -> list[Family]:
     return list(FAMILIES.values())
 
 
-def ladder(task: str) -> list[Family]:
-    """The default candidates for a task, simplest first."""
-    chosen = [f for f in families() if f.ladder is not None and f.supports(task)]
+def ladder(task: str, modality: str = "table") -> list[Family]:
+    """The default candidates for a task on data of a modality, simplest first."""
+    chosen = [
+        f for f in families() if f.ladder is not None and f.supports(task) and modality in f.inputs
+    ]
     return sorted(chosen, key=lambda f: f.ladder)
 
 
