@@ -10,8 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-ROLES = ("numeric", "categorical", "boolean", "datetime", "ignore")
+ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "sequence", "ignore")
 TASKS = ("auto", "binary", "multiclass", "regression")
+TASKS += ("text_classification", "text_regression", "sequence_classification")
+TASKS += ("sequence_regression",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train candidates and print the leaderboard")
-    train.add_argument("source", help="a YAML spec, or a data file (CSV, TSV, .gz, Parquet)")
+    train.add_argument("source", help="a YAML spec, or a data file (CSV, TSV, .gz, Parquet, npz)")
     train.add_argument("--target", help="target column (required with a data file)")
     train.add_argument("--validation", help="validation file instead of a holdout split")
     train.add_argument("--task", choices=TASKS, help="default: inferred from the target")

@@ -32,7 +32,7 @@ def _training(profile: Profile) -> dict:
     more patience, so that early stopping does not react to a few noisy validation rows."""
     settings = {"channels": profile.channels} if profile.modality == "sequence" else {}
     if profile.n_rows < SMALL_DATA_ROWS:
-        settings.update(batch_size=16, validation_fraction=0.2, patience=30)
+        settings.update(batch_size=16, validation_fraction=0.2, patience=30, max_epochs=200)
     return settings
 
 

@@ -12,14 +12,19 @@ import torch
 
 def values_and_mask(x: torch.Tensor, tokens: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """``(values, mask)``; ``mask`` is True on real steps. The first step always counts, so an
-    empty text still has one step to read (its padding embedding)."""
+    empty text still has one step to read (its padding embedding).
+
+    Steps past the batch's longest row are cut off: padding never changes an output, and a
+    batch of short texts then costs what short texts cost, whatever ``max_length`` is.
+    """
     if tokens:
         values, mask = x, x != 0
     else:
         values, mask = x[..., :-1], x[..., -1] > 0
     mask = mask.clone()
     mask[:, 0] = True
-    return values, mask
+    longest = int(mask.sum(dim=1).max())  # real steps come first, padding after
+    return values[:, :longest], mask[:, :longest]
 
 
 def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
