@@ -108,8 +108,13 @@ def _text_roles(frame, features, roles, task) -> tuple[dict[str, str], list[str]
 
 
 def _texty(series: pd.Series) -> bool:
+    """Strings that could be text: several words, or mostly distinct values (not a category
+    such as red/green/blue)."""
     present = series.dropna()
-    return bool(len(present)) and all(isinstance(v, str) for v in present.iloc[:200])
+    if not len(present) or not all(isinstance(v, str) for v in present.iloc[:200]):
+        return False
+    words = present.astype(str).str.split().str.len()
+    return bool(words.median() >= 2 or present.nunique() >= 0.5 * len(present))
 
 
 def _sequence_roles(frame, features, roles) -> tuple[dict[str, str], list[str]]:
