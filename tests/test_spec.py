@@ -101,7 +101,7 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
         ),
         (
             {"models": ["randomforest"]},
-            "models[0].name: unknown model 'randomforest'; did you mean 'random_forest'?",
+            "models[0].name: unknown model 'randomforest'; did you mean 'random_forest'",
         ),
         (
             {"models": [{"name": "decision_tree", "max_dept": 3}]},
@@ -114,14 +114,15 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
         ({"seed": -1}, "seed: input should be greater than or equal to 0, got -1"),
         (
             {"task": "clustering"},
-            "task: input should be 'auto', 'binary', 'multiclass' or 'regression', got 'clustering'",
+            "task: input should be 'auto', 'binary', 'multiclass', 'regression', 'text_classification', "
+            "'text_regression', 'sequence_classification' or 'sequence_regression', got 'clustering'",
         ),
         ({"metric": "auc"}, "metric: expected 'auto' or one of"),
         ({"epochs": 3}, "epochs: unknown setting; remove it or check its spelling"),
         ({"data": {"train": "a.csv"}}, "data.target: required setting is missing"),
         (
-            {"data": {"train": "a.csv", "target": "y", "columns": {"c": "text"}}},
-            "data.columns.c: input should be 'numeric', 'categorical', 'boolean', 'datetime' or 'ignore', got 'text'",
+            {"data": {"train": "a.csv", "target": "y", "columns": {"c": "words"}}},
+            "data.columns.c: input should be 'numeric', 'categorical', 'boolean', 'datetime', 'text', 'sequence' or 'ignore', got 'words'",
         ),
         (
             {"data": {"train": "a.csv", "target": "y", "split": {"validation_fraction": 1.5}}},
