@@ -42,7 +42,7 @@ CASES = [
     (family.name, task)
     for family in families()
     for task in ("binary", "multiclass", "regression")
-    if family.supports(task)
+    if family.supports(task) and "table" in family.inputs  # text/sequences: test_sequence*.py
 ]
 
 

@@ -101,7 +101,7 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
         ),
         (
             {"models": ["randomforest"]},
-            "models[0].name: unknown model 'randomforest'; did you mean 'random_forest'?",
+            "models[0].name: unknown model 'randomforest'; did you mean 'random_forest'",
         ),
         (
             {"models": [{"name": "decision_tree", "max_dept": 3}]},
@@ -126,8 +126,8 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
         ({"epochs": 3}, "epochs: unknown setting; remove it or check its spelling"),
         ({"data": {"train": "a.csv"}}, "data.target: required setting is missing"),
         (
-            {"data": {"train": "a.csv", "target": "y", "columns": {"c": "text"}}},
-            "data.columns.c: input should be 'numeric', 'categorical', 'boolean', 'datetime' or 'ignore', got 'text'",
+            {"data": {"train": "a.csv", "target": "y", "columns": {"c": "words"}}},
+            "data.columns.c: input should be 'numeric', 'categorical', 'boolean', 'datetime', 'text', 'sequence' or 'ignore', got 'words'",
         ),
         (
             {"data": {"train": "a.csv", "target": "y", "split": {"validation_fraction": 1.5}}},

@@ -48,6 +48,10 @@ SELF_SAVING = {
     ),
     "trainforge.models.umap_reducer.UMAPReducer",
     "trainforge.models.image.CNNClassifier",
+    "trainforge.models.sequence.RNNClassifier",
+    "trainforge.models.sequence.RNNRegressor",
+    "trainforge.models.sequence.TransformerClassifier",
+    "trainforge.models.sequence.TransformerRegressor",
 }
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts

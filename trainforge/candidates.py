@@ -74,7 +74,8 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
     notices: list[str] = []
     if not models:
         chosen = []
-        for family in ladder(profile.task, profile.image_shape is not None):
+        modality = "image" if profile.image_shape is not None else profile.modality
+        for family in ladder(profile.task, modality):
             if not family.available():
                 needs = " and ".join(family.requires)
                 notices.append(
@@ -97,6 +98,11 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
                 raise SpecError(
                     f"models[{index}].name: {family.name} does not support {profile.task} tasks; "
                     "`trainforge models` lists what each family supports"
+                )
+            if profile.modality not in family.inputs:
+                raise SpecError(
+                    f"models[{index}].name: {family.name} takes {' or '.join(family.inputs)} "
+                    f"data, not {profile.modality}; `trainforge models` lists what each takes"
                 )
             chosen.append((family, spec.params))
     return _named(chosen), notices

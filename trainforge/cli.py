@@ -10,16 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-ROLES = ("numeric", "categorical", "boolean", "datetime", "ignore")
-TASKS = (
-    "auto",
-    "binary",
-    "multiclass",
-    "regression",
-    "clustering",
-    "reduction",
-    "image_classification",
-)
+ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "sequence", "ignore")
+TASKS = ("auto", "binary", "multiclass", "regression", "clustering", "reduction")
+TASKS += ("image_classification", "text_classification", "text_regression")
+TASKS += ("sequence_classification", "sequence_regression")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train candidates and print the leaderboard")
     train.add_argument(
-        "source", help="a YAML spec, a data file (CSV, TSV, .gz, Parquet), or images"
+        "source", help="a YAML spec, a data file (CSV, TSV, .gz, Parquet, npz), or images"
     )
     train.add_argument("--target", help="target column (required with a data file)")
     train.add_argument("--labels", help="clustering/reduction: a column to score against only")

@@ -24,6 +24,7 @@ from trainforge.atomic import write_json
 from trainforge.bundle import load_bundle, save_bundle
 from trainforge.candidates import CandidateResult, apply_threshold, fit_candidate, plan
 from trainforge.data.dataset import Dataset, load_dataset
+from trainforge.data.modality import modality_of
 from trainforge.ensemble import build_ensemble, build_stack
 from trainforge.errors import RunError, TrainforgeError, TrainingError
 from trainforge.events import FanOut, RunObserver, SilentObserver
@@ -395,6 +396,7 @@ def _record(result: CandidateResult) -> dict:
 def _profile(dataset: Dataset, seed: int) -> Profile:
     first = dataset.folds[0]
     n_classes = len(dataset.schema.classes)
+    modality, channels = modality_of(dataset.schema)
     return Profile(
         dataset.task,
         len(first.X_train),
@@ -402,6 +404,8 @@ def _profile(dataset: Dataset, seed: int) -> Profile:
         n_classes,
         seed,
         image_shape=dataset.image_shape,
+        modality=modality,
+        channels=channels,
     )
 
 

@@ -25,6 +25,10 @@ class Task(str, Enum):
     CLUSTERING = "clustering"
     REDUCTION = "reduction"
     IMAGE_CLASSIFICATION = "image_classification"
+    TEXT_CLASSIFICATION = "text_classification"  # see trainforge.data.modality
+    TEXT_REGRESSION = "text_regression"
+    SEQUENCE_CLASSIFICATION = "sequence_classification"
+    SEQUENCE_REGRESSION = "sequence_regression"
 
 
 UNSUPERVISED = ("clustering", "reduction")  # tasks with no target (trainforge.unsupervised)
@@ -37,6 +41,8 @@ class Role(str, Enum):
     CATEGORICAL = "categorical"
     BOOLEAN = "boolean"
     DATETIME = "datetime"
+    TEXT = "text"
+    SEQUENCE = "sequence"
     IGNORE = "ignore"
 
 

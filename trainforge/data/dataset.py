@@ -11,6 +11,7 @@ import pandas as pd
 
 from trainforge.data.features import feature_frame, to_number
 from trainforge.data.images import image_shape_of, image_tables, is_image_source
+from trainforge.data.modality import resolve as resolve_modality
 from trainforge.data.read import file_sha256, frame_sha256, read_table
 from trainforge.data.schema import Schema, infer_schema
 from trainforge.errors import DataError
@@ -65,7 +66,11 @@ def load_dataset(
     if images:  # images become pixel tables (see trainforge.data.images)
         train, validation, task, roles = image_tables(spec, train, validation)
     train, train_id = _table(spec.train, train, "train")
+    modal_notices: list[str] = []
+    if not images:  # text columns and series (see trainforge.data.modality)
+        task, roles, modal_notices = resolve_modality(train, spec.target, roles, task)
     schema, notices = infer_schema(train, spec.target, roles, task)
+    notices = modal_notices + notices
     keep = _rows_with_target(train, spec.target, notices)
     X = feature_frame(train, schema).loc[keep]
     y = encode_target(train[spec.target].loc[keep], schema)

@@ -41,6 +41,10 @@ def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             out[column.name] = to_boolean(series, column.name)
         elif column.role == "categorical":
             out[column.name] = to_category_text(series, column.name)
+        elif column.role == "sequence":
+            out[column.name] = to_number(series, column.name)
+        elif column.role == "text":
+            out[column.name] = series.where(series.notna(), "").astype(str).astype("object")
         elif column.role == "datetime":
             stamps = to_datetime(series, column.name)
             for part in column.parts:

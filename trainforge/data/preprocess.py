@@ -41,6 +41,10 @@ def build_preprocessor(schema: Schema, prep: Prep, seed: int = 0):
         TargetEncoder,
     )
 
+    from trainforge.data.modality import build_inputs, modality_of
+
+    if modality_of(schema)[0] != "table":  # text and sequences: trainforge.data.modality
+        return build_inputs(schema, prep), None
     roles = feature_roles(schema)
     levels = {c.name: c.levels for c in schema.columns}
     limit = NATIVE_MAX_LEVELS if prep.categorical == "native" else ONEHOT_MAX_LEVELS

@@ -39,12 +39,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if kind in _PARQUET_SUFFIXES:
             frame = _read_parquet(path)
+        elif kind == ".npz" and not gzipped:  # series: trainforge.data.sequences
+            from trainforge.data.sequences import read_npz
+
+            frame = read_npz(path)
         elif kind in _TEXT_SUFFIXES:
             frame = _read_text(path, _TEXT_SUFFIXES[kind], gzipped)
         else:
             raise DataError(
                 f"{path}: unknown file kind {''.join(path.suffixes) or '(no suffix)'}; use .csv, "
-                ".tsv (optionally .gz) or .parquet"
+                ".tsv (optionally .gz), .parquet, or .npz of series"
             )
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read it ({_short(exc)}); check the file") from None
@@ -115,6 +119,10 @@ def as_frame(data, target: str | None = None, y=None) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         check_unique_columns([str(c) for c in data.columns], "data frame")
         frame = data.rename(columns=str)
+    elif _series(data):  # 3-D arrays and lists of series: trainforge.data.sequences
+        from trainforge.data.sequences import sequence_frame
+
+        frame = sequence_frame(data)
     else:
         array = np.asarray(data)
         if array.ndim != 2:
@@ -129,6 +137,15 @@ def as_frame(data, target: str | None = None, y=None) -> pd.DataFrame:
     if frame.empty:
         raise DataError("data: the table has no rows")
     return frame
+
+
+def _series(data) -> bool:
+    """A 3-D array, or a list of series (2-D arrays, or 1-D ones of different lengths)."""
+    if isinstance(data, (list, tuple)):
+        if not data or isinstance(data[0], (str, dict)) or np.ndim(data[0]) < 1:
+            return False
+        return np.ndim(data[0]) == 2 or len({len(item) for item in data}) > 1
+    return np.ndim(data) == 3
 
 
 def file_sha256(path: str | Path) -> str:

@@ -96,6 +96,7 @@ for family in [
         initial=lambda p: {"strategy": "prior" if p.task != "regression" else "mean"},
         initial_doc="strategy=prior (classification) or mean (regression)",
         ladder=0,
+        inputs=("table", "text", "sequence"),  # it never reads the inputs
     ),
     Family(
         name="logistic_regression",

@@ -26,10 +26,13 @@ class Prep:
         categorical: ``onehot`` (with target encoding for many levels), ``ordinal`` (codes, fine
             for trees), or ``native`` (codes plus a mask the estimator uses natively; missing
             values are left as NaN for the estimator).
+        vectorize: for text, ``tfidf`` turns the text column into TF-IDF features; None hands
+            the texts to the estimator as they are (see trainforge.data.modality).
     """
 
     scale: bool
     categorical: str = "onehot"
+    vectorize: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Profile:
     seed: int = 0
     categorical_mask: tuple[bool, ...] | None = None
     image_shape: tuple[int, int, int] | None = None  # (height, width, channels) for images
+    modality: str = "table"  # or text, sequence (trainforge.data.modality)
+    channels: int = 1  # channels of sequence data
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Family:
         space: its hyperparameter search space (a ``trainforge.search.space.Space``) for
             time-budgeted runs; None uses the built-in one in trainforge.search.spaces, if any.
         images_only: works on images only (CNN), so tables never get it.
+        inputs: the data modalities it takes: ``table``, ``text``, ``sequence``.
     """
 
     name: str
@@ -90,6 +96,7 @@ class Family:
     requires: tuple[str, ...] = ()
     space: Any = None
     images_only: bool = False
+    inputs: tuple[str, ...] = ("table",)
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""
@@ -146,6 +153,7 @@ def _load_catalogue() -> None:
     importlib.import_module("trainforge.models.boosting_families")
     importlib.import_module("trainforge.models.neural_families")
     importlib.import_module("trainforge.models.image_families")
+    importlib.import_module("trainforge.models.sequence_families")
     importlib.import_module("trainforge.models.clustering")
     importlib.import_module("trainforge.models.reduction")
 
@@ -168,11 +176,14 @@ def families() -> list[Family]:
 IMAGE_LADDER = ("logistic_regression", "mlp", "cnn")
 
 
-def ladder(task: str, images: bool = False) -> list[Family]:
-    """The default candidates for a task (on images: ``IMAGE_LADDER``), simplest first."""
-    if images:
+def ladder(task: str, modality: str = "table") -> list[Family]:
+    """The default candidates for a task on data of a modality (``table``, ``text``,
+    ``sequence``; ``image`` gives ``IMAGE_LADDER``), simplest first."""
+    if modality == "image":
         return [get_family(name) for name in IMAGE_LADDER if get_family(name).supports(task, True)]
-    chosen = [f for f in families() if f.ladder is not None and f.supports(task)]
+    chosen = [
+        f for f in families() if f.ladder is not None and f.supports(task) and modality in f.inputs
+    ]
     return sorted(chosen, key=lambda f: f.ladder)
 
 
