@@ -114,8 +114,9 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
         ({"seed": -1}, "seed: input should be greater than or equal to 0, got -1"),
         (
             {"task": "ranking"},
-            "task: input should be 'auto', 'binary', 'multiclass', 'regression', 'clustering' or "
-            "'reduction', got 'ranking'",
+            "task: input should be 'auto', 'binary', 'multiclass', 'regression', 'clustering', "
+            "'reduction', 'image_classification', 'text_classification', 'text_regression', "
+            "'sequence_classification' or 'sequence_regression', got 'ranking'",
         ),
         (
             {"task": "clustering"},
