@@ -48,7 +48,13 @@ class Imbalance:
             else None,
             f"{self.resample} resampling" if self.resample != "none" else None,
         ]
-        done = ", ".join(a for a in actions if a) or "nothing changed"
+        done = ", ".join(a for a in actions if a)
+        if not done:
+            return (
+                f"class imbalance: {shown}; stratified splits and imbalance metrics only (no "
+                "class weights with a probability metric; imbalance.class_weight: balanced "
+                "forces them)"
+            )
         return f"class imbalance: {shown}; using {done}"
 
 
