@@ -59,6 +59,7 @@ PUBLISHED = {  # H2O AutoML, auto-sklearn, TPOT, random forest (AMLB 2019, 4 h)
     "segment": "0.0474 / 0.0629 / 0.0546 / 0.0847",
     "shuttle": "0.00051 / 0.00039 / 0.00033 / 0.00078",
 }
+PACKAGES = ["trainforge", "scikit-learn", "lightgbm", "xgboost-cpu", "catboost"]
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 
@@ -207,7 +208,7 @@ def _write(table: str, args) -> None:
     command = f".venv/bin/python benchmarks/quality.py --datasets {args.datasets} --write"
     text = (
         f"\n{SECTION}\n\n- Command: `{command}`\n{machine_line()}\n"
-        f"- Versions: {versions(['trainforge', 'scikit-learn', 'lightgbm', 'xgboost', 'catboost'])}"
+        f"- Versions: {versions(PACKAGES)}"
         f"; FLAML from benchmarks/.venv-flaml\n- Date: {stamp}\n\n"
         "Test-part scores (20% kept from both tools); higher ROC AUC, lower log loss and RMSE "
         "are better.\n\n" + table + "\n"

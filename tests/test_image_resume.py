@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from resume_harness import campaign
 
+pytestmark = pytest.mark.long  # minutes of kills per network: opt-in, `pytest -m long`
+
 
 @pytest.mark.parametrize("kind", ["cnn", "gan"])
 def test_kills_resume_to_bit_identical_weights(tmp_path, kind):

@@ -13,6 +13,9 @@ import resume_harness
 CHILD = Path(__file__).resolve().parent / "sequence_resume_child.py"
 
 
+pytestmark = pytest.mark.long  # minutes of kills per network: opt-in, `pytest -m long`
+
+
 @pytest.mark.parametrize("family", ["rnn", "transformer"])
 def test_kills_resume_to_bit_identical_weights(family, tmp_path, monkeypatch):
     monkeypatch.setattr(resume_harness, "HERE", CHILD)
