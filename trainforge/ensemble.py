@@ -68,6 +68,8 @@ class EnsembleModel(Model):
             mixed = _meta_output(self.meta, _stacked(outputs, self.task), self.task)
         else:
             mixed = sum(self.weights[name] * out for name, out in outputs.items())
+            if self.task != "regression":
+                mixed = _normalised(mixed)
         if self.task == "regression":
             return mixed, None
         if self.threshold is not None and mixed.shape[1] == 2:
@@ -116,6 +118,8 @@ def build_ensemble(results: list[CandidateResult], primary: Metric, task: str, s
         weights = select({n: o[~chosen] for n, o in outputs.items()}, y[~chosen], primary, task)
         crossfit[chosen] = sum(w * outputs[n][chosen] for n, w in weights.items())
     weights = select(outputs, y, primary, task)
+    if task != "regression":
+        crossfit = _normalised(crossfit)
     result = CandidateResult("ensemble", "ensemble", {"weights": weights, "rounds": ROUNDS})
     names = list(usable[0].metrics)
     pred, proba = (crossfit, None) if task == "regression" else (crossfit.argmax(1), crossfit)
@@ -186,6 +190,12 @@ def _stacked(outputs: dict[str, np.ndarray], task: str) -> np.ndarray:
 
 def _meta_output(meta, Z: np.ndarray, task: str) -> np.ndarray:
     return meta.predict(Z) if task == "regression" else meta.predict_proba(Z)
+
+
+def _normalised(proba: np.ndarray) -> np.ndarray:
+    """Rows summing to 1 in float64 (float32 members, such as the MLP's softmax, are off by
+    about 1e-7, which scikit-learn's log loss warns about)."""
+    return proba / proba.sum(axis=1, keepdims=True)
 
 
 def _usable(results: list[CandidateResult], primary: Metric, task: str) -> list:
