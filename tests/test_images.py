@@ -150,7 +150,7 @@ def test_cnn_residual_blocks_and_rgb_images():
 
 
 def test_image_ladder_is_logistic_regression_then_mlp_then_cnn():
-    names = [f.name for f in ladder("multiclass", images=True)]
+    names = [f.name for f in ladder("multiclass", "image")]
     assert names == ["logistic_regression", "mlp", "cnn"]
     assert "cnn" not in [f.name for f in ladder("multiclass")]  # tables never get it
     profile = Profile("multiclass", 100, 64, 3, image_shape=(8, 8, 1))
@@ -166,13 +166,13 @@ def test_python_api_trains_on_image_arrays_and_the_best_model_predicts_images(tm
         y=y,
         models=[
             "logistic_regression",
-            {"name": "cnn", "channels": [8, 16], "batch_size": 16, "max_epochs": 6},
+            {"name": "cnn", "channels": [8, 16], "batch_size": 16, "max_epochs": 15},
         ],
         output=tmp_path / "runs",
     )
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["task"] == "multiclass"
-    assert set(result.leaderboard["candidate"]) == {"logistic_regression", "cnn"}
+    assert set(result.leaderboard["candidate"]) == {"logistic_regression", "cnn", "ensemble"}
     scores = result.leaderboard.set_index("candidate")["accuracy"]
     assert scores["cnn"] >= 0.85 and scores["cnn"] > scores["logistic_regression"]
     cnn = trainforge.load(result.path / "candidates" / "cnn" / "model")

@@ -152,6 +152,8 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         deterministic=True,
         precision="32",
         compile=False,
+        on_epoch=None,
+        callbacks=None,
     ):
         self.image_shape = image_shape
         self.channels = channels
@@ -186,6 +188,8 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         self.deterministic = deterministic
         self.precision = precision
         self.compile = compile
+        self.on_epoch = on_epoch
+        self.callbacks = callbacks
 
     def fit(self, X, y):
         self._validate_params()

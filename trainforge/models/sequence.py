@@ -226,6 +226,8 @@ class _RNNBase(_SequenceBase):
         deterministic=True,
         precision="32",
         compile=False,
+        on_epoch=None,
+        callbacks=None,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -299,6 +301,8 @@ class _TransformerBase(_SequenceBase):
         deterministic=True,
         precision="32",
         compile=False,
+        on_epoch=None,
+        callbacks=None,
     ):
         self.d_model = d_model
         self.heads = heads
