@@ -73,7 +73,7 @@ def _check_logged(client, run_path: Path) -> None:
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"spec.yaml", "manifest.json", "leaderboard.csv", "report.html", "model"} <= artifacts
 
-    assert set(children) == {"baseline", "logistic_regression", "mlp"}
+    assert set(children) == {"baseline", "logistic_regression", "mlp", "ensemble"}
     for name, child in children.items():
         saved = json.loads((run_path / "candidates" / name / "metrics.json").read_text())
         assert child.info.status == "FINISHED"
@@ -188,7 +188,7 @@ def test_a_cli_run_logs_to_a_tracking_server_named_in_the_spec(mlflow_server, tm
     assert not (tmp_path / "runs" / "mlflow.db").exists()
     client = _client(mlflow_server)
     parent, children = _logged(client, run_path)
-    assert set(children) == {"baseline", "logistic_regression", "mlp"}
+    assert set(children) == {"baseline", "logistic_regression", "mlp", "ensemble"}
     assert parent.info.status == "FINISHED"
     epochs = client.get_metric_history(children["mlp"].info.run_id, "loss")
     history = pd.read_csv(run_path / "candidates" / "mlp" / "history.csv")
