@@ -238,7 +238,11 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path, small_csv):
     from trainforge.rundir import read_manifest
 
     first = trainforge.train(
-        data=small_csv, target="y", models=["baseline", "logistic_regression"], output=tmp_path
+        data=small_csv,
+        target="y",
+        models=["baseline", "logistic_regression"],
+        output=tmp_path,
+        ensemble=False,
     )
     info = json.loads((first.path / "tracking.json").read_text())
     assert info["uri"] == os.environ["MLFLOW_TRACKING_URI"]  # the suite's shared store
