@@ -169,11 +169,11 @@ def test_plain_log_lines_show_each_epoch_with_metrics_elapsed_and_eta(spec_dir):
     done = run_cli("train", "spec.yaml", "--log-format", "plain", cwd=spec_dir)
     assert done.code == 0, done.stderr
     lines = done.stderr.splitlines()
-    assert "[1/2] training baseline (1 remaining after it)" in lines
-    first = next(line for line in lines if line.startswith("[2/2] mlp epoch 1/3"))
+    assert "[1/3] training baseline (2 remaining after it)" in lines
+    first = next(line for line in lines if line.startswith("[2/3] mlp epoch 1/3"))
     assert "loss 0.70" in first and "val_loss 0.6" in first and "val_accuracy" in first
     assert "elapsed" in first and "eta" in first
-    last = next(line for line in lines if line.startswith("[2/2] mlp epoch 3/3"))
+    last = next(line for line in lines if line.startswith("[2/3] mlp epoch 3/3"))
     assert "elapsed" in last and "eta" not in last
     report, run = done.stdout.strip().splitlines()[-2:]
     assert run.startswith("run: runs/") and report == f"report: {run[5:]}/report.html"

@@ -51,7 +51,7 @@ def test_python_api_trains_text_models_and_the_best_predicts_raw_rows(sms_like, 
         output=tmp_path / "runs",
     )
     board = result.leaderboard.set_index("candidate")
-    assert set(board.index) == {"tfidf_linear", "transformer"}
+    assert set(board.index) == {"tfidf_linear", "transformer", "ensemble"}
     assert (board["accuracy"] >= 0.95).all(), board["accuracy"]
     bundle = result.path / "candidates" / "transformer" / "model"
     assert (bundle / "estimator" / "tokenizer.json").is_file()
@@ -140,3 +140,20 @@ def test_sequence_models_on_a_table_and_table_tasks_on_text_say_what_to_do(small
     with pytest.raises(DataError, match="columns gives the text role to 2 columns"):
         roles = build_spec(target="label", columns={"a": "text", "b": "text"})
         load_dataset(roles.data, "auto", 0, train=frame.assign(a=texts, b=texts))
+
+
+def test_3d_arrays_and_npz_files_are_images_or_series_by_shape_unless_the_task_says(tmp_path):
+    from trainforge.data.images import is_image_array, is_image_source
+
+    wide, narrow = np.zeros((5, 28, 28)), np.zeros((5, 20, 2))
+    assert is_image_array(wide) and is_image_array(np.zeros((5, 8, 8, 3)))
+    assert not is_image_array(narrow)  # 20 steps x 2 channels
+    assert is_image_array(narrow, "image_classification")
+    assert not is_image_array(wide, "sequence_classification")
+    np.savez_compressed(tmp_path / "images.npz", x_train=wide, y_train=np.arange(5))
+    np.savez(tmp_path / "series.npz", x=narrow, y=np.arange(5))
+    assert is_image_source(tmp_path / "images.npz")
+    assert not is_image_source(tmp_path / "series.npz")
+    assert not is_image_source(tmp_path / "images.npz", "sequence_regression")
+    assert is_image_source(tmp_path / "series.npz", "image_classification")
+    assert is_image_source(tmp_path) and not is_image_source(tmp_path / "table.csv")

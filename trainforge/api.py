@@ -48,7 +48,7 @@ def train(
     for role, value in (("train", data), ("validation", validation)):
         if isinstance(value, (str, Path)):
             settings[role] = value
-        elif is_image_array(value):  # (N, H, W[, C]) images: a pixel table
+        elif is_image_array(value, settings.get("task")):  # (N, H, W[, C]) images: a pixel table
             target = settings.setdefault("target", "label")
             settings.setdefault("task", "image_classification")
             frames[role] = images_frame(value, y if role == "train" else None, target)

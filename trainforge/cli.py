@@ -163,7 +163,7 @@ def _train(args) -> int:
     from trainforge.spec import build_spec
 
     is_spec = Path(args.source).suffix.lower() in (".yaml", ".yml")
-    images = args.task == "image_classification" or is_image_source(args.source)
+    images = args.task == "image_classification" or is_image_source(args.source, args.task)
     unsupervised = args.task in ("clustering", "reduction")
     if not is_spec and not args.target and not images and not unsupervised:
         raise SpecError("train: a data file needs --target COLUMN (or give a YAML spec)")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from trainforge.data.features import feature_frame
-from trainforge.data.images import images_frame, is_image_array
+from trainforge.data.images import image_shape_of, images_frame, is_image_array
 from trainforge.data.read import as_frame, read_table
 from trainforge.data.schema import Schema
 from trainforge.errors import DataError
@@ -46,7 +46,7 @@ class Model:
 
     def features(self, data) -> pd.DataFrame:
         """Rows (frame, path, array, or list of dicts) -> the typed feature frame."""
-        return feature_frame(_rows(data), self.schema)
+        return feature_frame(_rows(data, self.schema), self.schema)
 
     def predict(self, data) -> np.ndarray:
         """Predictions in the training target's own labels (or values, for regression)."""
@@ -60,7 +60,7 @@ class Model:
 
     def predict_frame(self, data) -> pd.DataFrame:
         """The input rows in order, with a ``prediction`` column and the class probabilities."""
-        rows = _rows(data).reset_index(drop=True)
+        rows = _rows(data, self.schema).reset_index(drop=True)
         labels, proba = self.decide(feature_frame(rows, self.schema))
         out = rows.assign(prediction=labels)
         return out if proba is None else pd.concat([out, self._proba(proba)], axis=1)
@@ -92,11 +92,12 @@ class Model:
         return pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])
 
 
-def _rows(data) -> pd.DataFrame:
+def _rows(data, schema: Schema) -> pd.DataFrame:
     if isinstance(data, (str, Path)):
         return read_table(data)
     if isinstance(data, list):
         return pd.DataFrame(data)
-    if is_image_array(data):  # images (N, H, W[, C]) -> pixel columns like the training table
-        return images_frame(data)
+    images = "image_classification" if image_shape_of(c.name for c in schema.columns) else None
+    if is_image_array(data, images or "sequence_classification"):  # as the model was trained
+        return images_frame(data)  # images (N, H, W[, C]) -> pixel columns
     return as_frame(data)

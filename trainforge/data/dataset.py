@@ -62,7 +62,7 @@ def load_dataset(
 ) -> Dataset:
     """Read, type and split the data a spec names (or the frames given in Python)."""
     roles = {k: v.value for k, v in spec.columns.items()}
-    images = task == "image_classification" or (train is None and is_image_source(spec.train))
+    images = task == "image_classification" or (train is None and is_image_source(spec.train, task))
     if images:  # images become pixel tables (see trainforge.data.images)
         train, validation, task, roles = image_tables(spec, train, validation)
     train, train_id = _table(spec.train, train, "train")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,61 @@ _KEYS = {
 }
 
 
-def is_image_source(path) -> bool:
-    """Whether ``path`` names images (a folder or an ``.npz`` file) rather than a table."""
-    return path is not None and (Path(path).is_dir() or Path(path).suffix.lower() == ".npz")
+# A 3-D array (N, A, B) is N grayscale images of A x B pixels when B is wider than this, and N
+# series of A steps x B channels otherwise. A task (image_classification, sequence_...) decides.
+SERIES_CHANNELS = 4
 
 
-def is_image_array(value) -> bool:
-    return isinstance(value, np.ndarray) and value.ndim in (3, 4)
+def is_image_source(path, task: str | None = None) -> bool:
+    """Whether ``path`` names images (a folder, or an ``.npz`` whose array holds images)."""
+    if path is None or task in _NOT_IMAGES:
+        return False
+    path = Path(path)
+    if path.is_dir():
+        return True
+    if path.suffix.lower() != ".npz":
+        return False
+    return task == "image_classification" or _npz_shape(path) is None or _images(_npz_shape(path))
+
+
+def is_image_array(value, task: str | None = None) -> bool:
+    """Whether an array holds images: ``(N, H, W, C)``, or ``(N, H, W)`` wider than
+    SERIES_CHANNELS (narrower ones are series), unless ``task`` says which."""
+    if not isinstance(value, np.ndarray) or value.ndim not in (3, 4) or task in _NOT_IMAGES:
+        return False
+    return task == "image_classification" or _images(value.shape)
+
+
+_NOT_IMAGES = {
+    "sequence_classification",
+    "sequence_regression",
+    "text_classification",
+    "text_regression",
+}
+
+
+def _images(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 4 or (len(shape) == 3 and shape[2] > SERIES_CHANNELS)
+
+
+def _npz_shape(path: Path) -> tuple[int, ...] | None:
+    """The shape of the training array in an npz file, read from its header alone."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            for images, _ in _KEYS["train"]:
+                if f"{images}.npy" in names:
+                    with archive.open(f"{images}.npy") as handle:
+                        major, _ = np.lib.format.read_magic(handle)
+                        read = (
+                            np.lib.format.read_array_header_1_0
+                            if major == 1
+                            else np.lib.format.read_array_header_2_0
+                        )
+                        return read(handle)[0]
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None  # the reader says what is wrong with the file
+    return None
 
 
 def read_images(path, target: str, role: str = "train") -> pd.DataFrame:
