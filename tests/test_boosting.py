@@ -101,3 +101,25 @@ def test_a_corrupted_native_model_file_is_refused(small_table, tmp_path):
     native.write_text(native.read_text().replace("num_leaves", "num_leafs", 1))
     with pytest.raises(BundleError, match="does not match the sha256"):
         load_bundle(tmp_path / "model")
+
+
+@pytest.mark.parametrize("library", ["XGBoost", "LightGBM", "CatBoost"])
+def test_a_round_hook_stops_the_fit_keeping_the_best_round_so_far(library, tmp_path):
+    X, y = _codes_table()
+    make = getattr(boosting, f"{library}Classifier")
+    seen = []
+
+    def hook(round_, val_loss):  # what a search's pruning or deadline sees
+        seen.append((round_, val_loss))
+        return round_ == 25
+
+    model = make(learning_rate=0.02, random_state=0, callbacks=[hook]).fit(X, y)
+    full = make(learning_rate=0.02, random_state=0).fit(X, y)
+    assert [r for r, _ in seen] == list(range(1, 26)) and full.n_rounds_ > 25
+    losses = [loss for _, loss in seen]
+    assert model.n_rounds_ == int(np.argmin(losses)) + 1
+    assert model.history_ == full.history_[: model.n_rounds_]  # the same rounds, cut short
+    np.testing.assert_allclose([h["val_loss"] for h in model.history_], losses[: model.n_rounds_])
+    model.save_files(tmp_path)  # the hooks belong to the search, not to the saved model
+    assert json.loads((tmp_path / "estimator.json").read_text())["params"]["callbacks"] is None
+    assert type(model).load_files(tmp_path).callbacks is None

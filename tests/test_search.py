@@ -113,6 +113,23 @@ def test_deadline_stops_an_mlp_mid_training_with_a_usable_model():
     assert model.get_params()["callbacks"] == [deadline]
 
 
+def test_round_hook_reports_every_tenth_round_and_stops_at_the_deadline():
+    from trainforge.search.spaces import RoundHook
+
+    reports = []
+
+    def report(step, value):
+        reports.append((step, value))
+        return step >= 30  # the pruner's verdict
+
+    hook = RoundHook(report, time.monotonic() + 600)
+    stops = [hook(r, 1.0 / r) for r in range(1, 41)]
+    assert [step for step, _ in reports] == [10, 20, 30, 40] and reports[2] == (30, 1 / 30)
+    assert stops.index(True) == 29
+    assert RoundHook(None, time.monotonic() - 1)(1, 0.5) is True
+    assert RoundHook(None, time.monotonic() + 600)(10, 0.5) is False
+
+
 # -- search runs -------------------------------------------------------------------------------
 
 
@@ -290,14 +307,40 @@ def test_budget_order_puts_strong_families_first_and_leaves_weak_ones_out():
 
     candidates, _ = plan([], Profile("binary", 1000, 5, 2))
     names = [c.name for c in budget_order(candidates)]
-    assert names[:6] == [
+    assert names[:9] == [
         "baseline",
+        "lightgbm",
         "hist_gradient_boosting",
         "logistic_regression",
         "random_forest",
+        "xgboost",
         "extra_trees",
+        "catboost",
         "mlp",
     ]
     kept = lambda limit: [c.name for c in budget_order(candidates) if not _left_out(c, limit)]  # noqa: E731
-    assert kept(60) == names[:5]  # no mlp under 5 minutes, no knn/svm/naive_bayes/tree
-    assert kept(300) == kept(None) == names[:6]
+    # under 3 minutes: no mlp, xgboost or catboost, and never knn/svm/naive_bayes/tree
+    assert kept(60) == [n for n in names[:7] if n != "xgboost"]
+    assert kept(200) == names[:7]
+    assert kept(300) == kept(None) == names[:9]
+
+
+def test_boosting_trials_report_rounds_to_their_study(tmp_path, small_table):
+    import optuna
+
+    result = trainforge.train(
+        {"budget": {"trials": 3}, "models": [{"name": "lightgbm", "learning_rate": 0.05}]},
+        data=small_table,
+        target="y",
+        output=tmp_path,
+        ensemble=False,
+        tracking=False,
+    )
+    trials = _trials(result.path)
+    assert len(trials) == 3 and set(trials.study) == {"lightgbm"}
+    first = json.loads(trials.params[0])  # the portfolio first; the spec's learning rate held
+    assert first["num_leaves"] == 63 and "learning_rate" not in first
+    study = optuna.load_study(study_name="lightgbm", storage=f"sqlite:///{result.path}/search.db")
+    for trial in study.trials:
+        steps = sorted(trial.intermediate_values)
+        assert steps and steps == list(range(10, 10 * len(steps) + 1, 10)), steps

@@ -9,6 +9,9 @@ and the ensemble can be chosen on it.
 Category codes (from trainforge's native preprocessing, NaN for missing or unseen) are passed to
 each library's own categorical handling when ``categorical_features`` marks them. A fitted model
 saves itself in its library's format (``save_files``) and loads without pickle (``load_files``).
+
+``callbacks`` (a list of ``hook(round, val_loss) -> stop?`` functions, called after every
+round) lets a search prune a fit or stop it at a deadline; the best round so far is kept.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ _COMMON = {
     "categorical_features": [list, None],
     "random_state": ["random_state"],
     "n_jobs": [Interval(Integral, -1, None, closed="left"), None],
+    "callbacks": [list, None],
 }
 
 
@@ -67,6 +71,11 @@ class _Boosted(BaseEstimator):
             return int(rs or 0)
         return int(rs.randint(2**31 - 1))
 
+    def _stop_after(self, round_: int, val_loss: float) -> bool:
+        """Call every hook in ``callbacks`` after a round; whether any asks to stop."""
+        stops = [hook(round_, val_loss) for hook in self.callbacks or ()]
+        return any(stops)
+
     def _n_outputs(self) -> int:
         return len(self.classes_) if self._task == "classification" else 1
 
@@ -95,6 +104,7 @@ class _Boosted(BaseEstimator):
             fitted["classes_"] = self.classes_.tolist()
         params = {k: _plain(v) for k, v in self.get_params().items()}
         params["random_state"] = self._seed()
+        params["callbacks"] = None  # hooks of the search that trained it, not part of the model
         (folder / "estimator.json").write_text(
             json.dumps({"params": params, "fitted": fitted}, indent=1)
         )
@@ -158,6 +168,7 @@ class _XGBoost(_Boosted):
         categorical_features=None,
         random_state=None,
         n_jobs=None,
+        callbacks=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -171,6 +182,7 @@ class _XGBoost(_Boosted):
         self.categorical_features = categorical_features
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.callbacks = callbacks
 
     def _objective(self) -> dict:
         if self._task == "regression":
@@ -216,9 +228,13 @@ class _XGBoost(_Boosted):
             dtrain,
             num_boost_round=self.n_estimators,
             evals=[(dtrain, "train"), (dvalid, "valid")],
-            early_stopping_rounds=self.early_stopping_rounds,
             evals_result=evals,
             verbose_eval=False,
+            # early stopping first: XGBoost skips the callbacks after one that says stop
+            callbacks=[
+                xgb.callback.EarlyStopping(rounds=self.early_stopping_rounds),
+                *([_xgboost_hook(self._stop_after)] if self.callbacks else []),
+            ],
         )
         best = booster.best_iteration + 1
         return booster[:best], _history(evals["train"], evals["valid"], best)
@@ -274,6 +290,7 @@ class _LightGBM(_Boosted):
         categorical_features=None,
         random_state=None,
         n_jobs=None,
+        callbacks=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -287,6 +304,7 @@ class _LightGBM(_Boosted):
         self.categorical_features = categorical_features
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.callbacks = callbacks
 
     def _objective(self) -> dict:
         if self._task == "regression":
@@ -327,6 +345,7 @@ class _LightGBM(_Boosted):
             callbacks=[
                 lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                 lgb.record_evaluation(evals),
+                *([_lightgbm_hook(self._stop_after)] if self.callbacks else []),
             ],
         )
         best = booster.best_iteration or booster.current_iteration()
@@ -375,6 +394,7 @@ class _CatBoost(_Boosted):
         categorical_features=None,
         random_state=None,
         n_jobs=None,
+        callbacks=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -385,6 +405,7 @@ class _CatBoost(_Boosted):
         self.categorical_features = categorical_features
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.callbacks = callbacks
 
     def _loss(self) -> str:
         if self._task == "regression":
@@ -421,7 +442,8 @@ class _CatBoost(_Boosted):
                 "allow_writing_files": False,
             }
         )
-        model.fit(self._pool(*train), eval_set=self._pool(*valid))
+        hooks = [_CatBoostHook(self._stop_after, self._loss())] if self.callbacks else None
+        model.fit(self._pool(*train), eval_set=self._pool(*valid), callbacks=hooks)
         evals = model.get_evals_result()
         metric = self._loss()
         best = model.get_best_iteration() + 1
@@ -447,6 +469,47 @@ class CatBoostClassifier(_Classifier, _CatBoost):
 
 class CatBoostRegressor(_Regressor, _CatBoost):
     """CatBoost (ordered boosting, symmetric trees) with early stopping on an internal split."""
+
+
+# -- per-round hooks, in each library's callback protocol ---------------------------------
+
+
+def _xgboost_hook(stop_after):
+    import xgboost as xgb
+
+    class Hook(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            (losses,) = evals_log["valid"].values()
+            return stop_after(epoch + 1, float(losses[-1]))
+
+    return Hook()
+
+
+def _lightgbm_hook(stop_after):
+    """Stops LightGBM the way its own early stopping does, keeping the best round so far."""
+    import lightgbm as lgb
+
+    best = {"round": 0, "loss": float("inf"), "results": []}
+
+    def hook(env) -> None:
+        (loss,) = [r[2] for r in env.evaluation_result_list if r[0] == "valid"]
+        round_ = env.iteration + 1
+        if loss < best["loss"]:
+            best.update(round=round_, loss=loss, results=env.evaluation_result_list)
+        if stop_after(round_, float(loss)):
+            raise lgb.callback.EarlyStopException(best["round"] - 1, best["results"])
+
+    hook.order = 40  # after the evaluation is recorded
+    return hook
+
+
+class _CatBoostHook:
+    def __init__(self, stop_after, metric: str):
+        self.stop_after, self.metric = stop_after, metric
+
+    def after_iteration(self, info) -> bool:  # False stops CatBoost
+        loss = info.metrics["validation"][self.metric][-1]
+        return not self.stop_after(info.iteration, float(loss))
 
 
 # -- helpers -------------------------------------------------------------------------------

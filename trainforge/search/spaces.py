@@ -10,6 +10,8 @@ leaves for boosting, more features per split for forests); the search then impro
 
 from __future__ import annotations
 
+import time
+
 from trainforge.models.registry import Family
 from trainforge.search.space import Choice, Float, Int, Space
 
@@ -18,11 +20,14 @@ from trainforge.search.space import Choice, Float, Int, Space
 # Families not named here follow in ladder order.
 BUDGET_ORDER = (
     "baseline",
+    "lightgbm",
     "hist_gradient_boosting",
     "logistic_regression",
     "ridge",
     "random_forest",
+    "xgboost",
     "extra_trees",
+    "catboost",
     "mlp",
 )
 # Default candidates left out under a budget: they rarely win on tables, and their time is
@@ -31,6 +36,8 @@ BUDGET_LEAVES_OUT = ("knn", "svm", "linear_svm", "naive_bayes", "decision_tree")
 # Neural families (those needing torch) join the default candidates from time limits of this
 # many seconds: loading torch and the first epochs take a good part of a shorter budget.
 NEURAL_MIN_SECONDS = 300
+# Slower boosting libraries join from these limits; below them LightGBM takes their place.
+FAMILY_MIN_SECONDS = {"xgboost": 180, "catboost": 300}
 
 
 def _loop_hooks(report, at: float) -> list:
@@ -40,6 +47,38 @@ def _loop_hooks(report, at: float) -> list:
 
     return ([Pruning(report)] if report is not None else []) + [Deadline(at)]
 
+
+# A boosting fit reports its validation loss to the search every this many rounds (each report
+# is a write to the study's SQLite file); the deadline is checked after every round.
+REPORT_ROUNDS = 10
+
+
+class RoundHook:
+    """``hook(round, val_loss) -> stop?`` for the boosting estimators' ``callbacks``: prunes
+    through ``report`` every REPORT_ROUNDS rounds and stops at the monotonic time ``at``."""
+
+    def __init__(self, report, at: float):
+        self.report, self.at = report, at
+
+    def __call__(self, round_: int, val_loss: float) -> bool:
+        if time.monotonic() >= self.at:
+            return True
+        return (
+            self.report is not None
+            and round_ % REPORT_ROUNDS == 0
+            and bool(self.report(round_, val_loss))
+        )
+
+
+def _boosting_hooks(report, at: float) -> list:
+    return [RoundHook(report, at)]
+
+
+_BOOSTING_NOTE = "pruned by its validation loss every 10 rounds; stopped at the deadline"
+_ROWS_AND_COLUMNS = (
+    Float("subsample", 0.5, 1.0),
+    Float("colsample_bytree", 0.4, 1.0),
+)
 
 _FOREST = (
     Choice("max_features", ["sqrt", "log2", 0.2, 0.35, 0.5, 0.75, 1.0]),
@@ -81,6 +120,69 @@ SPACES: dict[str, Space] = {
             },
         ),
         note="early stopping as in the initial settings ends most fits well before 1,000 rounds",
+    ),
+    "lightgbm": Space(
+        params=(
+            Float("learning_rate", 0.01, 0.3, log=True),
+            Int("num_leaves", 8, 256, log=True),
+            Int("min_child_samples", 3, 100, log=True),
+            *_ROWS_AND_COLUMNS,
+            Float("reg_lambda", 1e-6, 10.0, log=True),
+        ),
+        fixed={"n_estimators": 3000},
+        portfolio=(
+            {
+                "learning_rate": 0.03,
+                "num_leaves": 63,
+                "min_child_samples": 20,
+                "subsample": 0.8,
+                "colsample_bytree": 0.6,
+                "reg_lambda": 1e-3,
+            },
+            {
+                "learning_rate": 0.1,
+                "num_leaves": 15,
+                "min_child_samples": 40,
+                "subsample": 0.9,
+                "colsample_bytree": 0.9,
+                "reg_lambda": 1.0,
+            },
+        ),
+        hooks=_boosting_hooks,
+        note=_BOOSTING_NOTE,
+    ),
+    "xgboost": Space(
+        params=(
+            Float("learning_rate", 0.01, 0.3, log=True),
+            Int("max_depth", 3, 10),
+            Float("min_child_weight", 0.5, 20.0, log=True),
+            *_ROWS_AND_COLUMNS,
+            Float("reg_lambda", 1e-3, 10.0, log=True),
+        ),
+        fixed={"n_estimators": 3000},
+        portfolio=(
+            {
+                "learning_rate": 0.03,
+                "max_depth": 8,
+                "min_child_weight": 1.0,
+                "subsample": 0.8,
+                "colsample_bytree": 0.6,
+                "reg_lambda": 1.0,
+            },
+        ),
+        hooks=_boosting_hooks,
+        note=_BOOSTING_NOTE,
+    ),
+    "catboost": Space(
+        params=(
+            Float("learning_rate", 0.02, 0.3, log=True),
+            Int("depth", 4, 10),
+            Float("l2_leaf_reg", 1.0, 30.0, log=True),
+        ),
+        fixed={"n_estimators": 2000},
+        portfolio=({"learning_rate": 0.05, "depth": 8, "l2_leaf_reg": 3.0},),
+        hooks=_boosting_hooks,
+        note=_BOOSTING_NOTE,
     ),
     "random_forest": Space(
         params=_FOREST,

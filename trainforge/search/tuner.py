@@ -26,6 +26,7 @@ from trainforge.search.history import write_history
 from trainforge.search.spaces import (
     BUDGET_LEAVES_OUT,
     BUDGET_ORDER,
+    FAMILY_MIN_SECONDS,
     NEURAL_MIN_SECONDS,
     space_for,
 )
@@ -67,11 +68,15 @@ def search(spec, candidates, dataset, profile, primary, run, observer, train_one
 
 
 def _left_out(candidate: Candidate, limit: float | None) -> bool:
-    """Whether a default candidate is left out under a budget (see BUDGET_LEAVES_OUT)."""
+    """Whether a default candidate is left out under a time limit of ``limit`` seconds (see
+    BUDGET_LEAVES_OUT, NEURAL_MIN_SECONDS and FAMILY_MIN_SECONDS)."""
     if candidate.family.name in BUDGET_LEAVES_OUT:
         return True
-    neural = "torch" in candidate.family.requires
-    return neural and limit is not None and limit < NEURAL_MIN_SECONDS
+    if limit is None:
+        return False
+    if "torch" in candidate.family.requires:
+        return limit < NEURAL_MIN_SECONDS
+    return limit < FAMILY_MIN_SECONDS.get(candidate.family.name, 0)
 
 
 def budget_order(candidates: list[Candidate]) -> list[Candidate]:
