@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import trainforge
 from conftest import manifests, run_cli
@@ -43,7 +44,7 @@ def _check_run_folder(run: Path, task: str, primary: str) -> pd.DataFrame:
     return board
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_adult_default_ladder_reaches_published_auc(tmp_path, data_dir):
     run = _train(tmp_path, data_dir / "tabular/adult.csv", "income >50K")
     board = _check_run_folder(run, "binary", "roc_auc")
@@ -70,7 +71,8 @@ def test_adult_default_ladder_reaches_published_auc(tmp_path, data_dir):
     assert accuracy > 0.8
 
 
-def test_car_multiclass_ranks_by_log_loss(tmp_path, data_dir):
+@pytest.mark.long
+def test_car_default_ladder_ranks_by_log_loss(tmp_path, data_dir):
     run = _train(tmp_path, data_dir / "tabular/car.tsv.gz", "target")
     board = _check_run_folder(run, "multiclass", "log_loss")
     assert board["log_loss"].is_monotonic_increasing
@@ -96,14 +98,32 @@ def test_california_regression_ranks_by_rmse(tmp_path, data_dir):
 
 
 def test_same_seed_gives_identical_metrics_and_another_seed_differs(tmp_path, data_dir):
-    data = data_dir / "tabular/car.tsv.gz"
-    # the families that draw random numbers (forest, boosting, MLP) and their ensemble; the
-    # full ladder runs in the tests above
-    models = ("--models", "random_forest,lightgbm,mlp")
-    runs = [_train(tmp_path, data, "target", "--seed", seed, *models) for seed in ("4", "4", "5")]
+    # the families that draw random numbers (forest, boosting, MLP) and their ensemble, on car
+    # (multiclass, integer-coded levels); the default ladders run under pytest -m long
+    spec = {
+        "data": {"train": str(data_dir / "tabular/car.tsv.gz"), "target": "target"},
+        "models": ["random_forest", "lightgbm", {"name": "mlp", "max_epochs": 15}],
+        "tracking": {"enabled": False},
+    }
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    runs = [_train_spec(tmp_path, "--seed", seed) for seed in ("4", "4", "5")]
+    board = _check_run_folder(runs[0], "multiclass", "log_loss")
+    assert board["log_loss"].is_monotonic_increasing and board.loc[0, "accuracy"] > 0.95
+    assert "ensemble" in set(board["candidate"])
+    schema = json.loads(
+        (runs[0] / "candidates" / board.loc[0, "candidate"] / "model/bundle.json").read_text()
+    )["schema"]
+    assert schema["classes"] == [0, 1, 2, 3]
+    assert {c["role"] for c in schema["columns"]} == {"categorical"}  # integer-coded levels
     boards = [pd.read_csv(r / "leaderboard.csv").drop(columns=TIMING) for r in runs]
     pd.testing.assert_frame_equal(boards[0], boards[1])
     assert not boards[0].equals(boards[2])
+
+
+def _train_spec(tmp_path: Path, *flags: str) -> Path:
+    done = run_cli("train", "spec.yaml", "--out", "runs", *flags, cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    return Path(tmp_path, done.stdout.strip().splitlines()[-1].removeprefix("run: "))
 
 
 def test_cross_validation_reports_fold_spread_and_refits(tmp_path, small_csv):

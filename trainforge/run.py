@@ -173,6 +173,7 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
             spec, candidates, dataset, profile, primary, run, observer, train_one, begun
         )
         candidates = []
+    closing = time.monotonic()  # under a budget, what follows counts in it (docs/search.md)
     total = len(results) + len(candidates) + (1 + dataset.refit if spec.ensemble else 0)
     for index, candidate in enumerate(candidates, start=1):
         observer.candidate_started(index, total, candidate.name)
@@ -207,6 +208,10 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         warnings=_raised(observer),
     )
     write_report(run.path, status="completed")  # the last artifact; completed comes next
+    if spec.budget is not None:
+        from trainforge.search.budget import closed
+
+        run.update(budget=closed(run.manifest["budget"], time.monotonic() - closing))
     return RunResult(run.path, board, best.model, best.name, results)
 
 

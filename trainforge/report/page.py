@@ -100,16 +100,19 @@ def _leaderboard(run: Path) -> str:
 
 
 def _candidates(run: Path) -> list[Path]:
-    """Candidate folders in leaderboard order (then any others by name)."""
+    """Candidate folders in leaderboard order; all of them by name while there is none.
+
+    A search's trials that are not on the leaderboard (all but each candidate's best) are
+    left out: search.csv lists them, and drawing each would make a long run's report slow.
+    """
     folder = run / "candidates"
     if not folder.is_dir():
         return []
     found = {p.name: p for p in folder.iterdir() if p.is_dir()}
-    order = []
     board = run / "leaderboard.csv"
-    if board.is_file():
-        order = [str(n) for n in pd.read_csv(board)["candidate"] if str(n) in found]
-    return [found[n] for n in order] + [found[n] for n in sorted(found) if n not in order]
+    if not board.is_file():
+        return [found[n] for n in sorted(found)]
+    return [found[str(n)] for n in pd.read_csv(board)["candidate"] if str(n) in found]
 
 
 def _curves(run: Path) -> str:

@@ -55,7 +55,7 @@ class UnsupervisedModel:
         return self.task == "reduction" and hasattr(self.pipeline[-1], "transform")
 
     def features(self, data) -> pd.DataFrame:
-        return feature_frame(_rows(data), self.schema)
+        return feature_frame(_rows(data, self.schema), self.schema)
 
     def predict(self, data) -> np.ndarray:
         """The cluster of each row (clustering models that support new rows)."""
@@ -84,7 +84,7 @@ class UnsupervisedModel:
     def predict_frame(self, data) -> pd.DataFrame:
         """The input rows in order with a ``cluster`` column (clustering) or the
         ``component_<i>`` columns (reduction); what ``trainforge predict`` writes."""
-        rows = _rows(data).reset_index(drop=True)
+        rows = _rows(data, self.schema).reset_index(drop=True)
         if self.task == "clustering":
             return rows.assign(cluster=self.predict(rows))
         return pd.concat([rows, self.transform(rows)], axis=1)
