@@ -40,19 +40,9 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Time-budgeted search: trainforge vs FLAML at equal time limits"
 SEED = 0
 
-# name -> (file, target, task)
-DATASETS = {
-    "adult": ("adult.csv", "income >50K", "binary"),
-    "bank_marketing": ("bank_marketing.csv", "deposit", "binary"),
-    "credit_g": ("credit_g.tsv.gz", "target", "binary"),
-    "lending_club": ("lending_club.csv", "Class", "binary"),
-    "car": ("car.tsv.gz", "target", "multiclass"),
-    "segment": ("segment.tsv.gz", "target", "multiclass"),
-    "shuttle": ("shuttle.tsv.gz", "target", "multiclass"),
-    "california_housing": ("california_housing.tsv.gz", "target", "regression"),
-    "diamonds": ("diamonds.csv", "price", "regression"),
-}
-METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+sys.path.insert(0, str(Path(__file__).parent))
+from quality import DATASETS  # noqa: E402 - the tabular datasets, shared with quality.py
+from quality import METRIC as METRICS  # noqa: E402
 
 
 def read(path: Path):
@@ -199,7 +189,6 @@ def campaign(names: list[str], limits: list[float], tools: list[str]) -> None:
 
 def report() -> str:
     """The RESULTS.md section from the log (the newest record per dataset, tool and limit)."""
-    sys.path.insert(0, str(Path(__file__).parent))
     from common import machine_line, versions
 
     latest: dict[tuple, dict] = {}

@@ -184,6 +184,12 @@ def test_same_seed_gives_the_same_trials_and_scores(tmp_path, small_table):
     assert manifest["budget"]["trials_run"] == 5 and manifest["budget"]["stopped_by"] == "trials"
     assert first.best_name == manifest["best"]["candidate"]
     assert trainforge.load(first.path).predict(small_table).shape == (len(small_table),)
+    # the report shows the search: score over time (and parameter importance), counts by state
+    page = (first.path / "report.html").read_text()
+    section = page.split("<h2>Search history</h2>")[1].split("<h2>")[0]
+    importance = json.loads((first.path / "search_importance.json").read_text())
+    assert section.count("data:image/png;base64,") == 1 + bool(importance)
+    assert "<th" in section and "COMPLETE" in section
 
 
 def test_a_time_limit_is_honoured_with_a_usable_best_model(tmp_path, small_table):

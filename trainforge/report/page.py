@@ -47,6 +47,7 @@ def write_report(
         ("Learning curves", lambda: _curves(run)),
         ("Diagnostics of the best model", lambda: _diagnostics(run, manifest)),
         ("Permutation feature importance", lambda: _importance(run, manifest)),
+        ("Search history", lambda: _search(run, manifest)),
         ("Other figures", lambda: _figures(run)),
         ("Run manifest", lambda: _manifest(manifest)),
         ("Resolved spec", lambda: _spec(run)),
@@ -191,6 +192,29 @@ def _importance(run: Path, manifest: dict) -> str:
         return ""
     frame = pd.read_csv(path)
     return _img(plots.importance(frame, best)) + _table(frame)
+
+
+def _search(run: Path, manifest: dict) -> str:
+    """A budgeted run's trials: score over time, parameter importance, counts by state."""
+    from trainforge.metrics import METRICS
+
+    path = run / "search.csv"
+    if not path.is_file():
+        return ""
+    trials = pd.read_csv(path)
+    if trials.empty:
+        return ""
+    metric = manifest.get("primary_metric")
+    greater = METRICS[metric].greater_is_better if metric in METRICS else True
+    importance = {}
+    if (run / "search_importance.json").is_file():
+        importance = json.loads((run / "search_importance.json").read_text(encoding="utf-8"))
+    counts = trials.groupby(["study", "state"]).size().unstack(fill_value=0).reset_index()
+    images = _imgs(
+        plots.search_history(trials, metric or "score", greater),
+        plots.search_importance(importance),
+    )
+    return images + _table(counts) + '<p class="muted">every trial: search.csv</p>'
 
 
 def _figures(run: Path) -> str:

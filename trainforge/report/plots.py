@@ -210,3 +210,49 @@ def importance(frame: pd.DataFrame, name: str, top: int = 20) -> str | None:
     ax.set_xlabel(f"drop in {metric} when the column is shuffled")
     ax.set_title(f"{name}: permutation importance (validation)")
     return _png(figure)
+
+
+def search_history(trials: pd.DataFrame, metric: str, greater: bool) -> str | None:
+    """Each trial's validation score against the budget time it finished at, one colour per
+    study, with the best score so far as a step line."""
+    done = trials.dropna(subset=["value", "finished_seconds"]).sort_values("finished_seconds")
+    if done.empty:
+        return None
+    figure = _figure(7.0, 4.0)
+    ax = figure.subplots()
+    for index, (study, rows) in enumerate(done.groupby("study", sort=False)):
+        pruned = rows["state"] == "PRUNED"
+        color = COLORS[index % len(COLORS)]
+        ax.scatter(
+            rows["finished_seconds"][~pruned],
+            rows["value"][~pruned],
+            color=color,
+            s=18,
+            label=str(study),
+        )
+        ax.scatter(
+            rows["finished_seconds"][pruned], rows["value"][pruned], color=color, s=18, marker="x"
+        )
+    best = done["value"].cummax() if greater else done["value"].cummin()
+    ax.step(done["finished_seconds"], best, where="post", color="black", lw=1.2, label="best")
+    ax.set_xlabel("budget seconds when the trial finished (x: pruned)")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title("search history")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(figure)
+
+
+def search_importance(importance: dict[str, dict[str, float]]) -> str | None:
+    """fANOVA importance of each searched parameter, one panel per study."""
+    studies = [(name, scores) for name, scores in importance.items() if scores]
+    if not studies:
+        return None
+    figure = _figure(4.2 * min(len(studies), 3), 0.9 + 0.3 * max(len(s) for _, s in studies))
+    axes = figure.subplots(1, min(len(studies), 3), squeeze=False)[0]
+    for ax, (name, scores) in zip(axes, studies):
+        ordered = sorted(scores.items(), key=lambda item: item[1])
+        ax.barh([k for k, _ in ordered], [v for _, v in ordered], color=COLORS[0])
+        ax.set_title(f"{name}: parameter importance")
+        ax.set_xlim(0, 1)
+    return _png(figure)
