@@ -254,6 +254,9 @@ def test_cli_clusters_a_file_and_assigns_new_rows(tmp_path):
     )
     assert done.code == 0, done.stderr
     assert "silhouette" in done.stdout and "best: kmeans" in done.stdout
+    assert "leaderboard (scored on the training rows)" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.lstrip().startswith("1 "))
+    assert " 4 " in row and " 4.0000 " not in row  # the cluster count prints as a count
     predicted = run_cli("predict", "latest", "points.csv", "-o", "clusters.csv", cwd=tmp_path)
     assert predicted.code == 0, predicted.stderr
     clusters = pd.read_csv(tmp_path / "clusters.csv")["cluster"]

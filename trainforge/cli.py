@@ -202,9 +202,11 @@ def _resume(args) -> int:
 
 
 def _report(result) -> None:
-    from trainforge.console import print_table
+    from trainforge.console import board_title, print_table
+    from trainforge.rundir import read_manifest
 
-    print_table(result.leaderboard, title="leaderboard (validation)")
+    task = read_manifest(result.path).get("task")
+    print_table(result.leaderboard, title=board_title(task))
     print(f"best: {result.best_name}")
     if (result.path / "report.html").is_file():
         print(f"report: {result.path / 'report.html'}")
@@ -277,7 +279,7 @@ def _runs(args) -> int:
 def _show(args) -> int:
     import pandas as pd
 
-    from trainforge.console import print_table
+    from trainforge.console import board_title, print_table
     from trainforge.rundir import find_run, read_manifest
 
     path = find_run(args.run, Path(args.out))
@@ -298,7 +300,7 @@ def _show(args) -> int:
     _show_tracking(path)
     board = path / "leaderboard.csv"
     if board.is_file():
-        print_table(pd.read_csv(board), title="leaderboard (validation)")
+        print_table(pd.read_csv(board), title=board_title(manifest.get("task")))
     return 0
 
 

@@ -138,7 +138,19 @@ def print_table(frame: pd.DataFrame, title: str | None = None, formats: dict | N
     console.print(table)
 
 
-COLUMN_FORMATS = {"fit_seconds": "{:.2f}", "predict_ms_per_1k": "{:.1f}", "size_kb": "{:,.0f}"}
+COLUMN_FORMATS = {
+    "fit_seconds": "{:.2f}",
+    "predict_ms_per_1k": "{:.1f}",
+    "size_kb": "{:,.0f}",
+    "clusters": "{:.0f}",
+}
+
+
+def board_title(task: str | None) -> str:
+    """Supervised runs score on validation rows; clustering and reduction on the data itself."""
+    if task in ("clustering", "reduction"):
+        return "leaderboard (scored on the training rows)"
+    return "leaderboard (validation)"
 
 
 def _fmt(value, template: str | None = None) -> str:
