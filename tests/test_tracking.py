@@ -264,3 +264,26 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path, small_csv):
     names = sorted(c.data.tags["trainforge.candidate"] for c in children)
     assert names == ["baseline", "baseline", "logistic_regression", "logistic_regression"]
     assert all(c.info.status == "FINISHED" for c in children)
+
+
+def test_every_search_trial_is_a_nested_mlflow_run(tmp_path):
+    uri = "sqlite:///" + str(tmp_path / "store.db")
+    result = trainforge.train(
+        {"budget": {"trials": 3}, "models": ["logistic_regression"]},
+        data=make_small_table(),
+        target="y",
+        output=tmp_path / "runs",
+        tracking_uri=uri,
+        ensemble=False,
+    )
+    _, children = _logged(_client(uri), result.path)
+    trials = pd.read_csv(result.path / "search.csv")
+    assert set(children) == {"logistic_regression", *trials.candidate}
+    assert len(trials) == 3 and all(
+        name.startswith("logistic_regression#t") for name in trials.candidate
+    )
+    for row in trials.itertuples():
+        child = children[row.candidate]
+        assert child.info.status == "FINISHED"
+        assert child.data.params["C"] == str(json.loads(row.params)["C"])
+        assert child.data.metrics["roc_auc"] == pytest.approx(row.value)
