@@ -66,6 +66,27 @@ def test_the_best_model_has_permutation_importance(binary_run):
     assert abs(by_name["x2"]) < 0.05  # pure noise
 
 
+def test_a_time_budget_cuts_the_importance_repeats_or_skips_it(binary_run, tmp_path):
+    from trainforge.artifacts import write_importance
+    from trainforge.data.dataset import load_dataset
+    from trainforge.metrics import primary_metric
+    from trainforge.spec import build_spec
+
+    dataset = load_dataset(build_spec(target="y").data, "auto", 0, train=make_small_table())
+    metric = primary_metric("roc_auc", dataset.task)
+    model = binary_run.best
+    for name in ("none", "all", "free"):
+        (tmp_path / name).mkdir()
+    skipped = write_importance(model, dataset, metric, tmp_path / "none", seconds=0.0)
+    assert skipped.startswith("permutation importance skipped: one pass takes about ")
+    assert not any((tmp_path / "none").iterdir())
+    assert write_importance(model, dataset, metric, tmp_path / "all", seconds=600.0) is None
+    unlimited = write_importance(model, dataset, metric, tmp_path / "free")
+    assert unlimited is None
+    timed = pd.read_csv(tmp_path / "all" / "importance.csv")
+    pd.testing.assert_frame_equal(timed, pd.read_csv(tmp_path / "free" / "importance.csv"))
+
+
 def test_the_report_is_one_self_contained_file(binary_run):
     page = (binary_run.path / "report.html").read_text()
     images = _images(page)

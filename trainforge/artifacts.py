@@ -11,6 +11,7 @@ data or the models still being in memory.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -90,20 +91,26 @@ def read_history(folder: Path) -> list[dict]:
     return pd.read_csv(path).to_dict(orient="records")
 
 
-def write_importance(model: Model | None, dataset, primary: Metric, folder: Path) -> None:
+def write_importance(
+    model: Model | None, dataset, primary: Metric, folder: Path, seconds: float | None = None
+) -> str | None:
     """Permutation importance of each input column for ``model`` on the validation rows.
 
     It measures how much the primary metric drops when one column's values are shuffled, on
     the raw columns (preprocessing included), so the names are the user's own. Under
     cross-validation the saved model was refitted on every row, so the first fold's validation
     rows were seen in training and the numbers lean optimistic.
+
+    With ``seconds`` (what a budgeted run has left for it), one timed scoring pass sets the
+    repeats to what fits (at most IMPORTANCE_REPEATS); when not even one fits, nothing is
+    written. Returns a notice when the repeats were cut or the importance skipped.
     """
     from sklearn.inspection import permutation_importance
     from threadpoolctl import threadpool_limits
 
     fold = dataset.folds[0] if dataset.folds else None
     if model is None or fold is None or len(fold.X_valid) < 2:
-        return
+        return None
     X, y = fold.X_valid, np.asarray(fold.y_valid)
     if len(X) > IMPORTANCE_ROWS:
         rows = np.random.RandomState(0).choice(len(X), IMPORTANCE_ROWS, replace=False)
@@ -116,9 +123,22 @@ def write_importance(model: Model | None, dataset, primary: Metric, folder: Path
 
     # Many small predictions: thread pools cost more than they give here (measured on adult
     # with histogram gradient boosting: 66 s on all threads, 9 s on one, same numbers).
+    notice, repeats = None, IMPORTANCE_REPEATS
     with threadpool_limits(1):
+        if seconds is not None:
+            started = time.perf_counter()
+            score(model.pipeline, X, y)
+            per_repeat = (time.perf_counter() - started) * X.shape[1]
+            repeats = min(IMPORTANCE_REPEATS, int(max(seconds, 0.0) / max(per_repeat, 1e-9)))
+            if repeats < 1:
+                return (
+                    f"permutation importance skipped: one pass takes about {per_repeat:.1f} s "
+                    f"and the time budget has {max(seconds, 0.0):.1f} s left for it"
+                )
+            if repeats < IMPORTANCE_REPEATS:
+                notice = f"permutation importance: {repeats} repeat(s) to fit the time budget"
         found = permutation_importance(
-            model.pipeline, X, y, scoring=score, n_repeats=IMPORTANCE_REPEATS, random_state=0
+            model.pipeline, X, y, scoring=score, n_repeats=repeats, random_state=0
         )
     frame = pd.DataFrame(
         {
@@ -129,3 +149,4 @@ def write_importance(model: Model | None, dataset, primary: Metric, folder: Path
         }
     ).sort_values("importance_mean", ascending=False, kind="stable")
     write_text(folder / IMPORTANCE, frame.to_csv(index=False))
+    return notice

@@ -200,7 +200,7 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
         best.model = load_bundle(run.path / "candidates" / best.name / "model")
     board = leaderboard_frame(results, primary, dataset.task)
     run.write_text("leaderboard.csv", board.to_csv(index=False))
-    _importance(best, dataset, primary, run, observer)
+    _importance(best, dataset, primary, run, observer, _left_for_importance(spec, run, closing))
     run.update(
         best={"candidate": best.name, primary.name: best.metrics[primary.name]},
         timings=timings,
@@ -287,12 +287,26 @@ def _max_epochs(candidate, profile: Profile) -> int:
     return int(getattr(accepted.get("max_epochs"), "default", 0) or 0)
 
 
-def _importance(best, dataset, primary: Metric, run: RunDir, observer) -> None:
+def _importance(best, dataset, primary: Metric, run: RunDir, observer, seconds=None) -> None:
     """Permutation importance of the best model; a model it cannot handle only loses it."""
     try:
-        write_importance(best.model, dataset, primary, run.candidate_dir(best.name))
+        folder = run.candidate_dir(best.name)
+        notice = write_importance(best.model, dataset, primary, folder, seconds)
     except Exception as exc:  # noqa: BLE001 - an extra for the report, never worth the run
-        observer.notice(f"permutation importance skipped for {best.name}: {exc}")
+        notice = f"permutation importance skipped for {best.name}: {exc}"
+    if notice:
+        observer.notice(notice)
+
+
+def _left_for_importance(spec: RunSpec, run: RunDir, closing: float) -> float | None:
+    """Seconds a time budget leaves for the permutation importance (the report's share kept
+    back), or None without a time limit."""
+    from trainforge.search.budget import REPORT_SECONDS
+
+    if spec.budget is None or spec.budget.time is None:
+        return None
+    used = run.manifest["budget"]["used_seconds"] + time.monotonic() - closing
+    return spec.budget.time - used - REPORT_SECONDS
 
 
 def _raised(observer) -> list[str]:

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 CLOSING_SHARE = 0.1
 CLOSING_MIN_SECONDS = 5.0
 CLOSING_MAX_SECONDS = 60.0
+# Of that time, the permutation importance leaves this much for the report after it: the
+# importance's repeats shrink to what fits (trainforge.artifacts.write_importance).
+REPORT_SECONDS = 3.0
 # An interruptible fit (a neural net) gets at most this share of the remaining time, so one
 # slow family cannot eat the whole budget.
 FIT_SHARE = 0.25
