@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import trainforge
 from conftest import ROOT
@@ -166,10 +167,12 @@ def test_same_seed_gives_the_same_trials_and_scores(tmp_path, small_table):
         {"criterion": "entropy", "max_features": 0.5, "min_samples_leaf": 2},
         {"criterion": "gini", "max_features": "sqrt", "min_samples_leaf": 1},
     ]
-    # the leaderboard: each candidate once, plus its best trial, and the ensemble of them
+    # the leaderboard: each candidate once, plus its best trial, and the ensemble and the
+    # stacked model of them: a small table under a budget is scored by 5-fold CV
     board = first.leaderboard.candidate.tolist()
-    assert "ensemble" in board
+    assert "ensemble" in board and "stacking" in board
     board.remove("ensemble")
+    board.remove("stacking")
     assert sorted(c.split("#")[0] for c in board) == sorted(
         ["logistic_regression", "random_forest"] * 2
     )
@@ -182,6 +185,11 @@ def test_same_seed_gives_the_same_trials_and_scores(tmp_path, small_table):
     assert kept == set(best_trials)
     manifest = json.loads((first.path / "manifest.json").read_text())
     assert manifest["budget"]["trials_run"] == 5 and manifest["budget"]["stopped_by"] == "trials"
+    assert manifest["data"]["validation"] == {"strategy": "cv", "folds": 5}
+    assert any("scored by 5-fold cross-validation" in n for n in manifest["notices"])
+    assert (
+        yaml.safe_load((first.path / "spec.yaml").read_text())["data"]["split"]["strategy"] == "cv"
+    )
     assert first.best_name == manifest["best"]["candidate"]
     assert trainforge.load(first.path).predict(small_table).shape == (len(small_table),)
     # the report shows the search: score over time (and parameter importance), counts by state
@@ -202,6 +210,7 @@ def test_a_time_limit_is_honoured_with_a_usable_best_model(tmp_path, small_table
         data=small_table,
         target="y",
         output=tmp_path,
+        validation_fraction=0.2,  # a holdout: 5-fold CV of the MLP would leave no trials in 9 s
         tracking=False,  # MLflow's upload after the run is outside the budget (docs/search.md)
     )
     elapsed = time.monotonic() - started
@@ -351,3 +360,17 @@ def test_boosting_trials_report_rounds_to_their_study(tmp_path, small_table):
     for trial in study.trials:
         steps = sorted(trial.intermediate_values)
         assert steps and steps == list(range(10, 10 * len(steps) + 1, 10)), steps
+
+
+def test_a_split_the_spec_sets_is_kept_under_a_budget(tmp_path, small_table):
+    result = trainforge.train(
+        {"budget": {"trials": 1}, "models": ["logistic_regression"]},
+        data=small_table,
+        target="y",
+        validation_fraction=0.25,
+        output=tmp_path,
+        tracking=False,
+    )
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["data"]["validation"]["strategy"] == "holdout"
+    assert not any("cross-validation" in n for n in manifest["notices"])

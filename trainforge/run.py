@@ -23,7 +23,7 @@ from trainforge.artifacts import (
 from trainforge.atomic import write_json
 from trainforge.bundle import load_bundle, save_bundle
 from trainforge.candidates import CandidateResult, apply_threshold, fit_candidate, plan
-from trainforge.data.dataset import Dataset, load_dataset
+from trainforge.data.dataset import Dataset, load_dataset, with_folds
 from trainforge.data.modality import modality_of
 from trainforge.ensemble import build_ensemble, build_stack
 from trainforge.errors import RunError, TrainforgeError, TrainingError
@@ -35,6 +35,7 @@ from trainforge.model import Model
 from trainforge.models.registry import Profile
 from trainforge.report import write_report
 from trainforge.rundir import RunDir, read_manifest
+from trainforge.search.budget import CV_ROWS, cross_validates
 from trainforge.spec import UNSUPERVISED, RunSpec, build_spec
 
 
@@ -143,6 +144,8 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
     _check_unchanged(run, spec, dataset)
     primary = primary_metric(spec.metric, dataset.task)
     profile = _profile(dataset, spec.seed)
+    if cross_validates(spec, dataset, profile.modality):
+        spec, dataset = _cross_validated(spec, dataset, run)
     candidates, substitutions = plan(spec.models, profile)
     classes = dataset.schema.classes
     imbalance = plan_imbalance(dataset.y, classes, dataset.task, primary.name, spec.imbalance)
@@ -213,6 +216,21 @@ def _train_all(spec, run: RunDir, train, validation, observer) -> RunResult:
 
         run.update(budget=closed(run.manifest["budget"], time.monotonic() - closing))
     return RunResult(run.path, board, best.model, best.name, results)
+
+
+def _cross_validated(spec: RunSpec, dataset: Dataset, run: RunDir):
+    """A budgeted run on a small table scores by k-fold CV; spec.yaml records it, so a resumed
+    run splits the same way."""
+    split = spec.data.split.model_copy(update={"strategy": "cv"})
+    spec = spec.model_copy(update={"data": spec.data.model_copy(update={"split": split})})
+    run.write_text("spec.yaml", spec.to_yaml())
+    dataset = with_folds(dataset, split.folds, spec.seed)
+    dataset.notices.append(
+        f"budget: {len(dataset.X)} training rows (fewer than {CV_ROWS:,}): candidates are "
+        f"scored by {split.folds}-fold cross-validation and refitted on all rows (set "
+        "split.strategy: holdout to keep a holdout)"
+    )
+    return spec, dataset
 
 
 def _check_unchanged(run: RunDir, spec: RunSpec, dataset: Dataset) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -98,6 +98,14 @@ def load_dataset(
         folds, refit = [_fold(X, y, tr, va)], False
     shape = image_shape_of([c.name for c in schema.columns]) if images else None
     return Dataset(schema, X, y, folds, refit, fingerprints, notices, shape)
+
+
+def with_folds(dataset: Dataset, folds: int, seed: int) -> Dataset:
+    """The same data scored by ``folds``-fold cross-validation (refitted on all rows after)."""
+    splits = kfold(dataset.y, dataset.task, folds, seed)
+    return replace(
+        dataset, folds=[_fold(dataset.X, dataset.y, tr, va) for tr, va in splits], refit=True
+    )
 
 
 def encode_target(y: pd.Series, schema: Schema) -> np.ndarray:

@@ -215,7 +215,7 @@ class Tuner:
         candidate = Candidate(label, base.family, {**settings, **base.params})
         pruned = []
         report = self._reporter(trial, pruned) if space.hooks is not None else None
-        result = self._train(candidate, space, report, save_if=self._beats(name))
+        result = self._train(candidate, space, report, save_if=self._beats(name), pruned=pruned)
         value = result.metrics.get(self.primary.name, math.nan)
         trial.set_user_attr("score", None if math.isnan(value) else value)
         trial.set_user_attr("finished_seconds", round(self.budget.used(), 3))
@@ -316,8 +316,12 @@ class Tuner:
 
         return better
 
-    def _train(self, candidate: Candidate, space, report, save_if=None):
-        """Train one candidate (a portfolio entry or a trial) and record its time and result."""
+    def _train(self, candidate: Candidate, space, report, save_if=None, pruned=()):
+        """Train one candidate (a portfolio entry or a trial) and record its time and result.
+
+        Only the first fold reports to the study; once it is ``pruned``, the trial's other
+        folds (under cross-validation) and its refit stop at once.
+        """
         self.index += 1
         total = max(self.index, len(self.bases) + (self.budget.trials or 0))
         self.observer.candidate_started(self.index, total, candidate.name)
@@ -326,6 +330,8 @@ class Tuner:
             at = self.budget.fit_deadline()
 
             def callbacks(part: str) -> list:
+                if pruned:
+                    return space.hooks(None, time.monotonic())
                 return space.hooks(report if part == "fold-0" else None, at)
 
         clock = time.perf_counter()
