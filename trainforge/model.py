@@ -97,7 +97,8 @@ def _rows(data, schema: Schema) -> pd.DataFrame:
         return read_table(data)
     if isinstance(data, list):
         return pd.DataFrame(data)
-    images = "image_classification" if image_shape_of(c.name for c in schema.columns) else None
-    if is_image_array(data, images or "sequence_classification"):  # as the model was trained
-        return images_frame(data)  # images (N, H, W[, C]) -> pixel columns
+    if is_image_array(data, "image_classification") and image_shape_of(
+        c.name for c in schema.columns
+    ):  # a model trained on images: (N, H, W[, C]) -> pixel columns; other arrays are series
+        return images_frame(data)
     return as_frame(data)

@@ -40,7 +40,10 @@ def is_image_source(path, task: str | None = None) -> bool:
         return True
     if path.suffix.lower() != ".npz":
         return False
-    return task == "image_classification" or _npz_shape(path) is None or _images(_npz_shape(path))
+    if task == "image_classification":
+        return True
+    shape = _npz_shape(path)  # read once, from the array's header
+    return shape is None or _images(shape)
 
 
 def is_image_array(value, task: str | None = None) -> bool:
