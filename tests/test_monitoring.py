@@ -199,3 +199,13 @@ def test_json_log_format_writes_one_event_per_line(spec_dir):
     finished = [e for e in events if e["event"] == "candidate_finished"]
     assert [e["candidate"] for e in finished] == ["baseline", "mlp"]
     assert all(e["status"] == "ok" and "roc_auc" in e["metrics"] for e in finished)
+
+
+def test_messages_keep_their_square_brackets(capsys):
+    console = ConsoleObserver(plain=True)
+    console.notice('mlp: left out because torch is not installed (pip install "trainforge[torch]")')
+    console.warning("models[2]: check [this]")
+    assert capsys.readouterr().err == (
+        'note: mlp: left out because torch is not installed (pip install "trainforge[torch]")\n'
+        "warning: models[2]: check [this]\n"
+    )

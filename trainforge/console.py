@@ -7,6 +7,7 @@ import sys
 import time
 
 import pandas as pd
+from rich.markup import escape  # messages hold [brackets]: pip extras, indices
 
 
 class ConsoleObserver:
@@ -41,10 +42,10 @@ class ConsoleObserver:
             self.console.print(f"run {run_id}  ({path})")
 
     def notice(self, message: str) -> None:
-        self.console.print(f"[yellow]note:[/] {message}")
+        self.console.print(f"[yellow]note:[/] {escape(message)}")
 
     def warning(self, message: str) -> None:
-        self.console.print(f"[bold yellow]warning:[/] {message}")
+        self.console.print(f"[bold yellow]warning:[/] {escape(message)}")
 
     def candidate_started(self, index: int, total: int, name: str) -> None:
         self._started = time.monotonic()
@@ -78,7 +79,8 @@ class ConsoleObserver:
         if self.quiet:
             return
         if result.status != "ok":
-            self.console.print(f"[{index}/{total}] {result.name}: [red]failed[/] ({result.error})")
+            error = escape(str(result.error))
+            self.console.print(f"[{index}/{total}] {result.name}: [red]failed[/] ({error})")
             return
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(result.metrics.items())[:2])
         self.console.print(
