@@ -125,7 +125,7 @@ SPACES: dict[str, Space] = {
         params=(
             Float("learning_rate", 0.01, 0.3, log=True),
             Int("num_leaves", 8, 256, log=True),
-            Int("min_child_samples", 3, 100, log=True),
+            Int("min_child_samples", 2, 100, log=True),
             *_ROWS_AND_COLUMNS,
             Float("reg_lambda", 1e-6, 10.0, log=True),
         ),
@@ -155,7 +155,7 @@ SPACES: dict[str, Space] = {
         params=(
             Float("learning_rate", 0.01, 0.3, log=True),
             Int("max_depth", 3, 10),
-            Float("min_child_weight", 0.5, 20.0, log=True),
+            Float("min_child_weight", 0.01, 20.0, log=True),
             *_ROWS_AND_COLUMNS,
             Float("reg_lambda", 1e-3, 10.0, log=True),
         ),
