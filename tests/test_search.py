@@ -4,6 +4,7 @@ an honoured time limit, and a search that continues after a kill without repeati
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sqlite3
 import subprocess
@@ -20,7 +21,7 @@ import yaml
 import trainforge
 from conftest import ROOT
 from trainforge.errors import SpecError
-from trainforge.search.budget import Budget
+from trainforge.search.budget import Budget, PartDeadlines
 from trainforge.spec import build_spec, parse_duration
 
 TRIAL_COLUMNS = ["study", "number", "candidate", "state", "value", "params"]
@@ -130,6 +131,20 @@ def test_round_hook_reports_every_tenth_round_and_stops_at_the_deadline():
     assert stops.index(True) == 29
     assert RoundHook(None, time.monotonic() - 1)(1, 0.5) is True
     assert RoundHook(None, time.monotonic() + 600)(10, 0.5) is False
+
+
+def test_each_part_of_a_cross_validated_fit_gets_its_share_of_the_deadline():
+    now = [0.0]
+    deadlines = PartDeadlines(60.0, parts=6, clock=lambda: now[0])  # 5 folds and the refit
+    assert deadlines.next() == 10.0  # fold 0 starts at once: an even sixth
+    now[0] = 8.0  # fold 0 ended early: the time it left over is shared by the rest
+    assert deadlines.next() == 8.0 + 52.0 / 5
+    now[0] = 45.0  # slow folds: never less than an even sixth of the whole
+    assert deadlines.next() == 55.0
+    now[0] = 70.0  # past the fit's end: the refit that becomes the saved model still gets 10 s
+    deadlines.started = 5
+    assert deadlines.next() == 80.0
+    assert PartDeadlines(math.inf, parts=6).next() == math.inf
 
 
 # -- search runs -------------------------------------------------------------------------------

@@ -119,6 +119,28 @@ class Budget:
         }
 
 
+class PartDeadlines:
+    """Deadlines for the parts of one interruptible fit that must end at ``end``: the folds of
+    cross-validation, then the refit on all rows. Each part gets an even share of the time
+    left when it starts, and never less than an even share of the whole: one deadline for all
+    parts let slow folds use it up, and the refit that becomes the saved model stopped after
+    its first round (CatBoost on car: one round, test log loss 0.39 against 0.0086)."""
+
+    def __init__(self, end: float, parts: int, clock=time.monotonic):
+        self.end, self.parts, self.clock = end, max(parts, 1), clock
+        self.started = 0
+        self.floor = max(end - clock(), 0.0) / self.parts
+
+    def next(self) -> float:
+        """The deadline of the part starting now."""
+        now = self.clock()
+        left = max(self.parts - self.started, 1)
+        self.started += 1
+        if math.isinf(self.end):
+            return math.inf
+        return now + max((self.end - now) / left, self.floor)
+
+
 def cross_validates(spec, dataset, modality: str) -> bool:
     """Whether a budgeted run on ``dataset`` switches to cross-validation (see CV_ROWS)."""
     return (

@@ -21,7 +21,7 @@ import zlib
 
 from trainforge.candidates import Candidate
 from trainforge.leaderboard import ranked
-from trainforge.search.budget import Budget, fit_threads
+from trainforge.search.budget import Budget, PartDeadlines, fit_threads
 from trainforge.search.history import write_history
 from trainforge.search.spaces import (
     BUDGET_LEAVES_OUT,
@@ -327,12 +327,13 @@ class Tuner:
         self.observer.candidate_started(self.index, total, candidate.name)
         callbacks = None
         if space is not None and space.hooks is not None:
-            at = self.budget.fit_deadline()
+            parts = len(self.dataset.folds) + int(self.dataset.refit)
+            deadlines = PartDeadlines(self.budget.fit_deadline(), parts)
 
             def callbacks(part: str) -> list:
                 if pruned:
                     return space.hooks(None, time.monotonic())
-                return space.hooks(report if part == "fold-0" else None, at)
+                return space.hooks(report if part == "fold-0" else None, deadlines.next())
 
         clock = time.perf_counter()
         with fit_threads():
