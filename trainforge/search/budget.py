@@ -124,7 +124,7 @@ class PartDeadlines:
     cross-validation, then the refit on all rows. Each part gets an even share of the time
     left when it starts, and never less than an even share of the whole: one deadline for all
     parts let slow folds use it up, and the refit that becomes the saved model stopped after
-    its first round (CatBoost on car: one round, test log loss 0.39 against 0.0086)."""
+    its first round (car, 300 s: the saved CatBoost model had one round, test log loss 1.34)."""
 
     def __init__(self, end: float, parts: int, clock=time.monotonic):
         self.end, self.parts, self.clock = end, max(parts, 1), clock
