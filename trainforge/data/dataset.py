@@ -91,8 +91,7 @@ def load_dataset(
         ]
         refit = False
     elif spec.split.strategy == "cv":
-        folds = [_fold(X, y, tr, va) for tr, va in kfold(y, schema.task, spec.split.folds, seed)]
-        refit = True
+        folds, refit = _cv_folds(X, y, schema.task, spec.split.folds, seed), True
     else:
         tr, va = holdout(y, schema.task, spec.split.validation_fraction, seed, notices)
         folds, refit = [_fold(X, y, tr, va)], False
@@ -102,10 +101,13 @@ def load_dataset(
 
 def with_folds(dataset: Dataset, folds: int, seed: int) -> Dataset:
     """The same data scored by ``folds``-fold cross-validation (refitted on all rows after)."""
-    splits = kfold(dataset.y, dataset.task, folds, seed)
     return replace(
-        dataset, folds=[_fold(dataset.X, dataset.y, tr, va) for tr, va in splits], refit=True
+        dataset, folds=_cv_folds(dataset.X, dataset.y, dataset.task, folds, seed), refit=True
     )
+
+
+def _cv_folds(X, y, task: str, folds: int, seed: int) -> list[Fold]:
+    return [_fold(X, y, tr, va) for tr, va in kfold(y, task, folds, seed)]
 
 
 def encode_target(y: pd.Series, schema: Schema) -> np.ndarray:

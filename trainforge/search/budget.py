@@ -32,8 +32,9 @@ CV_FOLDS = 5
 # Of that time, the permutation importance leaves this much for the report after it: the
 # importance's repeats shrink to what fits (trainforge.artifacts.write_importance).
 REPORT_SECONDS = 3.0
-# An interruptible fit (a neural net) gets at most this share of the remaining time, so one
-# slow family cannot eat the whole budget.
+# An interruptible fit (a neural net or a boosting library; under cross-validation all its
+# folds and the refit, see PartDeadlines) gets at most this share of the remaining time, so
+# one slow family cannot eat the whole budget.
 FIT_SHARE = 0.25
 # Predicted seconds for a fit that cannot be stopped: this many times the slowest earlier fit
 # of the same family (costs grow with the settings a search tries).
