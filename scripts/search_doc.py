@@ -1,4 +1,5 @@
-"""Regenerate the search-space table in docs/search.md from the registry and the spaces.
+"""Regenerate the search-space table in docs/search.md from the registry, the spaces and the
+learned portfolio.
 
 python scripts/search_doc.py        # rewrite docs/search.md between the markers
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainforge.models.registry import families
-from trainforge.search.spaces import space_for
+from trainforge.search.portfolio import portfolio
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "search.md"
 START, END = "<!-- spaces:start -->", "<!-- spaces:end -->"
@@ -16,15 +17,15 @@ START, END = "<!-- spaces:start -->", "<!-- spaces:end -->"
 
 def spaces() -> str:
     lines = ["| family | parameter | range | portfolio values |", "|---|---|---|---|"]
+    entries = portfolio("binary") + portfolio("regression")
     for family in families():
-        space = space_for(family)
+        space = family.space
         if space is None:
             continue
+        mine = [settings for name, settings in entries if name == family.name]
         for index, param in enumerate(space.params):
             where = f" ({param.tasks} only)" if param.tasks else ""
-            tried = ", ".join(
-                str(entry[param.name]) for entry in space.portfolio if param.name in entry
-            )
+            tried = ", ".join(_short(entry[param.name]) for entry in mine if param.name in entry)
             name = f"`{family.name}`" if index == 0 else ""
             lines.append(f"| {name} | `{param.name}`{where} | {param.describe()} | {tried} |")
         extra = [f"{k}={v}" for k, v in space.fixed.items()]
@@ -32,6 +33,10 @@ def spaces() -> str:
         if notes:
             lines.append(f"| | (every trial) | {notes} | |")
     return "\n".join(lines)
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def render(text: str) -> str:

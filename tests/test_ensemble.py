@@ -135,10 +135,10 @@ def test_switching_the_ensemble_off(tmp_path, small_table):
 
 
 def _fast_scores_match_sklearn(y, output) -> bool:
-    from trainforge.ensemble import _scorer
+    from trainforge.ensemble import scorer
 
     for name in ("roc_auc", "log_loss"):
-        fast = _scorer(y, METRICS[name], "binary")(output)
+        fast = scorer(y, METRICS[name], "binary")(output)
         assert fast == pytest.approx(METRICS[name].compute(y, None, output), rel=1e-9), name
     return True
 

@@ -117,7 +117,7 @@ def test_deadline_stops_an_mlp_mid_training_with_a_usable_model():
 
 
 def test_round_hook_reports_every_tenth_round_and_stops_at_the_deadline():
-    from trainforge.search.spaces import RoundHook
+    from trainforge.search.hooks import RoundHook
 
     reports = []
 
@@ -177,32 +177,34 @@ def test_same_seed_gives_the_same_trials_and_scores(tmp_path, small_table):
     assert set(trials.study) == {"logistic_regression", "random_forest"}
     pd.testing.assert_frame_equal(trials, _trials(second.path))
     assert not trials.params.equals(_trials(other.path).params)
-    # the portfolio's proven settings come first, then sampled ones
-    forest = trials[trials.study == "random_forest"].params.map(json.loads).tolist()
-    assert forest[:2] == [
-        {"criterion": "entropy", "max_features": 0.5, "min_samples_leaf": 2},
-        {"criterion": "gini", "max_features": "sqrt", "min_samples_leaf": 1},
-    ]
-    # the leaderboard: each candidate once, plus its best trial, and the ensemble and the
-    # stacked model of them: a small table under a budget is scored by 5-fold CV
-    board = first.leaderboard.candidate.tolist()
-    assert "ensemble" in board and "stacking" in board
-    board.remove("ensemble")
-    board.remove("stacking")
-    assert sorted(c.split("#")[0] for c in board) == sorted(
-        ["logistic_regression", "random_forest"] * 2
-    )
-    best_trials = [c for c in board if "#t" in c]
-    for name in best_trials:  # only the best trial of each candidate keeps its model
+    # each study starts from its candidate's own result, added as a finished trial
+    import optuna
+
+    storage = f"sqlite:///{first.path / 'search.db'}"
+    board = first.leaderboard.set_index("candidate")
+    for study_name in ("logistic_regression", "random_forest"):
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        seeded = [t for t in study.trials if t.user_attrs.get("seeded")]
+        assert [t.user_attrs["candidate"] for t in seeded] == [study_name]
+        assert seeded[0].value == pytest.approx(board.loc[study_name, "roc_auc"])
+    # the leaderboard: each candidate once, plus its best trial where one beat it, and the
+    # ensemble and the stacked model of them: a small table under a budget is bagged
+    names = first.leaderboard.candidate.tolist()
+    assert "ensemble" in names and "stacking" in names
+    singles = [c for c in names if c not in ("ensemble", "stacking")]
+    assert {c.split("#")[0] for c in singles} == {"logistic_regression", "random_forest"}
+    best_trials = [c for c in singles if "#t" in c]
+    for name in best_trials:  # a listed trial is its study's best result
         study = name.split("#")[0]
         values = trials[trials.study == study].set_index("candidate").value
-        assert values[name] == values.max()
+        assert values[name] == values.max() > board.loc[study, "roc_auc"]
     kept = {p.parent.name for p in first.path.glob("candidates/*#t*/model")}
-    assert kept == set(best_trials)
+    assert kept == set(best_trials)  # other trials' models went into the ensemble's copies
     manifest = json.loads((first.path / "manifest.json").read_text())
     assert manifest["budget"]["trials_run"] == 5 and manifest["budget"]["stopped_by"] == "trials"
-    assert manifest["data"]["validation"] == {"strategy": "cv", "folds": 5}
-    assert any("scored by 5-fold cross-validation" in n for n in manifest["notices"])
+    # no time limit: 8 folds (docs/search.md)
+    assert manifest["data"]["validation"] == {"strategy": "cv", "folds": 8, "bagged": True}
+    assert any("is 8 models, one per fold of 8-fold" in n for n in manifest["notices"])
     assert (
         yaml.safe_load((first.path / "spec.yaml").read_text())["data"]["split"]["strategy"] == "cv"
     )
@@ -250,7 +252,8 @@ def test_a_time_limit_is_honoured_with_a_usable_best_model(tmp_path, small_table
     storage = f"sqlite:///{result.path / 'search.db'}"
     if "mlp" in set(trials.study):
         study = optuna.load_study(study_name="mlp", storage=storage)
-        assert all(t.intermediate_values for t in study.trials if t.state.is_finished())
+        sampled = [t for t in study.trials if not t.user_attrs.get("seeded")]
+        assert all(t.intermediate_values for t in sampled if t.state.is_finished())
 
 
 # -- kill and resume ---------------------------------------------------------------------------
@@ -261,7 +264,9 @@ def _states(db: Path) -> list[str]:
         return []
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as connection:
-            return [row[0] for row in connection.execute("SELECT state FROM trials")]
+            seeded = "SELECT trial_id FROM trial_user_attributes WHERE key = 'seeded'"
+            query = f"SELECT state FROM trials WHERE trial_id NOT IN ({seeded})"
+            return [row[0] for row in connection.execute(query)]
     except sqlite3.Error:
         return []
 
@@ -333,29 +338,31 @@ def test_search_doc_lists_every_space():
     )
 
 
-def test_budget_order_puts_strong_families_first_and_leaves_weak_ones_out():
+def test_default_candidates_follow_the_portfolio_and_leave_weak_families_out(monkeypatch):
     from trainforge.candidates import plan
     from trainforge.models.registry import Profile
-    from trainforge.search.tuner import _left_out, budget_order
+    from trainforge.search import portfolio
+    from trainforge.search.tuner import default_order
 
+    learned = [("xgboost", {"max_depth": 4}), ("knn", {}), ("lightgbm", {}), ("xgboost", {})]
+    monkeypatch.setattr(portfolio, "portfolio", lambda task: learned)
+    monkeypatch.setattr("trainforge.search.tuner.learned_portfolio", lambda task: learned)
     candidates, _ = plan([], Profile("binary", 1000, 5, 2))
-    names = [c.name for c in budget_order(candidates)]
-    assert names[:9] == [
-        "baseline",
-        "lightgbm",
-        "hist_gradient_boosting",
-        "logistic_regression",
-        "random_forest",
-        "xgboost",
-        "extra_trees",
-        "catboost",
-        "mlp",
-    ]
-    kept = lambda limit: [c.name for c in budget_order(candidates) if not _left_out(c, limit)]  # noqa: E731
-    # under 3 minutes: no mlp, xgboost or catboost, and never knn/svm/naive_bayes/tree
-    assert kept(60) == [n for n in names[:7] if n != "xgboost"]
-    assert kept(200) == names[:7]
-    assert kept(300) == kept(None) == names[:9]
+
+    def names(limit):
+        order, left_out = default_order(candidates, Profile("binary", 1000, 5, 2), limit)
+        return [c.name for c, _, _ in order], [c.params for c, _, _ in order], left_out
+
+    order, params, left_out = names(60)
+    # the baseline, the portfolio in its order (knn is left out under a budget), then the
+    # kept families it does not hold, by their budget rank; no mlp below 5 minutes
+    assert order[:4] == ["baseline", "xgboost", "lightgbm", "xgboost_2"]
+    assert params[1] == {"max_depth": 4} and params[3] == {}
+    assert order[4:] == ["hist_gradient_boosting", "logistic_regression", "random_forest",
+                         "extra_trees", "catboost"]
+    assert {"knn", "svm", "naive_bayes", "decision_tree", "mlp"} <= set(left_out)
+    assert "mlp" in names(300)[0] and "mlp" not in names(300)[2]
+    assert "knn" not in names(None)[0]
 
 
 def test_boosting_trials_report_rounds_to_their_study(tmp_path, small_table):
@@ -371,8 +378,8 @@ def test_boosting_trials_report_rounds_to_their_study(tmp_path, small_table):
     )
     trials = _trials(result.path)
     assert len(trials) == 3 and set(trials.study) == {"lightgbm"}
-    first = json.loads(trials.params[0])  # the portfolio first; the spec's learning rate held
-    assert first["num_leaves"] == 63 and "learning_rate" not in first
+    for params in trials.params.map(json.loads):  # the spec's learning rate is held
+        assert "num_leaves" in params and "learning_rate" not in params
     study = optuna.load_study(study_name="lightgbm", storage=f"sqlite:///{result.path}/search.db")
     for trial in study.trials:
         steps = sorted(trial.intermediate_values)

@@ -18,7 +18,7 @@ from trainforge.candidates import plan
 from trainforge.data.dataset import load_dataset
 from trainforge.data.modality import modality_of
 from trainforge.errors import DataError, SpecError
-from trainforge.run import _profile
+from trainforge.candidate_run import profile_of
 from trainforge.spec import build_spec
 
 
@@ -38,7 +38,7 @@ def test_text_is_inferred_and_gets_the_text_ladder(sms_like):
     assert modality_of(dataset.schema) == ("text", 1)
     assert [c.name for c in dataset.schema.columns] == ["message"]
     assert any("left out: 'length'" in n for n in dataset.notices)
-    candidates, _ = plan([], _profile(dataset, 0))
+    candidates, _ = plan([], profile_of(dataset, 0))
     assert [c.name for c in candidates] == ["baseline", "tfidf_linear", "rnn", "transformer"]
 
 
@@ -131,7 +131,7 @@ def test_sequence_models_on_a_table_and_table_tasks_on_text_say_what_to_do(small
     spec = build_spec(target="y", models=["rnn"])
     dataset = load_dataset(spec.data, "auto", 0, train=small_table)
     with pytest.raises(SpecError, match=r"models\[0\].name: rnn takes text or sequence data"):
-        plan(spec.models, _profile(dataset, 0))
+        plan(spec.models, profile_of(dataset, 0))
     texts, labels = spam_texts(50)
     frame = pd.DataFrame({"label": labels, "message": texts, "n": np.arange(50) % 7})
     spec = build_spec(target="label")

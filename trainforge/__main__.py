@@ -1,5 +1,3 @@
-import sys
+from trainforge.cli import run
 
-from trainforge.cli import main
-
-sys.exit(main())
+run()

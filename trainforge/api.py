@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ def train(
     Example:
         >>> result = trainforge.train(data="adult.csv", target="income >50K", models=["ridge"])
     """
+    started = time.monotonic()  # a time budget counts from here
     frames: dict[str, Any] = {"train": None, "validation": None}
     if y is not None and settings.get("target") is None:
         settings["target"] = "target"
@@ -54,7 +56,8 @@ def train(
             frames[role] = images_frame(value, y if role == "train" else None, target)
         elif value is not None:
             frames[role] = as_frame(value, settings.get("target"), y if role == "train" else None)
-    return execute(build_spec(spec, **settings), frames["train"], frames["validation"], observer)
+    spec = build_spec(spec, **settings)
+    return execute(spec, frames["train"], frames["validation"], observer, started)
 
 
 def load(path: str | Path) -> Model:

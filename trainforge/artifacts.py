@@ -1,7 +1,8 @@
 """What a run keeps beside each model so the report can be drawn from the folder alone.
 
     candidates/<name>/history.csv          one row per epoch or boosting round
-    candidates/<name>/predictions.parquet  validation rows: y_true, y_pred, proba_<class>
+    candidates/<name>/predictions.parquet  validation rows: row (its position in the training or
+                                           validation file), fold, y_true, y_pred, proba_<class>
     candidates/<best>/importance.csv       permutation importance of each input column
 
 ``trainforge report RUN`` reads these files long after the run, so nothing here depends on the
@@ -28,6 +29,7 @@ IMPORTANCE = "importance.csv"
 # Permutation importance predicts n_columns * repeats times; a sample keeps it to seconds.
 IMPORTANCE_ROWS = 2000
 IMPORTANCE_REPEATS = 5
+IMPORTANCE_SECONDS = 30.0  # without a time budget: enough for the repeats on typical tables
 
 
 def save_candidate_files(result, folder: Path, schema) -> None:
@@ -55,6 +57,8 @@ def prediction_frame(valid, schema) -> pd.DataFrame:
                 frame[f"proba_{name}"] = valid.proba[:, k]
     if valid.fold is not None and len(np.unique(valid.fold)) > 1:
         frame.insert(0, "fold", valid.fold)
+    if valid.row is not None:
+        frame.insert(0, "row", valid.row)
     return frame
 
 
@@ -68,15 +72,16 @@ def read_predictions(folder: Path, schema):
         return None
     frame = pd.read_parquet(path)
     fold = frame["fold"].to_numpy() if "fold" in frame else None
+    row = frame["row"].to_numpy() if "row" in frame else None
     if schema.task == "regression":
-        return Predictions(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy(), None, fold)
+        return Predictions(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy(), None, fold, row)
     classes = list(_class_names(schema))
     codes = {name: k for k, name in enumerate(classes)}
     columns = [f"proba_{name}" for name in classes]
     proba = frame[columns].to_numpy() if columns[0] in frame else None
     y = frame["y_true"].map(codes).to_numpy()
     pred = frame["y_pred"].map(codes).to_numpy()
-    return Predictions(y, pred, proba, fold)
+    return Predictions(y, pred, proba, fold, row)
 
 
 def _class_names(schema) -> np.ndarray:
@@ -94,59 +99,81 @@ def read_history(folder: Path) -> list[dict]:
 def write_importance(
     model: Model | None, dataset, primary: Metric, folder: Path, seconds: float | None = None
 ) -> str | None:
-    """Permutation importance of each input column for ``model`` on the validation rows.
+    """Permutation importance of each input column for ``model`` on validation rows.
 
     It measures how much the primary metric drops when one column's values are shuffled, on
-    the raw columns (preprocessing included), so the names are the user's own. Under
-    cross-validation the saved model was refitted on every row, so the first fold's validation
-    rows were seen in training and the numbers lean optimistic.
+    the raw columns (preprocessing included), so the names are the user's own. A bagged model
+    (or an ensemble of them) is measured as its first fold models, on the first fold's
+    validation rows, which they never saw.
 
-    With ``seconds`` (what a budgeted run has left for it), one timed scoring pass sets the
-    repeats to what fits (at most IMPORTANCE_REPEATS); when not even one fits, nothing is
-    written. Returns a notice when the repeats were cut or the importance skipped.
+    ``seconds`` bounds the time it takes (IMPORTANCE_SECONDS when None): one timed scoring pass
+    sets the repeats to what fits (at most IMPORTANCE_REPEATS); when not even one fits, nothing
+    is written. Returns a notice when the repeats were cut or the importance skipped.
     """
-    from sklearn.inspection import permutation_importance
     from threadpoolctl import threadpool_limits
 
     fold = dataset.folds[0] if dataset.folds else None
     if model is None or fold is None or len(fold.X_valid) < 2:
         return None
+    model = first_fold(model)
     X, y = fold.X_valid, np.asarray(fold.y_valid)
     if len(X) > IMPORTANCE_ROWS:
-        rows = np.random.RandomState(0).choice(len(X), IMPORTANCE_ROWS, replace=False)
-        X, y = X.iloc[np.sort(rows)], y[np.sort(rows)]
+        rows = np.sort(np.random.RandomState(0).choice(len(X), IMPORTANCE_ROWS, replace=False))
+        X, y = X.iloc[rows], y[rows]
 
-    def score(pipeline, features, target) -> float:
-        pred, proba = Model(pipeline, model.schema, model.family).raw_predict(features)
-        value = primary.compute(target, pred, proba)
+    def score(features) -> float:
+        pred, proba = model.raw_predict(features)
+        value = primary.compute(y, pred, proba)
         return value if primary.greater_is_better else -value
 
+    seconds = IMPORTANCE_SECONDS if seconds is None else seconds
     # Many small predictions: thread pools cost more than they give here (measured on adult
     # with histogram gradient boosting: 66 s on all threads, 9 s on one, same numbers).
-    notice, repeats = None, IMPORTANCE_REPEATS
     with threadpool_limits(1):
-        if seconds is not None:
-            started = time.perf_counter()
-            score(model.pipeline, X, y)
-            per_repeat = (time.perf_counter() - started) * X.shape[1]
-            repeats = min(IMPORTANCE_REPEATS, int(max(seconds, 0.0) / max(per_repeat, 1e-9)))
-            if repeats < 1:
-                return (
-                    f"permutation importance skipped: one pass takes about {per_repeat:.1f} s "
-                    f"and the time budget has {max(seconds, 0.0):.1f} s left for it"
-                )
-            if repeats < IMPORTANCE_REPEATS:
-                notice = f"permutation importance: {repeats} repeat(s) to fit the time budget"
-        found = permutation_importance(
-            model.pipeline, X, y, scoring=score, n_repeats=repeats, random_state=0
-        )
+        started = time.perf_counter()
+        reference = score(X)
+        per_repeat = (time.perf_counter() - started) * X.shape[1]
+        repeats = min(IMPORTANCE_REPEATS, int(max(seconds, 0.0) / max(per_repeat, 1e-9)))
+        if repeats < 1:
+            return (
+                f"permutation importance skipped: one pass takes about {per_repeat:.1f} s "
+                f"and {max(seconds, 0.0):.1f} s are left for it"
+            )
+        drops = _permuted_drops(X, score, reference, repeats)
     frame = pd.DataFrame(
         {
             "feature": list(X.columns),
-            "importance_mean": found.importances_mean,
-            "importance_std": found.importances_std,
+            "importance_mean": drops.mean(axis=1),
+            "importance_std": drops.std(axis=1),
             "metric": primary.name,
         }
     ).sort_values("importance_mean", ascending=False, kind="stable")
     write_text(folder / IMPORTANCE, frame.to_csv(index=False))
-    return notice
+    if repeats < IMPORTANCE_REPEATS:
+        return f"permutation importance: {repeats} repeat(s) to fit in {seconds:.0f} s"
+    return None
+
+
+def _permuted_drops(X: pd.DataFrame, score, reference: float, repeats: int) -> np.ndarray:
+    """``drops[column, repeat]``: the score lost when that column's values are shuffled."""
+    rng = np.random.RandomState(0)
+    drops = np.zeros((X.shape[1], repeats))
+    for repeat in range(repeats):
+        for index, column in enumerate(X.columns):
+            shuffled = X.copy()
+            shuffled[column] = X[column].to_numpy()[rng.permutation(len(X))]
+            drops[index, repeat] = reference - score(shuffled)
+    return drops
+
+
+def first_fold(model: Model) -> Model:
+    """A bagged model's first fold model; for an ensemble, the same ensemble made of its
+    members' first fold models. Other models are returned as they are."""
+    from trainforge.model import BaggedModel, EnsembleModel
+
+    if isinstance(model, BaggedModel):
+        return model.folds[0]
+    if isinstance(model, EnsembleModel):
+        members = {name: first_fold(m.loaded()) for name, m in model.members.items()}
+        return EnsembleModel(members, model.weights, model.schema, model.threshold, model.meta)
+    return model

@@ -1,4 +1,5 @@
-"""Saving and loading trained models with no pickle on the load path.
+"""Saving and loading trained models with no pickle on the load path: every on-disk model
+format lives here.
 
 A bundle is a folder:
 
@@ -7,6 +8,10 @@ A bundle is a folder:
     estimator/    only for estimators that save themselves: neural nets (JSON + safetensors)
                   and boosting libraries (JSON + the library's own model file), while
                   model.skops then holds the preprocessing steps
+
+A cross-validated (bagged) model is a folder of its fold models, ``folds/0``, ``folds/1``, ...,
+each a bundle as above; an ensemble is a folder of its members, ``members/<candidate>``, each a
+bundle of either kind, plus the stacked model's meta-learner (``meta.skops``) when it has one.
 
 Loading checks each file's sha256 against bundle.json, then lets skops load only the types in
 ``TRUSTED_TYPES``; anything else in the file (a pickle payload, an unknown class) is refused.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -26,33 +32,18 @@ from trainforge.atomic import fsync_dir, fsync_tree
 from trainforge.data.read import file_sha256
 from trainforge.data.schema import Schema
 from trainforge.errors import BundleError
-from trainforge.model import Model
+from trainforge.model import BaggedModel, EnsembleModel, Model
 
 FORMAT = "trainforge.bundle/1"
+BAGGED_FORMAT = "trainforge.bagged/1"  # fold bundles, averaged
 ENSEMBLE_FORMAT = "trainforge.ensemble/1"  # member bundles plus weights (trainforge.ensemble)
+FORMATS = (FORMAT, BAGGED_FORMAT, ENSEMBLE_FORMAT)
 MODEL_FILE = "model.skops"
 INFO_FILE = "bundle.json"
 ESTIMATOR_DIR = "estimator"
-
-# Estimators that save themselves as JSON plus tensors or a native model file
-# (``save_files`` / ``load_files``) instead of going through skops; the bundle then holds the
-# preprocessing in model.skops and the estimator in estimator/. Only these classes are ever
-# rebuilt on load.
-SELF_SAVING = {
-    "trainforge.models.neural.MLPClassifier",
-    "trainforge.models.neural.MLPRegressor",
-    *(
-        f"trainforge.models.boosting.{library}{kind}"
-        for library in ("XGBoost", "LightGBM", "CatBoost")
-        for kind in ("Classifier", "Regressor")
-    ),
-    "trainforge.models.umap_reducer.UMAPReducer",
-    "trainforge.models.image.CNNClassifier",
-    "trainforge.models.sequence.RNNClassifier",
-    "trainforge.models.sequence.RNNRegressor",
-    "trainforge.models.sequence.TransformerClassifier",
-    "trainforge.models.sequence.TransformerRegressor",
-}
+META_FILE = "meta.skops"
+# A member's folder name is its candidate name: nothing that could leave the bundle's folder.
+MEMBER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.#-]{0,127}$")
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts
 # scikit-learn's estimators and builtin containers). Explicit on purpose: the tests save and
@@ -76,39 +67,36 @@ TRUSTED_TYPES = [
 ]
 
 
-def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Path:
-    """Write ``model`` to the folder ``path`` atomically (it must not exist yet)."""
-    import skops.io as sio
+def save_bundle(
+    model: Model, path: str | Path, extra: dict | None = None, saved: dict | None = None
+) -> Path:
+    """Write ``model`` to the folder ``path`` atomically (it must not exist yet).
 
+    Args:
+        extra: more fields for bundle.json (such as the candidate's name).
+        saved: for an ensemble, ``{member name: folder}`` of members already saved as bundles
+            (a run's candidates): they are copied instead of written again.
+    """
     path = Path(path)
     if path.exists():
         raise BundleError(f"{path} already exists; choose a new folder for the model")
-    if model.family in ("ensemble", "stacking"):
-        from trainforge.ensemble import save_ensemble
-
-        return save_ensemble(model, path, extra)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     staging.mkdir()
     try:
-        pipeline, estimator = _split_self_saving(model.pipeline)
-        sio.dump(pipeline, staging / MODEL_FILE)
-        _refuse_untrusted(staging / MODEL_FILE, "cannot be saved safely")
-        names = [MODEL_FILE]
-        if estimator is not None:
-            written = estimator.save_files(staging / ESTIMATOR_DIR)
-            names += [f"{ESTIMATOR_DIR}/{name}" for name in written]
         info = {
-            "format": FORMAT,
             "family": model.family,
             "schema": model.schema.to_dict(),
             "versions": _versions(),
-            "files": {name: file_sha256(staging / name) for name in names},
             "threshold": getattr(model, "threshold", None),  # binary models only
-            **(extra or {}),
         }
-        if estimator is not None:
-            info["estimator"] = _dotted(type(estimator))
+        if isinstance(model, EnsembleModel):
+            info.update(_write_ensemble(model, staging, saved or {}))
+        elif isinstance(model, BaggedModel):
+            info.update(_write_bagged(model, staging))
+        else:
+            info.update(_write_pipeline(model.pipeline, staging))
+        info.update(extra or {})
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
         fsync_tree(staging)
         os.replace(staging, path)
@@ -118,16 +106,155 @@ def save_bundle(model: Model, path: str | Path, extra: dict | None = None) -> Pa
     return path
 
 
-def load_bundle(path: str | Path) -> Model:
-    """Load a bundle folder, refusing files that changed or hold untrusted types."""
+class SavedModel(Model):
+    """A model saved as a bundle folder, loaded on first use. An ensemble built from a run's
+    saved candidates holds these, so building and saving it (which copies the folders) loads
+    no member; predicting loads them."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        info = read_info(self.path)
+        super().__init__(None, Schema.from_dict(info["schema"]), info["family"])
+        self._loaded: Model | None = None
+
+    @property
+    def has_proba(self) -> bool:
+        return self.loaded().has_proba
+
+    def loaded(self) -> Model:
+        if self._loaded is None:
+            self._loaded = load_bundle(self.path)
+        return self._loaded
+
+    def raw_predict(self, features):
+        return self.loaded().raw_predict(features)
+
+
+def _write_pipeline(pipeline, folder: Path) -> dict:
+    """model.skops (and estimator/ for a self-saving estimator); bundle.json's fields."""
     import skops.io as sio
 
+    pipeline, estimator = _split_self_saving(pipeline)
+    sio.dump(pipeline, folder / MODEL_FILE)
+    _refuse_untrusted(folder / MODEL_FILE, "cannot be saved safely")
+    names = [MODEL_FILE]
+    if estimator is not None:
+        written = estimator.save_files(folder / ESTIMATOR_DIR)
+        names += [f"{ESTIMATOR_DIR}/{name}" for name in written]
+    info = {"format": FORMAT, "files": {name: file_sha256(folder / name) for name in names}}
+    if estimator is not None:
+        info["estimator"] = _dotted(type(estimator))
+    return info
+
+
+def _write_bagged(model: BaggedModel, folder: Path) -> dict:
+    for index, fold in enumerate(model.folds):
+        (folder / "folds" / str(index)).mkdir(parents=True)
+        info = _write_pipeline(fold.pipeline, folder / "folds" / str(index))
+        info.update(family=fold.family, schema=fold.schema.to_dict(), threshold=None)
+        (folder / "folds" / str(index) / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return {"format": BAGGED_FORMAT, "folds": len(model.folds)}
+
+
+def _write_ensemble(model: EnsembleModel, folder: Path, saved: dict) -> dict:
+    for name, member in model.members.items():
+        _member_name(name, folder)
+        source = member.path if isinstance(member, SavedModel) else saved.get(name)
+        if source is not None and (Path(source) / INFO_FILE).is_file():
+            _link_tree(Path(source), folder / "members" / name)
+        else:
+            save_bundle(member, folder / "members" / name, extra={"candidate": name})
+    info = {"format": ENSEMBLE_FORMAT, "weights": model.weights}
+    if model.meta is not None:
+        import skops.io as sio
+
+        sio.dump(model.meta, folder / META_FILE)
+        info["meta_sha256"] = file_sha256(folder / META_FILE)
+    return info
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Copy a saved bundle as hard links where the file system allows (its files are never
+    written again, so sharing them is safe and costs no time or space), else as copies."""
+
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link)
+
+
+def load_bundle(path: str | Path) -> Model:
+    """Load a bundle folder, refusing files that changed or hold untrusted types."""
     path = Path(path)
     info = read_info(path)
+    schema = Schema.from_dict(info["schema"])
     if info["format"] == ENSEMBLE_FORMAT:
-        from trainforge.ensemble import load_ensemble
+        return _load_ensemble(path, info, schema)
+    if info["format"] == BAGGED_FORMAT:
+        folds = [_load_plain(path / "folds" / str(k)) for k in range(_fold_count(path, info))]
+        return BaggedModel(folds, schema, info["family"], info.get("threshold"))
+    if schema.task in ("clustering", "reduction"):
+        from trainforge.unsupervised.model import UnsupervisedModel
 
-        return load_ensemble(path, info)
+        return UnsupervisedModel(_read_pipeline(path, info), schema, info["family"])
+    return Model(_read_pipeline(path, info), schema, info["family"], info.get("threshold"))
+
+
+def _load_plain(path: Path) -> Model:
+    info = read_info(path)
+    if info["format"] != FORMAT:
+        raise BundleError(f"{path}: a fold model must be a plain bundle, not {info['format']}")
+    schema = Schema.from_dict(info["schema"])
+    return Model(_read_pipeline(path, info), schema, info["family"], None)
+
+
+def _fold_count(path: Path, info: dict) -> int:
+    count = info.get("folds")
+    if not isinstance(count, int) or not 2 <= count <= 50:
+        raise BundleError(f"{path / INFO_FILE}: 'folds' must be a fold count from 2 to 50")
+    return count
+
+
+def _load_ensemble(path: Path, info: dict, schema: Schema) -> EnsembleModel:
+    """Load the members (each checked as its own bundle) and combine them."""
+    weights = info.get("weights")
+    if not isinstance(weights, dict) or not weights:
+        raise BundleError(f"{path / INFO_FILE}: 'weights' must name the ensemble's members")
+    members = {}
+    for name in weights:
+        folder = path / "members" / _member_name(name, path)
+        if not folder.is_dir():
+            raise BundleError(f"{path}: member {name} is missing; the ensemble is incomplete")
+        members[name] = load_bundle(folder)
+    weights = {str(k): float(v) for k, v in weights.items()}
+    meta = _load_meta(path / META_FILE, info["meta_sha256"]) if info.get("meta_sha256") else None
+    return EnsembleModel(members, weights, schema, info.get("threshold"), meta)
+
+
+def _member_name(name, path: Path) -> str:
+    if not isinstance(name, str) or not MEMBER_NAME.match(name):
+        raise BundleError(f"{path}: {name!r} is not a member name trainforge writes; refusing it")
+    return name
+
+
+def _load_meta(path: Path, expected: str):
+    """The stacked model's meta-learner: a plain linear model in skops format, checked against
+    its recorded sha256 and loaded with no types beyond scikit-learn's own."""
+    import skops.io as sio
+
+    if not path.is_file() or file_sha256(path) != expected:
+        raise BundleError(f"{path} is missing or changed since it was saved; refusing to load it")
+    _refuse_untrusted(path, "refusing to load it", trusted=())
+    return sio.load(path, trusted=[])
+
+
+def _read_pipeline(path: Path, info: dict):
+    """The fitted pipeline of a plain bundle, its files checked first."""
+    import skops.io as sio
+
     for name, expected in info.get("files", {}).items():
         if not (path / name).is_file():
             raise BundleError(f"{path}: {name} is missing; the bundle is incomplete")
@@ -141,19 +268,16 @@ def load_bundle(path: str | Path) -> Model:
     pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
     if "estimator" in info:
         pipeline = _join_self_saving(pipeline, info["estimator"], path / ESTIMATOR_DIR)
-    schema = Schema.from_dict(info["schema"])
-    if schema.task in ("clustering", "reduction"):
-        from trainforge.unsupervised.model import UnsupervisedModel
-
-        return UnsupervisedModel(pipeline, schema, info["family"])
-    return Model(pipeline, schema, info["family"], info.get("threshold"))
+    return pipeline
 
 
 def _split_self_saving(pipeline):
     """``(preprocessing, estimator)`` when the final estimator saves itself, else
     ``(pipeline, None)``."""
+    from trainforge.models.registry import self_saving_classes
+
     final = pipeline[-1]
-    if _dotted(type(final)) in SELF_SAVING:
+    if _dotted(type(final)) in self_saving_classes():
         return pipeline[:-1], final
     return pipeline, None
 
@@ -161,7 +285,9 @@ def _split_self_saving(pipeline):
 def _join_self_saving(features, dotted: str, folder: Path):
     from sklearn.pipeline import Pipeline
 
-    if dotted not in SELF_SAVING:
+    from trainforge.models.registry import self_saving_classes
+
+    if dotted not in self_saving_classes():
         raise BundleError(f"{folder.parent}: estimator type {dotted} is not one trainforge loads")
     module, _, name = dotted.rpartition(".")
     estimator = getattr(importlib.import_module(module), name).load_files(folder)
@@ -172,7 +298,7 @@ def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _refuse_untrusted(model_file: Path, consequence: str) -> None:
+def _refuse_untrusted(model_file: Path, consequence: str, trusted=TRUSTED_TYPES) -> None:
     import skops.io as sio
 
     try:
@@ -180,7 +306,7 @@ def _refuse_untrusted(model_file: Path, consequence: str) -> None:
     except Exception as exc:  # skops raises zipfile/json errors for files it cannot parse
         kind = type(exc).__name__
         raise BundleError(f"{model_file} is not a skops model file ({kind})") from None
-    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    refused = sorted(set(untrusted) - set(trusted))
     if refused:
         raise BundleError(
             f"{model_file} holds types trainforge does not trust ({', '.join(refused)}); "
@@ -195,8 +321,9 @@ def read_info(path: Path) -> dict:
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BundleError(f"{path / INFO_FILE} cannot be read ({exc})") from None
-    if info.get("format") not in (FORMAT, ENSEMBLE_FORMAT):
-        raise BundleError(f"{path}: bundle format {info.get('format')!r} is not {FORMAT!r}")
+    if not isinstance(info, dict) or info.get("format") not in FORMATS:
+        found = info.get("format") if isinstance(info, dict) else None
+        raise BundleError(f"{path}: bundle format {found!r} is not one of {', '.join(FORMATS)}")
     return info
 
 

@@ -15,9 +15,10 @@ from trainforge.data.preprocess import build_preprocessor
 from trainforge.errors import SpecError
 from trainforge.imbalance import Imbalance, balanced_weights, crossfit_threshold, sampler
 from trainforge.metrics import METRICS, Metric, metric_names, score_all
-from trainforge.model import Model
+from trainforge.model import BaggedModel, Model
 from trainforge.models.registry import Family, Profile, get_family, ladder
 from trainforge.spec import ModelSpec
+from trainforge.threads import fit_threads, limited
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class CandidateResult:
     # the estimator's ``history_`` when it keeps one; empty for models that fit in one go.
     history: list[dict] = field(default_factory=list)
     trial: dict[str, Any] | None = None  # a search trial's study, number, params, value, state
+    # Whether the leaderboard lists it: a search lists each study's best trial only, while
+    # every trial with a saved model can still join the ensemble.
+    listed: bool = True
 
 
 @dataclass
@@ -56,13 +60,15 @@ class Predictions:
     """Validation predictions, folds one after another (the same rows for every candidate).
 
     ``pred`` holds class codes (after any tuned threshold) or values; ``proba`` is None for
-    regression and for models without probabilities; ``fold`` numbers each row's fold.
+    regression and for models without probabilities; ``fold`` numbers each row's fold and
+    ``row`` gives its position among the rows of the training (or validation) file.
     """
 
     y: np.ndarray
     pred: np.ndarray
     proba: np.ndarray | None
     fold: np.ndarray | None = None
+    row: np.ndarray | None = None
 
 
 def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], list[str]]:
@@ -105,10 +111,11 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
                     f"data, not {profile.modality}; `trainforge models` lists what each takes"
                 )
             chosen.append((family, spec.params))
-    return _named(chosen), notices
+    return name_candidates(chosen), notices
 
 
-def _named(chosen: list[tuple[Family, dict]]) -> list[Candidate]:
+def name_candidates(chosen: list[tuple[Family, dict]]) -> list[Candidate]:
+    """Candidates named after their family, with ``_2``, ``_3``... for repeats."""
     seen: dict[str, int] = {}
     candidates = []
     for family, params in chosen:
@@ -124,17 +131,19 @@ def make_pipeline(
     profile: Profile,
     runtime=None,
     resample: str = "none",
+    threads: int = 1,
 ):
     """An unfitted Pipeline: preprocessing built from the schema, then the estimator.
 
     With ``resample`` set, an imbalanced-learn sampler sits between them; it acts in fit only,
     and ``_fit`` removes it afterwards so the saved model is a plain scikit-learn Pipeline.
+    ``threads`` is the estimator's ``n_jobs`` unless the candidate's parameters set it.
     """
     from sklearn.pipeline import Pipeline
 
     features, mask = build_preprocessor(dataset.schema, candidate.family.prep, profile.seed)
     profile = replace(profile, categorical_mask=mask)
-    estimator = candidate.family.build(profile, candidate.params, runtime)
+    estimator = candidate.family.build(profile, candidate.params, runtime, threads)
     if resample == "none":
         return Pipeline([("features", features), ("model", estimator)])
     from imblearn.pipeline import Pipeline as SamplingPipeline
@@ -155,12 +164,13 @@ def fit_candidate(
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
-    Under cross-validation the kept model is refitted on all training rows. Estimators that
-    checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from there; those that
-    train epoch by epoch call ``on_epoch(step, logs)`` after each epoch. With class imbalance,
-    ``imbalance`` says whether to weight classes, resample, and tune a threshold.
-    ``callbacks(part)``, when given, lists extra training-loop callbacks for the fit of
-    ``part`` (``fold-0``, ``fold-1``, ..., ``refit``); only loop-based estimators take them.
+    Under cross-validation the kept model is the average of the fold models (a BaggedModel),
+    and the validation predictions are out-of-fold predictions for every training row.
+    Estimators that checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from
+    there; those that train epoch by epoch call ``on_epoch(step, logs)`` after each epoch. With
+    class imbalance, ``imbalance`` says whether to weight classes, resample, and tune a
+    threshold. ``callbacks(part)``, when given, lists extra training-loop callbacks for the fit
+    of ``part`` (``fold-0``, ``fold-1``, ...); only loop-based estimators take them.
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)
@@ -171,12 +181,16 @@ def fit_candidate(
         settings["class_weight"] = "balanced"  # as sample weights; recorded with the settings
     if resample != "none":
         settings["resample"] = resample
-    fold_scores, predict_seconds, parts = [], 0.0, []
-    with warnings.catch_warnings(record=True) as caught:
+    threads = _threads(settings.get("n_jobs"), profile.n_rows)
+    if _takes_threads(candidate.family, profile.task):
+        settings["n_jobs"] = threads  # results can depend on it, so it is recorded
+    fold_scores, predict_seconds, parts, models = [], 0.0, [], []
+    needs_torch = "torch" in candidate.family.requires
+    with warnings.catch_warnings(record=True) as caught, limited(threads, needs_torch):
         warnings.simplefilter("always")
         for index, fold in enumerate(dataset.splits()):
             runtime = _runtime(checkpoints, f"fold-{index}", on_epoch, callbacks)
-            pipeline = make_pipeline(candidate, dataset, profile, runtime, resample)
+            pipeline = make_pipeline(candidate, dataset, profile, runtime, resample, threads)
             started = time.perf_counter()
             pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh)
             result.fit_seconds += time.perf_counter() - started
@@ -184,32 +198,55 @@ def fit_candidate(
             model = Model(pipeline, dataset.schema, candidate.family.name)
             pred, proba = model.raw_predict(fold.X_valid)
             predict_seconds += time.perf_counter() - started
-            parts.append(Predictions(fold.y_valid, pred, proba))
+            parts.append(Predictions(fold.y_valid, pred, proba, row=fold.X_valid.index.to_numpy()))
             fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
-        if dataset.refit:
-            runtime = _runtime(checkpoints, "refit", on_epoch, callbacks)
-            pipeline = make_pipeline(candidate, dataset, profile, runtime, resample)
-            pipeline = _fit(pipeline, dataset.X, dataset.y, weigh)
-            model = Model(pipeline, dataset.schema, candidate.family.name)
+            models.append(model)
+    if len(models) > 1:
+        model = BaggedModel(models, dataset.schema, candidate.family.name)
     result.warnings = _distinct(caught)
     result.metrics = {name: float(np.mean([s[name] for s in fold_scores])) for name in names}
+    result.valid = _joined(parts)
     if len(fold_scores) > 1:
         result.primary_std = float(np.std([s[primary.name] for s in fold_scores]))
-    result.valid = _joined(parts)
-    result.predict_ms_per_1k = 1e6 * predict_seconds / max(len(result.valid.y), 1)
+        # out-of-fold scores: every training row predicted by a model that never saw it
+        result.metrics = score_all(
+            profile.task, result.valid.y, result.valid.pred, result.valid.proba, names
+        )
+    # the saved model predicts with every fold model: its cost per row is theirs together
+    result.predict_ms_per_1k = 1e6 * predict_seconds * len(models) / max(len(result.valid.y), 1)
     if imbalance and imbalance.threshold_metric and result.valid.proba is not None:
         apply_threshold(result, names, imbalance.threshold_metric, profile.seed)
         model.threshold = result.threshold
     result.model = model
-    result.history = _history(model.pipeline)
+    result.history = _history(models[0].pipeline)
     return result
+
+
+def _threads(n_jobs, rows: int) -> int:
+    """The fit's thread count: the user's ``n_jobs`` (-1: every usable core), else what
+    ``fit_threads`` allows now."""
+    from trainforge.threads import usable_cores
+
+    if n_jobs is None:
+        return fit_threads(rows)
+    return usable_cores() if int(n_jobs) < 0 else max(1, int(n_jobs))
+
+
+def _takes_threads(family: Family, task: str) -> bool:
+    import inspect
+
+    return "n_jobs" in inspect.signature(family.estimator_class(task)).parameters
 
 
 def _joined(parts: list[Predictions]) -> Predictions:
     proba = None if parts[0].proba is None else np.concatenate([p.proba for p in parts])
     folds = np.concatenate([np.full(len(p.y), i) for i, p in enumerate(parts)])
     return Predictions(
-        np.concatenate([p.y for p in parts]), np.concatenate([p.pred for p in parts]), proba, folds
+        np.concatenate([p.y for p in parts]),
+        np.concatenate([p.pred for p in parts]),
+        proba,
+        folds,
+        np.concatenate([p.row for p in parts]),
     )
 
 

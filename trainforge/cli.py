@@ -7,6 +7,7 @@ Errors from bad input print one line and exit with code 2 (``--debug`` shows the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,10 @@ TASKS += ("sequence_classification", "sequence_regression")
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenMP threads that wait for work spin on their core by default, which starves other
+    # processes and, on a busy machine, each other; this process waits passively instead. Set
+    # before any OpenMP library loads, for the command's own process only.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -34,6 +39,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The ``trainforge`` command's entry point: ``main``, then a quick exit.
+
+    Tearing down the interpreter after a run takes about a second (torch, scikit-learn and
+    MLflow free their modules one by one), which a time limit on the command would pay for. By
+    then every file is written and synced and the tracking run is closed, so the exit handlers
+    run, the output is flushed, and the process ends without the teardown.
+    """
+    import atexit
+
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -187,17 +209,22 @@ def _train(args) -> int:
         "time_limit": args.time_limit,
         "trials": args.trials,
     }
+    from trainforge.clock import process_started
+
     spec = build_spec(args.source if is_spec else None, **settings)
-    _report(execute(spec, observer=_observer(args)))
+    _report(execute(spec, observer=_observer(args), started=process_started()))
     return 0
 
 
 def _resume(args) -> int:
+    from trainforge.clock import process_started
     from trainforge.run import resume
     from trainforge.rundir import find_run
 
     path = find_run(args.run, Path(args.out))
-    _report(resume(path, observer=_observer(args), tracking=_tracking(args)))
+    _report(
+        resume(path, observer=_observer(args), tracking=_tracking(args), started=process_started())
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The leaderboard: candidates ranked by the primary validation metric, best first."""
+"""The leaderboard: the model the run hands back first, then the others by the primary
+validation metric."""
 
 from __future__ import annotations
 
@@ -24,14 +25,20 @@ def ranked(results: list, primary: Metric) -> list:
     return [result for _, result in sorted(enumerate(results), key=key)]
 
 
-def leaderboard_frame(results: list, primary: Metric, task: str) -> pd.DataFrame:
-    """One row per candidate, best first: the task's standard metrics (primary first), then
-    any others the candidates were scored on (such as PR AUC and MCC under class imbalance)."""
+def leaderboard_frame(
+    results: list, primary: Metric, task: str, first: str | None = None
+) -> pd.DataFrame:
+    """One row per candidate: ``first`` (the model the run picked, see trainforge.selection)
+    on top, then the others by primary metric; the task's standard metrics (primary first),
+    then any others the candidates were scored on (such as PR AUC and MCC under class
+    imbalance)."""
     metrics = [primary.name] + [m for m in STANDARD[task] if m != primary.name]
     for result in results:
         metrics += [m for m in result.metrics if m not in metrics]
     rows = []
-    for rank, result in enumerate(ranked(results, primary), start=1):
+    order = ranked(results, primary)
+    order = [r for r in order if r.name == first] + [r for r in order if r.name != first]
+    for rank, result in enumerate(order, start=1):
         row = {"rank": rank, "candidate": result.name, "family": result.family}
         row.update({m: result.metrics.get(m, math.nan) for m in metrics})
         if result.primary_std is not None:

@@ -23,6 +23,14 @@ class Metric:
     needs_proba: bool
     compute: Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
 
+    def better(self, a: float, b: float) -> bool:
+        """Whether score ``a`` beats score ``b`` (NaN never beats anything; ties do not)."""
+        if math.isnan(a):
+            return False
+        if math.isnan(b):
+            return True
+        return a > b if self.greater_is_better else a < b
+
 
 def _roc_auc(y, pred, proba):
     from sklearn.metrics import roc_auc_score

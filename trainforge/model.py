@@ -44,6 +44,10 @@ class Model:
     def has_proba(self) -> bool:
         return self.task != "regression" and hasattr(self.pipeline, "predict_proba")
 
+    def loaded(self) -> Model:
+        """The model itself, in memory (a model kept on disk loads here; trainforge.bundle)."""
+        return self
+
     def features(self, data) -> pd.DataFrame:
         """Rows (frame, path, array, or list of dicts) -> the typed feature frame."""
         return feature_frame(_rows(data, self.schema), self.schema)
@@ -56,7 +60,7 @@ class Model:
         """One ``proba_<class>`` column per class, rows in input order."""
         if not self.has_proba:
             raise DataError(f"{self.family} gives no class probabilities for a {self.task} task")
-        return self._proba(self.pipeline.predict_proba(self.features(data)))
+        return self._proba(self.raw_predict(self.features(data))[1])
 
     def predict_frame(self, data) -> pd.DataFrame:
         """The input rows in order, with a ``prediction`` column and the class probabilities."""
@@ -83,13 +87,48 @@ class Model:
             return np.asarray(self.pipeline.predict(features), dtype=float), None
         if not self.has_proba:
             return np.asarray(self.pipeline.predict(features), dtype=int), None
-        proba = self.pipeline.predict_proba(features)
+        return self.labelled(self.pipeline.predict_proba(features))
+
+    def labelled(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class codes for class probabilities (the tuned threshold applied), and the
+        probabilities."""
         if self.threshold is not None and proba.shape[1] == 2:
             return (proba[:, 1] >= self.threshold).astype(int), proba
         return proba.argmax(axis=1), proba
 
     def _proba(self, proba) -> pd.DataFrame:
         return pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes])
+
+
+class BaggedModel(Model):
+    """A cross-validated candidate: the k models fitted on its folds' training rows, predicting
+    their average (probabilities for classes, values for regression).
+
+    Every fold model saw only its own training rows, so each training row has an out-of-fold
+    prediction from a model that never saw it; those score the candidate, and there is no
+    refit on all rows whose score nobody could check (bagging, as in AutoGluon).
+
+    Args:
+        folds: the fold models, in fold order; each is a plain Model with no threshold.
+    """
+
+    def __init__(self, folds: list[Model], schema: Schema, family: str, threshold=None):
+        super().__init__(None, schema, family, threshold)
+        self.folds = folds
+
+    @property
+    def has_proba(self) -> bool:
+        return all(fold.has_proba for fold in self.folds)
+
+    def raw_predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = [fold.raw_predict(features) for fold in self.folds]
+        if self.task == "regression":
+            return np.mean([pred for pred, _ in outputs], axis=0), None
+        if not self.has_proba:  # no probabilities to average: the most common label
+            votes = np.stack([pred for pred, _ in outputs])
+            counts = np.apply_along_axis(np.bincount, 0, votes, minlength=len(self.classes))
+            return counts.argmax(axis=0), None
+        return self.labelled(np.mean([proba for _, proba in outputs], axis=0))
 
 
 def _rows(data, schema: Schema) -> pd.DataFrame:
@@ -102,3 +141,67 @@ def _rows(data, schema: Schema) -> pd.DataFrame:
     ):  # a model trained on images: (N, H, W[, C]) -> pixel columns; other arrays are series
         return images_frame(data)
     return as_frame(data)
+
+
+class EnsembleModel(Model):
+    """A weighted average of member models' probabilities (or predictions, for regression),
+    or with ``meta`` set, a stacked model: ``meta`` (a fitted logistic or ridge regression)
+    combines the members' outputs. Built by trainforge.ensemble.
+
+    Members read the same feature frame, so rows are typed once for all of them.
+    """
+
+    def __init__(
+        self,
+        members: dict[str, Model],
+        weights: dict[str, float],
+        schema: Schema,
+        threshold: float | None = None,
+        meta=None,
+    ):
+        super().__init__(None, schema, "stacking" if meta is not None else "ensemble", threshold)
+        self.members = members
+        self.weights = weights
+        self.meta = meta
+
+    @property
+    def has_proba(self) -> bool:
+        return self.task != "regression"
+
+    def raw_predict(self, features: pd.DataFrame):
+        outputs = {name: self._output(model, features) for name, model in self.members.items()}
+        if self.meta is not None:
+            Z = stacked_outputs(outputs, self.task)
+            mixed = (
+                self.meta.predict(Z) if self.task == "regression" else self.meta.predict_proba(Z)
+            )
+        else:
+            mixed = sum(self.weights[name] * out for name, out in outputs.items())
+            if self.task != "regression":
+                mixed = normalised(mixed)
+        if self.task == "regression":
+            return mixed, None
+        return self.labelled(mixed)
+
+    def _output(self, model: Model, features):
+        pred, proba = model.raw_predict(features)
+        return pred if self.task == "regression" else proba
+
+
+def stacked_outputs(outputs: dict[str, np.ndarray], task: str) -> np.ndarray:
+    """Members' outputs side by side, as a stacked model's meta-learner reads them:
+    predictions, or log-probabilities (binary: class 1 only)."""
+    columns = []
+    for output in outputs.values():
+        if task == "regression":
+            columns.append(np.asarray(output, float).reshape(-1, 1))
+        else:
+            logp = np.log(np.clip(output, 1e-6, 1))
+            columns.append(logp[:, 1:] if output.shape[1] == 2 else logp)
+    return np.hstack(columns)
+
+
+def normalised(proba: np.ndarray) -> np.ndarray:
+    """Rows summing to 1 in float64 (float32 members, such as the MLP's softmax, are off by
+    about 1e-7, which scikit-learn's log loss warns about)."""
+    return proba / proba.sum(axis=1, keepdims=True)

@@ -31,8 +31,8 @@ class Dataset:
     """Everything a candidate needs. Targets are class codes ``0..K-1`` or floats.
 
     Attributes:
-        folds: one fold for a holdout split or a validation file, k for cross-validation.
-        refit: with cross-validation the saved model is refitted on all training rows.
+        folds: one fold for a holdout split or a validation file, k for cross-validation,
+            where a candidate is the average of its k fold models (see ``bagged``).
         fingerprints: sha256 of every input file (or of in-memory frames).
     """
 
@@ -40,7 +40,6 @@ class Dataset:
     X: pd.DataFrame
     y: np.ndarray
     folds: list[Fold]
-    refit: bool
     fingerprints: dict[str, str]
     notices: list[str] = field(default_factory=list)
     image_shape: tuple[int, int, int] | None = None  # (height, width, channels) for images
@@ -48,6 +47,12 @@ class Dataset:
     @property
     def task(self) -> str:
         return self.schema.task
+
+    @property
+    def bagged(self) -> bool:
+        """Cross-validated: each candidate keeps its k fold models and predicts their average,
+        and its validation predictions are out-of-fold predictions for every training row."""
+        return len(self.folds) > 1
 
     def splits(self) -> Iterator[Fold]:
         return iter(self.folds)
@@ -73,6 +78,7 @@ def load_dataset(
     notices = modal_notices + notices
     keep = _rows_with_target(train, spec.target, notices)
     X = feature_frame(train, schema).loc[keep]
+    X.index = np.flatnonzero(keep.to_numpy())  # each row's position in the training data
     y = encode_target(train[spec.target].loc[keep], schema)
     fingerprints = {"train": train_id}
     valid_frame, valid_id = _table(spec.validation, validation, "validation", required=False)
@@ -81,29 +87,28 @@ def load_dataset(
         if spec.target not in valid_frame.columns:
             raise DataError(f"validation data has no target column {spec.target!r}")
         keep = _rows_with_target(valid_frame, spec.target, notices)
+        X_valid = feature_frame(valid_frame, schema).loc[keep]
+        X_valid.index = np.flatnonzero(keep.to_numpy())  # positions in the validation data
         folds = [
             Fold(
                 X,
                 y,
-                feature_frame(valid_frame, schema).loc[keep],
+                X_valid,
                 encode_target(valid_frame[spec.target].loc[keep], schema),
             )
         ]
-        refit = False
     elif spec.split.strategy == "cv":
-        folds, refit = _cv_folds(X, y, schema.task, spec.split.folds, seed), True
+        folds = _cv_folds(X, y, schema.task, spec.split.folds, seed)
     else:
         tr, va = holdout(y, schema.task, spec.split.validation_fraction, seed, notices)
-        folds, refit = [_fold(X, y, tr, va)], False
+        folds = [_fold(X, y, tr, va)]
     shape = image_shape_of([c.name for c in schema.columns]) if images else None
-    return Dataset(schema, X, y, folds, refit, fingerprints, notices, shape)
+    return Dataset(schema, X, y, folds, fingerprints, notices, shape)
 
 
 def with_folds(dataset: Dataset, folds: int, seed: int) -> Dataset:
-    """The same data scored by ``folds``-fold cross-validation (refitted on all rows after)."""
-    return replace(
-        dataset, folds=_cv_folds(dataset.X, dataset.y, dataset.task, folds, seed), refit=True
-    )
+    """The same data scored by ``folds``-fold cross-validation (bagged fold models)."""
+    return replace(dataset, folds=_cv_folds(dataset.X, dataset.y, dataset.task, folds, seed))
 
 
 def _cv_folds(X, y, task: str, folds: int, seed: int) -> list[Fold]:

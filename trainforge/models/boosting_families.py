@@ -7,20 +7,55 @@ can depend on it.
 
 from __future__ import annotations
 
-import os
-
 from trainforge.models.classical import NATIVE
-from trainforge.models.registry import Family, Profile, register
+from trainforge.models.registry import BudgetRules, Family, Profile, register
+from trainforge.search.hooks import BOOSTING_NOTE, boosting_hooks
+from trainforge.search.portfolio import learned_cost
+from trainforge.search.space import Float, Int, Space
+
+_ROWS_AND_COLUMNS = (Float("subsample", 0.5, 1.0), Float("colsample_bytree", 0.4, 1.0))
+SPACES = {
+    "lightgbm": Space(
+        params=(
+            Float("learning_rate", 0.01, 0.3, log=True),
+            Int("num_leaves", 8, 256, log=True),
+            Int("min_child_samples", 2, 100, log=True),
+            *_ROWS_AND_COLUMNS,
+            Float("reg_lambda", 1e-6, 10.0, log=True),
+        ),
+        fixed={"n_estimators": 3000},
+        hooks=boosting_hooks,
+        note=BOOSTING_NOTE,
+    ),
+    "xgboost": Space(
+        params=(
+            Float("learning_rate", 0.01, 0.3, log=True),
+            Int("max_depth", 3, 10),
+            Float("min_child_weight", 0.01, 20.0, log=True),
+            *_ROWS_AND_COLUMNS,
+            Float("reg_lambda", 1e-3, 10.0, log=True),
+        ),
+        fixed={"n_estimators": 3000},
+        hooks=boosting_hooks,
+        note=BOOSTING_NOTE,
+    ),
+    "catboost": Space(
+        params=(
+            Float("learning_rate", 0.02, 0.3, log=True),
+            Int("depth", 4, 10),
+            Float("l2_leaf_reg", 1.0, 30.0, log=True),
+        ),
+        fixed={"n_estimators": 2000},
+        hooks=boosting_hooks,
+        note=BOOSTING_NOTE,
+    ),
+}
 
 LARGE_ROWS = 100_000  # past this, a larger learning rate: fewer rounds for the same fit
-# Below this many rows one thread is faster: per-round thread synchronisation costs more than
-# it saves (XGBoost on 240 rows: 3.4 s on one thread, 120 s on two on a busy 2-core machine).
-THREADED_ROWS = 20_000
 
 
 def _common(profile: Profile) -> dict:
-    threads = 1 if profile.n_rows < THREADED_ROWS else os.cpu_count() or 1
-    settings = {"n_jobs": threads}
+    settings = {}
     if profile.categorical_mask and any(profile.categorical_mask):
         settings["categorical_features"] = list(profile.categorical_mask)
     return settings
@@ -74,9 +109,14 @@ for name, label, initial, doc in [
             },
             prep=NATIVE,
             initial=initial,
-            initial_doc=f"{doc}; categoricals handled natively; one thread below 20,000 rows, "
-            "all cores above",
+            initial_doc=f"{doc}; categoricals handled natively; threads as for every fit "
+            "(one below 20,000 rows, else the free cores)",
             ladder={"lightgbm": 82, "xgboost": 84, "catboost": 86}[name],
             requires=(name,),
+            saves_itself=True,
+            space=SPACES[name],
+            budget=BudgetRules(
+                rank={"lightgbm": 10, "xgboost": 50, "catboost": 70}[name], cost=learned_cost(name)
+            ),
         )
     )

@@ -7,7 +7,16 @@ data they say how in ``initial_doc`` (shown by ``trainforge models`` and docs/mo
 
 from __future__ import annotations
 
-from trainforge.models.registry import Family, Prep, Profile, Substitution, register
+from trainforge.models.registry import (
+    BudgetRules,
+    Family,
+    Prep,
+    Profile,
+    Substitution,
+    register,
+)
+from trainforge.search.portfolio import learned_cost
+from trainforge.search.space import Choice, Float, Int, Space
 
 LINEAR = Prep(scale=True, categorical="onehot")
 TREES = Prep(scale=False, categorical="ordinal")
@@ -15,10 +24,23 @@ NATIVE = Prep(scale=False, categorical="native")
 
 KERNEL_SVM_MAX_ROWS = 10_000
 KNN_MAX_ROWS = 200_000
-FOREST_DOC = (
-    "n_estimators=200 (100 past 50,000 rows), min_samples_leaf=5 from 2,000 rows (else 1), "
-    "all cores"
+FOREST_DOC = "n_estimators=200 (100 past 50,000 rows), min_samples_leaf=5 from 2,000 rows (else 1)"
+
+
+_FOREST_SPACE = Space(
+    params=(
+        Choice("max_features", ["sqrt", "log2", 0.2, 0.35, 0.5, 0.75, 1.0]),
+        Int("min_samples_leaf", 1, 32, log=True),
+        Choice("criterion", ["gini", "entropy"], tasks="classification"),
+    ),
+    note="n_estimators stays at its initial value",
 )
+# Families a budget leaves out of its default candidates: they rarely win on tables.
+_LEFT_OUT = BudgetRules(leave_out=True)
+
+
+def _rules(rank: int, family: str) -> BudgetRules:
+    return BudgetRules(rank=rank, cost=learned_cost(family))
 
 
 def _none(profile: Profile) -> dict:
@@ -72,7 +94,6 @@ def _forest(profile: Profile) -> dict:
     return {
         "n_estimators": 200 if profile.n_rows <= 50_000 else 100,
         "min_samples_leaf": 1 if profile.n_rows < 2_000 else 5,
-        "n_jobs": -1,
     }
 
 
@@ -97,6 +118,7 @@ for family in [
         initial_doc="strategy=prior (classification) or mean (regression)",
         ladder=0,
         inputs=("table", "text", "sequence"),  # it never reads the inputs
+        budget=BudgetRules(rank=0),
     ),
     Family(
         name="logistic_regression",
@@ -106,6 +128,8 @@ for family in [
         initial=lambda p: {"C": 1.0, "max_iter": 2000},
         initial_doc="C=1.0, max_iter=2000",
         ladder=10,
+        space=Space(params=(Float("C", 1e-3, 100.0, log=True),)),
+        budget=_rules(30, "logistic_regression"),
     ),
     Family(
         name="linear_regression",
@@ -123,6 +147,7 @@ for family in [
         initial=lambda p: {"alphas": [10.0**k for k in range(-3, 4)]},
         initial_doc="alphas=1e-3..1e3 (7 values), chosen by leave-one-out",
         ladder=10,
+        budget=_rules(30, "ridge"),
     ),
     Family(
         name="lasso",
@@ -148,6 +173,8 @@ for family in [
         initial=_none,
         initial_doc="scikit-learn defaults",
         ladder=20,
+        space=Space(params=(Float("var_smoothing", 1e-12, 1e-2, log=True),)),
+        budget=_LEFT_OUT,
     ),
     Family(
         name="knn",
@@ -157,12 +184,19 @@ for family in [
             "regression": "sklearn.neighbors.KNeighborsRegressor",
         },
         prep=LINEAR,
-        initial=lambda p: {"n_neighbors": 15, "weights": "distance", "n_jobs": -1},
+        initial=lambda p: {"n_neighbors": 15, "weights": "distance"},
         initial_doc=f"n_neighbors=15, weights=distance; left out of the ladder past "
         f"{KNN_MAX_ROWS:,} rows",
         ladder=30,
         sample_weight=False,
         substitute=_knn_too_big,
+        space=Space(
+            params=(
+                Int("n_neighbors", 3, 100, log=True),
+                Choice("weights", ["uniform", "distance"]),
+            )
+        ),
+        budget=_LEFT_OUT,
     ),
     Family(
         name="svm",
@@ -175,6 +209,8 @@ for family in [
         ladder=40,
         wrap=_svm_wrap,
         substitute=_kernel_svm_too_big,
+        space=Space(params=(Float("C", 0.1, 100.0, log=True),)),
+        budget=_LEFT_OUT,
     ),
     Family(
         name="linear_svm",
@@ -184,6 +220,8 @@ for family in [
         initial=lambda p: {"C": 1.0, "max_iter": 5000},
         initial_doc="C=1.0, max_iter=5000",
         wrap=_svm_wrap,
+        space=Space(params=(Float("C", 1e-3, 10.0, log=True),)),
+        budget=_LEFT_OUT,
     ),
     Family(
         name="decision_tree",
@@ -196,6 +234,8 @@ for family in [
         initial=_tree_leaf,
         initial_doc="min_samples_leaf = 1% of the rows, between 5 and 50",
         ladder=50,
+        space=Space(params=(Int("max_depth", 2, 24), Int("min_samples_leaf", 1, 100, log=True))),
+        budget=_LEFT_OUT,
     ),
     Family(
         name="random_forest",
@@ -208,6 +248,8 @@ for family in [
         initial=_forest,
         initial_doc=FOREST_DOC,
         ladder=60,
+        space=_FOREST_SPACE,
+        budget=_rules(40, "random_forest"),
     ),
     Family(
         name="extra_trees",
@@ -220,6 +262,8 @@ for family in [
         initial=_forest,
         initial_doc=FOREST_DOC,
         ladder=70,
+        space=_FOREST_SPACE,
+        budget=_rules(60, "extra_trees"),
     ),
     Family(
         name="hist_gradient_boosting",
@@ -233,6 +277,19 @@ for family in [
         initial_doc="max_iter=500, learning_rate=0.1, early stopping after 20 rounds without "
         "improvement on an internal 10% split; categoricals handled natively",
         ladder=80,
+        space=Space(
+            params=(
+                Float("learning_rate", 0.01, 0.3, log=True),
+                Int("max_leaf_nodes", 8, 256, log=True),
+                Int("min_samples_leaf", 2, 200, log=True),
+                Float("l2_regularization", 1e-6, 10.0, log=True),
+                Float("max_features", 0.3, 1.0),
+            ),
+            fixed={"max_iter": 1000},
+            note="early stopping as in the initial settings ends most fits well before 1,000 "
+            "rounds",
+        ),
+        budget=_rules(20, "hist_gradient_boosting"),
     ),
 ]:
     register(family)

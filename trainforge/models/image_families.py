@@ -16,6 +16,7 @@ def _cnn(profile: Profile) -> dict:
 register(
     Family(
         name="cnn",
+        saves_itself=True,
         summary="Convolutional network for images: conv blocks, optional residual (PyTorch).",
         classes={"classification": "trainforge.models.image.CNNClassifier"},
         prep=PIXELS,

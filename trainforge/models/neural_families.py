@@ -4,7 +4,31 @@ catalogue lists them on a classical-only install (where they are left out of the
 from __future__ import annotations
 
 from trainforge.models.classical import LINEAR
-from trainforge.models.registry import Family, Profile, register
+from trainforge.models.registry import BudgetRules, Family, Profile, register
+from trainforge.search.hooks import LOOP_NOTE, loop_hooks
+from trainforge.search.space import Choice, Float, Space
+
+MLP_SPACE = Space(
+    params=(
+        Float("learning_rate", 1e-4, 1e-2, log=True),
+        Choice(
+            "hidden_sizes",
+            {
+                "128": (128,),
+                "256-128": (256, 128),
+                "512-256": (512, 256),
+                "256-256-256": (256, 256, 256),
+            },
+        ),
+        Float("dropout", 0.0, 0.5),
+        Float("weight_decay", 1e-6, 1e-2, log=True),
+        Choice("batch_size", [128, 256, 512]),
+    ),
+    hooks=loop_hooks,
+    note=LOOP_NOTE,
+)
+# Loading torch and the first epochs take a good part of a shorter budget.
+NEURAL_MIN_SECONDS = 300
 
 
 def _mlp(profile: Profile) -> dict:
@@ -15,6 +39,7 @@ def _mlp(profile: Profile) -> dict:
 register(
     Family(
         name="mlp",
+        saves_itself=True,
         summary="Multi-layer perceptron on scaled, one-hot encoded features (PyTorch).",
         classes={
             "classification": "trainforge.models.neural.MLPClassifier",
@@ -28,5 +53,7 @@ register(
         ladder=90,
         sample_weight=False,
         requires=("torch",),
+        space=MLP_SPACE,
+        budget=BudgetRules(rank=90, min_seconds=NEURAL_MIN_SECONDS),
     )
 )

@@ -62,6 +62,7 @@ register(
 register(
     Family(
         name="umap",
+        saves_itself=True,
         summary="UMAP (umap-learn); transforms new rows",
         classes={"reduction": "trainforge.models.umap_reducer.UMAPReducer"},
         prep=SCALED,

@@ -59,6 +59,27 @@ class Substitution:
 
 
 @dataclass(frozen=True)
+class BudgetRules:
+    """How a family takes part in a run with a budget (docs/search.md).
+
+    Attributes:
+        rank: where it trains among the default candidates the learned portfolio does not
+            order (lower first).
+        leave_out: left out of the default candidates under a budget: it rarely wins on
+            tables, and its time is better spent tuning those that do.
+        min_seconds: joins the default candidates only from time limits this long (loading
+            torch and the first epochs take a good part of a shorter budget).
+        cost: predicted seconds of one fit on one thread, ``cost(profile)``, or None; a run
+            scales it by how fast fits go on this machine (trainforge.search.budget).
+    """
+
+    rank: int = 100
+    leave_out: bool = False
+    min_seconds: float = 0.0
+    cost: Callable[[Profile], float] | None = None
+
+
+@dataclass(frozen=True)
 class Family:
     """One model family.
 
@@ -76,8 +97,12 @@ class Family:
         wrap: optional wrapper applied after building for a task kind (e.g. calibration).
         substitute: optional rule replacing the family on some data when no parameters are set.
         requires: packages the family needs beyond the base install (e.g. ``torch``).
-        space: its hyperparameter search space (a ``trainforge.search.space.Space``) for
-            time-budgeted runs; None uses the built-in one in trainforge.search.spaces, if any.
+        space: its hyperparameter search space (a ``trainforge.search.space.Space``) for runs
+            with a budget; None: it trains once with its initial settings.
+        budget: how it takes part in a run with a budget.
+        saves_itself: its estimator saves itself (``save_files`` / ``load_files``: JSON plus
+            tensors or a native model file) instead of going through skops; only the classes of
+            such families are ever rebuilt by trainforge.bundle.
         images_only: works on images only (CNN), so tables never get it.
         inputs: the data modalities it takes: ``table``, ``text``, ``sequence``.
     """
@@ -95,6 +120,8 @@ class Family:
     substitute: Callable[[Profile], Substitution | None] | None = field(default=None)
     requires: tuple[str, ...] = ()
     space: Any = None
+    budget: BudgetRules = BudgetRules()
+    saves_itself: bool = False
     images_only: bool = False
     inputs: tuple[str, ...] = ("table",)
 
@@ -108,18 +135,28 @@ class Family:
     def estimator_class(self, task: str) -> type:
         return _import(self.classes[_kind(task)])
 
-    def build(self, profile: Profile, params: dict[str, Any], runtime: dict | None = None) -> Any:
+    def build(
+        self,
+        profile: Profile,
+        params: dict[str, Any],
+        runtime: dict | None = None,
+        threads: int | None = None,
+    ) -> Any:
         """A fresh, unfitted estimator for this profile with the user's parameters on top.
 
         Args:
             runtime: settings about where the fit runs rather than what it computes (such as
                 ``checkpoint_dir``), passed only to estimators that accept them.
+            threads: the estimator's ``n_jobs`` when it takes one and ``params`` does not set
+                it (trainforge.threads decides it per fit).
         """
         cls = self.estimator_class(profile.task)
         settings = {**self.initial(profile), **params}
         accepted = inspect.signature(cls).parameters
         if "random_state" in accepted:
             settings.setdefault("random_state", profile.seed)
+        if threads is not None and "n_jobs" not in params:
+            settings["n_jobs"] = threads
         settings.update(runtime or {})
         estimator = cls(**{k: v for k, v in settings.items() if k in accepted})
         return self.wrap(_kind(profile.task), estimator) if self.wrap else estimator
@@ -170,6 +207,11 @@ def get_family(name: str, path: str = "model") -> Family:
 def families() -> list[Family]:
     _load_catalogue()
     return list(FAMILIES.values())
+
+
+def self_saving_classes() -> set[str]:
+    """Dotted names of the estimator classes that save themselves (see ``saves_itself``)."""
+    return {dotted for f in families() if f.saves_itself for dotted in f.classes.values()}
 
 
 # The start-simple ladder for images: a linear model on pixels, then an MLP, then a CNN.

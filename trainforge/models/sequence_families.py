@@ -77,6 +77,7 @@ for family in (
     ),
     Family(
         name="rnn",
+        saves_itself=True,
         summary="Recurrent network (GRU or LSTM, bidirectional) over tokens or time steps.",
         classes={
             "classification": "trainforge.models.sequence.RNNClassifier",
@@ -95,6 +96,7 @@ for family in (
     ),
     Family(
         name="transformer",
+        saves_itself=True,
         summary="Transformer encoder (pre-norm, CLS pooling, padding masks) over tokens or "
         "time steps.",
         classes={

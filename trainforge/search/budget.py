@@ -7,40 +7,48 @@ so at most one candidate's time is lost to a kill.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 # Time kept back from the search for what follows it: the search history, the ensemble, the
-# permutation importance and the report (2 to 8 s measured on small tables, mostly the
-# ensemble and drawing the report): this share of the limit, within these bounds, and never more
-# than a third of the limit.
+# permutation importance, the report, closing the tracking run and ending the process (2 to 3
+# s measured on small tables; the importance takes whatever is left, or is skipped): this share
+# of the limit, within these bounds, and never more than a third of the limit. The limit
+# counts from the command's start (trainforge.clock), so start-up and reading data are in it.
 CLOSING_SHARE = 0.1
-CLOSING_MIN_SECONDS = 8.0
+CLOSING_MIN_SECONDS = 5.0
 CLOSING_MAX_SECONDS = 60.0
-# Under a budget, tables with fewer training rows than this are scored by CV_FOLDS-fold
-# cross-validation unless the spec sets a split or gives a validation file: a search picks the
-# best of many trials, and on a small holdout that pick follows noise (credit_g, 800 rows:
-# 352 trials raised the holdout score while the test score stayed below FLAML's, which
-# cross-validates small data).
-CV_ROWS = 10_000
-CV_FOLDS = 5
-# Of that time, the permutation importance leaves this much for the report after it: the
-# importance's repeats shrink to what fits (trainforge.artifacts.write_importance).
+# Under a budget, tables with fewer training rows than this are bagged: every candidate is k
+# fold models scored by their out-of-fold predictions (see trainforge.model.BaggedModel),
+# unless the spec sets a split or gives a validation file. A search picks the best of many
+# trials, and on a small holdout that pick follows noise (credit_g, 800 rows: 352 trials raised
+# the holdout score while the test score stayed below FLAML's); out-of-fold predictions cover
+# every row, and the averaged fold models predict better than one model would.
+BAG_ROWS = 20_000
+# k: BAG_FOLDS, or MORE_FOLDS from time limits of MORE_FOLDS_SECONDS (and with no time limit):
+# more folds fit each model on more rows, at the cost of more fits.
+BAG_FOLDS = 5
+MORE_FOLDS = 8
+MORE_FOLDS_SECONDS = 300
+# Of that time, the permutation importance leaves this much for the report, the tracking run
+# and the end of the process after it: its repeats shrink to what fits
+# (trainforge.artifacts.write_importance).
 REPORT_SECONDS = 3.0
 # An interruptible fit (a neural net or a boosting library; under cross-validation all its
-# folds and the refit, see PartDeadlines) gets at most this share of the remaining time, so
-# one slow family cannot eat the whole budget.
+# folds, see PartDeadlines) gets at most this share of the remaining time, so one slow family
+# cannot eat the whole budget.
 FIT_SHARE = 0.25
-# Predicted seconds for a fit that cannot be stopped: this many times the slowest earlier fit
-# of the same family (costs grow with the settings a search tries).
+# Predicted seconds of a candidate: this many times the slowest earlier candidate of the same
+# family (costs grow with the settings a search tries), or before any, this many times the
+# family's size-based prediction (Family.budget.cost) scaled by how fast fits go here.
 COST_MARGIN = 1.5
-# From this load per core on, fits run on one thread (see ``fit_threads``).
-BUSY_LOAD_PER_CORE = 2.0
+# An interruptible fit starts when its predicted time is at most this many times its deadline
+# (it stops there, keeping its best round so far); a fit that cannot be stopped starts only
+# when its predicted time fits in what is left.
+INTERRUPTIBLE_SLACK = 2.0
 
 
 @dataclass
@@ -59,6 +67,8 @@ class Budget:
     used_before: float = 0.0
     started: float = field(default_factory=time.monotonic)
     costs: dict[str, list[float]] = field(default_factory=dict)
+    # seconds taken over seconds predicted by size, for fits so far: how fast this machine is
+    pace: list[float] = field(default_factory=list)
 
     def used(self) -> float:
         return self.used_before + time.monotonic() - self.started
@@ -86,25 +96,44 @@ class Budget:
             return math.inf
         return time.monotonic() + max(self.remaining(), 0.0) * FIT_SHARE
 
-    def record(self, family: str, seconds: float) -> None:
+    def record(self, family: str, seconds: float, by_size: float | None = None) -> None:
+        """Note a candidate's seconds, and against ``by_size`` (its size-based prediction
+        before any machine scaling) how fast this machine fits."""
         self.costs.setdefault(family, []).append(seconds)
+        if by_size:
+            self.pace.append(seconds / by_size)
 
-    def predicted(self, family: str) -> float | None:
-        """Predicted seconds of a fit of ``family``, from its earlier fits (None: no fit yet)."""
-        seen = self.costs.get(family)
-        if not seen:
+    def by_size(self, family, profile, folds: int) -> float | None:
+        """A size-based prediction of one candidate's seconds (``folds`` fits) before any
+        scaling, or None when the family has no cost model."""
+        cost = family.budget.cost
+        return None if cost is None else cost(profile) * folds
+
+    def predicted(self, family, profile, folds: int) -> float | None:
+        """Predicted seconds of a candidate of ``family``: from its earlier candidates, else
+        from its size and the pace of earlier fits (None: no way to tell)."""
+        seen = self.costs.get(family.name)
+        if seen:
+            return COST_MARGIN * max(seen)
+        size = self.by_size(family, profile, folds)
+        if size is None:
             return None
-        return COST_MARGIN * max(seen)
+        pace = float(np.median(self.pace)) if self.pace else 1.0
+        return COST_MARGIN * size * pace
 
-    def fits(self, family: str, interruptible: bool) -> bool:
-        """Whether a fit of ``family`` may start now without running past the limit."""
+    def fits(self, family, profile, folds: int, interruptible: bool) -> bool:
+        """Whether a candidate of ``family`` may start now without running past the limit."""
         left = self.remaining()
         if left <= 0:
             return False
-        if interruptible or math.isinf(left):
+        if math.isinf(left):
             return True
-        cost = self.predicted(family)
-        return cost is None or cost <= left
+        cost = self.predicted(family, profile, folds)
+        if cost is None:
+            return interruptible
+        if interruptible:
+            return cost <= INTERRUPTIBLE_SLACK * FIT_SHARE * left
+        return cost <= left
 
     def summary(self, trials_run: int, stopped_by: str | None) -> dict:
         """What the manifest records about the budget."""
@@ -122,10 +151,10 @@ class Budget:
 
 class PartDeadlines:
     """Deadlines for the parts of one interruptible fit that must end at ``end``: the folds of
-    cross-validation, then the refit on all rows. Each part gets an even share of the time
-    left when it starts, and never less than an even share of the whole: one deadline for all
-    parts let slow folds use it up, and the refit that becomes the saved model stopped after
-    its first round (car, 300 s: the saved CatBoost model had one round, test log loss 1.34)."""
+    a bagged candidate. Each part gets an even share of the time left when it starts, and never
+    less than an even share of the whole: one deadline for all parts let slow early folds use
+    it up, and the last part stopped after its first round (car, 300 s: a saved CatBoost model
+    had one round, test log loss 1.34)."""
 
     def __init__(self, end: float, parts: int, clock=time.monotonic):
         self.end, self.parts, self.clock = end, max(parts, 1), clock
@@ -142,17 +171,24 @@ class PartDeadlines:
         return now + max((self.end - now) / left, self.floor)
 
 
-def cross_validates(spec, dataset, modality: str) -> bool:
-    """Whether a budgeted run on ``dataset`` switches to cross-validation (see CV_ROWS)."""
-    return (
-        spec.budget is not None
-        and not spec.data.split.model_fields_set  # the spec chose no split of its own
-        and "validation" not in dataset.fingerprints
-        and not dataset.refit
-        and modality == "table"
-        and len(dataset.X) < CV_ROWS
-        and (dataset.task == "regression" or np.bincount(dataset.y).min() >= CV_FOLDS)
-    )
+def bag_folds(spec, dataset, modality: str) -> int | None:
+    """How many folds a budgeted run on ``dataset`` bags with, or None to keep its split (see
+    BAG_ROWS): k from BAG_FOLDS to MORE_FOLDS by the time limit, at most the smallest class's
+    row count, and no bagging below 3 folds."""
+    if (
+        spec.budget is None
+        or spec.data.split.model_fields_set  # the spec chose a split of its own
+        or "validation" in dataset.fingerprints
+        or dataset.bagged
+        or modality != "table"
+        or len(dataset.X) >= BAG_ROWS
+    ):
+        return None
+    limit = spec.budget.time
+    folds = MORE_FOLDS if limit is None or limit >= MORE_FOLDS_SECONDS else BAG_FOLDS
+    if dataset.task != "regression":
+        folds = min(folds, int(np.bincount(dataset.y).min()))
+    return folds if folds >= 3 else None
 
 
 def closed(summary: dict, seconds: float) -> dict:
@@ -168,20 +204,3 @@ def closed(summary: dict, seconds: float) -> dict:
         "used_seconds": used,
         "overrun_seconds": None if limit is None else round(max(0.0, used - limit), 3),
     }
-
-
-def fit_threads():
-    """A context in which a fit uses one native thread when the machine is oversubscribed.
-
-    With more runnable threads than cores, OpenMP's threads wait on each other at every
-    barrier: on 2 cores at a load of 17, scikit-learn's HistGradientBoosting took 261 s to fit
-    segment on its default 2 threads and 12 s on one. A budget needs predictable fits, so when
-    the 1-minute load average is at least ``BUSY_LOAD_PER_CORE`` per core, native thread pools
-    (OpenMP, BLAS) are limited to one thread for the fit.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if os.getloadavg()[0] < BUSY_LOAD_PER_CORE * (cores or 1):
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)

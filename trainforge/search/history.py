@@ -39,9 +39,9 @@ def history_frame(storage) -> pd.DataFrame:
     for name in optuna.get_all_study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage)
         for trial in study.get_trials(deepcopy=False):
-            if trial.state.name == "WAITING":  # a portfolio entry not tried yet
-                continue
             attrs = trial.user_attrs
+            if trial.state.name == "WAITING" or attrs.get("seeded"):
+                continue  # not tried yet, or a portfolio candidate the study starts from
             state = trial.state.name
             rows.append(
                 {

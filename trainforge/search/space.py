@@ -1,9 +1,10 @@
 """Search spaces: a small declarative description of what a family's search may change.
 
-A space lists parameters with their ranges (``Float``, ``Int``, ``Choice``), settings every trial
-uses (``fixed``), and a portfolio of proven settings that are tried before any sampled ones.
-Spaces are data, so docs/search.md is generated from them (scripts/search_doc.py) and the
-documentation cannot drift from the code.
+A space lists parameters with their ranges (``Float``, ``Int``, ``Choice``) and settings every
+trial uses (``fixed``); a family declares it on its registration (``Family.space``). Spaces are
+data, so docs/search.md is generated from them (scripts/search_doc.py) and the documentation
+cannot drift from the code. The settings tried before any sampled ones come from the learned
+portfolio (trainforge.search.portfolio).
 """
 
 from __future__ import annotations
@@ -77,7 +78,6 @@ class Space:
         params: the searchable parameters.
         fixed: settings every trial uses on top of the family's initial ones (e.g. more
             boosting rounds, since a search also tries small learning rates).
-        portfolio: proven settings, in the search's labels, tried first (in order).
         hooks: for families that can be stopped mid-fit: ``hooks(report, at)`` returns the
             estimator's extra ``callbacks``, which report each epoch's (or boosting round's)
             validation value through ``report(step, value) -> stop?`` (None: no pruning) and
@@ -88,7 +88,6 @@ class Space:
 
     params: tuple[Param, ...]
     fixed: dict[str, Any] = field(default_factory=dict)
-    portfolio: tuple[dict[str, Any], ...] = ()
     hooks: Callable[[Callable[[int, float], bool] | None, float], list] | None = None
     note: str = ""
 
@@ -102,6 +101,44 @@ class Space:
         drawn = {p.name: p.suggest(trial) for p in self.for_task(task, taken)}
         return {**self.fixed, **drawn}
 
+    def encode(self, settings: dict[str, Any], task: str) -> dict[str, Any] | None:
+        """A trial's parameters (labels) for estimator ``settings``, or None when a setting
+        the space draws is missing or outside its range (such settings cannot seed a study)."""
+        labels = {}
+        for param in self.for_task(task):
+            if param.name not in settings:
+                return None
+            value = settings[param.name]
+            if param.choices:
+                values = param.values or param.choices
+                matches = [i for i, v in enumerate(values) if _same(v, value)]
+                if not matches:
+                    return None
+                labels[param.name] = param.choices[matches[0]]
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            elif not param.low <= value <= param.high:
+                return None
+            else:
+                labels[param.name] = int(value) if param.integer else float(value)
+        return labels
+
+    def distributions(self, task: str) -> dict:
+        """Optuna's distributions of the parameters drawn for ``task``."""
+        import optuna
+
+        found = {}
+        for p in self.for_task(task):
+            if p.choices:
+                found[p.name] = optuna.distributions.CategoricalDistribution(list(p.choices))
+            elif p.integer:
+                found[p.name] = optuna.distributions.IntDistribution(
+                    int(p.low), int(p.high), log=p.log
+                )
+            else:
+                found[p.name] = optuna.distributions.FloatDistribution(p.low, p.high, log=p.log)
+        return found
+
     def decode(self, labels: dict[str, Any]) -> dict[str, Any]:
         """Estimator settings from a trial's recorded parameters (labels to values)."""
         by_name = {p.name: p for p in self.params}
@@ -112,6 +149,13 @@ class Space:
                 label = param.values[param.choices.index(label)]
             decoded[name] = label
         return decoded
+
+
+def _same(a, b) -> bool:
+    """Equal values of the same kind (``1`` is not ``1.0`` or ``True``; lists match tuples)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return type(a) is type(b) and a == b
 
 
 def _num(value: float | None) -> str:

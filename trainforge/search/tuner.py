@@ -1,134 +1,149 @@
-"""Time-budgeted model search: a portfolio of candidates first, then Optuna trials.
+"""Time-budgeted model search: the learned portfolio first, then Optuna trials.
 
-Under a budget a run trains its candidates (the default ones in ``BUDGET_ORDER``, so a strong
-model exists early), then tunes the best few with one Optuna study each: first the space's
-portfolio of proven settings, then TPE samples. Trials of families built on the training loop
-report each epoch to the study, which prunes bad ones, and stop at the deadline. The studies
-live in ``<run>/search.db`` (SQLite), so ``trainforge resume`` continues them: finished trials
-are read back, and a trial the kill interrupted is tried again with the same settings under the
-same name (a neural net continues from its checkpoint).
+Under a budget a run with the default candidates trains the baseline, then the learned
+portfolio's configurations in their order (trainforge.search.portfolio), then the other default
+families, each while its predicted time fits. Then it tunes the best few families with one
+Optuna study each; a family's study starts from what its portfolio entries scored (they are
+added to it as finished trials), so its first sampled trials already follow them. Named
+``models`` train as named and each gets its own study. Trials of families that can be stopped
+report each epoch (or every 10th boosting round) to the study, which prunes bad ones, and stop
+at their deadline. The studies live in ``<run>/search.db`` (SQLite), so ``trainforge resume``
+continues them: finished trials are read back, and a trial the kill interrupted is tried again
+with the same settings under the same name (a neural net continues from its checkpoint).
 
-Each trial is a candidate named ``<candidate>#t<k>``; the leaderboard keeps the best trial of
-each candidate, ``search.csv`` lists every trial.
+Each trial is a candidate named ``<study>#t<k>``. Every candidate and trial keeps its scores
+and validation predictions; the models of the best ones (POOL) are kept for the ensemble. The
+leaderboard lists each family's first configuration and its best result (and every named or
+non-portfolio candidate); ``search.csv`` lists every trial.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import shutil
 import time
 import zlib
 
-from trainforge.candidates import Candidate
+from trainforge.atomic import write_json
+from trainforge.candidate_run import Limits, record, train_one
+from trainforge.candidates import Candidate, CandidateResult, name_candidates
 from trainforge.leaderboard import ranked
-from trainforge.search.budget import Budget, PartDeadlines, fit_threads
+from trainforge.search.budget import Budget, PartDeadlines
 from trainforge.search.history import write_history
-from trainforge.search.spaces import (
-    BUDGET_LEAVES_OUT,
-    BUDGET_ORDER,
-    FAMILY_MIN_SECONDS,
-    NEURAL_MIN_SECONDS,
-    space_for,
-)
+from trainforge.search.portfolio import portfolio as learned_portfolio
 
-# How many of the best candidates the search tunes; the leader gets twice the trials.
+# How many of the best studies the search tunes; the leader gets twice the trials.
 TUNED = 3
 LEADER_WEIGHT = 2
 STARTUP_TRIALS = 5
+# Models kept on disk for the ensemble: the best this many candidates and trials by score
+# (listed candidates always keep theirs).
+POOL = 25
 # search.csv is rewritten after a trial at most this often (search.db always has every trial).
 HISTORY_EVERY = 5.0
 
 
-def search(spec, candidates, dataset, profile, primary, run, observer, train_one, started):
-    """Train ``candidates`` then search within ``spec.budget``; returns (results, best).
+def search(spec, candidates: list[Candidate], ctx, started: float) -> list[CandidateResult]:
+    """Train ``candidates`` (or the portfolio) then search within ``spec.budget``; returns every
+    result, the leaderboard's marked ``listed``.
 
     Args:
-        train_one: trains one candidate into the run folder, or reads it back if an earlier
-            attempt finished it: ``train_one(candidate, dataset, profile, primary, run,
-            callbacks)``.
         started: ``time.monotonic()`` when this attempt at the run started.
     """
-    used_before = (run.manifest.get("budget") or {}).get("used_seconds", 0.0)
+    used_before = (ctx.run.manifest.get("budget") or {}).get("used_seconds", 0.0)
     budget = Budget(spec.budget.time, spec.budget.trials, used_before, started)
-    tuner = Tuner(budget, dataset, profile, primary, run, observer, train_one)
+    tuner = Tuner(budget, ctx)
     if spec.models:
-        order = candidates
+        order = [(c, c.name if c.family.space else None, c) for c in candidates]
     else:
-        order = budget_order(candidates)
-        left_out = [c for c in order if _left_out(c, spec.budget.time)]
+        order, left_out = default_order(candidates, ctx.profile, spec.budget.time)
         if left_out:
-            observer.notice(
-                f"budget: {', '.join(c.name for c in left_out)} left out to leave time for "
+            ctx.observer.notice(
+                f"budget: {', '.join(left_out)} left out to leave time for the portfolio and "
                 "tuning (name them in models to train them)"
             )
-        order = [c for c in order if c not in left_out]
     tuner.portfolio(order)
     tuner.tune()
     return tuner.finish()
 
 
-def _left_out(candidate: Candidate, limit: float | None) -> bool:
-    """Whether a default candidate is left out under a time limit of ``limit`` seconds (see
-    BUDGET_LEAVES_OUT, NEURAL_MIN_SECONDS and FAMILY_MIN_SECONDS)."""
-    if candidate.family.name in BUDGET_LEAVES_OUT:
-        return True
-    if limit is None:
-        return False
-    if "torch" in candidate.family.requires:
-        return limit < NEURAL_MIN_SECONDS
-    return limit < FAMILY_MIN_SECONDS.get(candidate.family.name, 0)
+def default_order(ladder: list[Candidate], profile, limit: float | None):
+    """The default candidates under a budget, as ``(candidate, study, base)`` triples, and the
+    names of the ladder's families left out.
 
-
-def budget_order(candidates: list[Candidate]) -> list[Candidate]:
-    """Candidates in ``BUDGET_ORDER`` first, then the rest in their (ladder) order."""
-
-    def key(item):
-        position, candidate = item
-        name = candidate.family.name
-        return (BUDGET_ORDER.index(name) if name in BUDGET_ORDER else len(BUDGET_ORDER), position)
-
-    return [c for _, c in sorted(enumerate(candidates), key=key)]
+    The baseline first, then the learned portfolio's entries for the families kept, then the
+    kept families the portfolio does not hold, by ``Family.budget.rank``. A family's entries
+    share one study, named after the family; ``base`` is what its trials build on.
+    """
+    kept, left_out = [], []
+    for candidate in ladder:
+        rules = candidate.family.budget
+        if rules.leave_out or (limit is not None and limit < rules.min_seconds):
+            left_out.append(candidate.name)
+        else:
+            kept.append(candidate)
+    families = {c.family.name: c.family for c in kept}
+    entries = [(families[f], p) for f, p in learned_portfolio(profile.task) if f in families]
+    held = {family.name for family, _ in entries}
+    rest = sorted(
+        (c.family for c in kept if c.family.name not in held), key=lambda f: f.budget.rank
+    )
+    first = [f for f in rest if f.budget.rank == 0]  # the baseline: instant, always usable
+    chosen = [(f, {}) for f in first] + entries + [(f, {}) for f in rest if f not in first]
+    order = []
+    for candidate in name_candidates(chosen):
+        family = candidate.family
+        study = family.name if family.space is not None else None
+        order.append((candidate, study, Candidate(family.name, family, {})))
+    return order, left_out
 
 
 class Tuner:
     """The state of one budgeted search: results so far, studies, and the budget."""
 
-    def __init__(self, budget: Budget, dataset, profile, primary, run, observer, train_one):
-        self.budget = budget
-        self.dataset, self.profile, self.primary = dataset, profile, primary
-        self.run, self.observer, self.train_one = run, observer, train_one
-        self.results: list = []
-        self.trial_best: dict[str, object] = {}
-        self.best = None
+    def __init__(self, budget: Budget, ctx):
+        self.budget, self.ctx = budget, ctx
+        self.results: list[CandidateResult] = []
+        self.study_of: dict[str, str] = {}  # candidate or trial name -> its study
+        self.bases: dict[str, Candidate] = {}  # study -> the candidate its trials build on
+        self.first: set[str] = set()  # the first configuration of each study: always listed
         self.index = 0
         self.trials_run = 0
         self.stopped_by: str | None = None
         self.skipped: list[str] = []
         self.studies: dict[str, object] = {}
-        self.bases: dict[str, Candidate] = {}
         self.interrupted: dict[str, int] = {}  # study -> trial id a kill interrupted
         self.history_written = -math.inf
 
     # -- the portfolio ---------------------------------------------------------------------
 
-    def portfolio(self, candidates: list[Candidate]) -> None:
-        """Train each candidate once, in order, while the budget allows (the first always)."""
-        for candidate in candidates:
-            space = space_for(candidate.family)
+    def portfolio(self, order: list[tuple[Candidate, str | None, Candidate]]) -> None:
+        """Train each candidate once, in order, while its predicted time fits (the first
+        always; finished ones are read back even without time)."""
+        folds = len(self.ctx.dataset.folds)
+        for candidate, study, base in order:
+            space = candidate.family.space
             interruptible = space is not None and space.hooks is not None
-            done = (self.run.path / "candidates" / candidate.name / "metrics.json").is_file()
-            fits = done or self.budget.fits(candidate.family.name, interruptible)
-            if self.results and not fits:  # finished ones are read back even without time
+            done = (self.ctx.run.path / "candidates" / candidate.name / "metrics.json").is_file()
+            fits = done or self.budget.fits(
+                candidate.family, self.ctx.profile, folds, interruptible
+            )
+            if self.results and not fits:
                 self.skipped.append(candidate.name)
                 continue
-            result = self._train(candidate, space, None)
+            if study is not None and space.for_task(self.ctx.profile.task, set(base.params)):
+                self.study_of[candidate.name] = study
+                self.bases.setdefault(study, base)
+                if study not in {self.study_of.get(r.name) for r in self.results}:
+                    self.first.add(candidate.name)
+            result = self._train(candidate, None, save_if=self._worth_saving)
             self.results.append(result)
-            if space is not None and space.for_task(self.profile.task, set(candidate.params)):
-                self.bases[candidate.name] = candidate
         if self.skipped:
-            self.observer.notice(
-                f"budget: no time left to train {', '.join(self.skipped)}; "
-                "raise budget.time to include them"
+            shown = ", ".join(self.skipped[:6]) + (", ..." if len(self.skipped) > 6 else "")
+            self.ctx.observer.notice(
+                f"budget: no time left to train {len(self.skipped)} more candidate(s) "
+                f"({shown}); raise budget.time to include them"
             )
 
     # -- the search ------------------------------------------------------------------------
@@ -138,7 +153,7 @@ class Tuner:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.storage = _storage(self.run.path / "search.db")
+        self.storage = _storage(self.ctx.run.path / "search.db")
         for name in optuna.get_all_study_names(self.storage):
             if name in self.bases:
                 self._reload(name)
@@ -147,38 +162,36 @@ class Tuner:
                 self.stopped_by = "trials"
                 return
             name = self._next_study()
-            if name is None:
-                out_of_time = not self.bases or self.budget.remaining() <= 0
-                self.stopped_by = "time" if out_of_time and self.budget.limit else "nothing to tune"
+            if name is None:  # with studies to tune, none had time left for a fit
+                timed = self.bases and self.budget.limit is not None
+                self.stopped_by = "time" if timed else "nothing to tune"
                 return
             self._trial(name)
 
     def _next_study(self) -> str | None:
-        """The candidate to try next: among the best few, the one with the fewest trials per
+        """The study to try next: among the best few, the one with the fewest trials per
         weight (the leader weighs double) whose fit fits the remaining time."""
-        leaders = [r.name for r in ranked(self._current(), self.primary) if r.status == "ok"]
-        base_of = {r.name: r.name.split("#", 1)[0] for r in self._current()}
         chosen: list[str] = []
-        for name in leaders:
-            base = base_of[name]
-            if base in self.bases and base not in chosen:
-                chosen.append(base)
+        for result in ranked(self.results, self.ctx.primary):
+            study = self.study_of.get(result.name)
+            if result.status == "ok" and study is not None and study not in chosen:
+                chosen.append(study)
         options = []
-        for position, base in enumerate(chosen[:TUNED]):
-            candidate = self.bases[base]
-            space = space_for(candidate.family)
-            if not self.budget.fits(candidate.family.name, space.hooks is not None):
+        folds = len(self.ctx.dataset.folds)
+        for position, name in enumerate(chosen[:TUNED]):
+            family = self.bases[name].family
+            interruptible = family.space.hooks is not None
+            if not self.budget.fits(family, self.ctx.profile, folds, interruptible):
                 continue
-            count = self._finished_count(base)
             weight = LEADER_WEIGHT if position == 0 else 1
-            options.append((count / weight, position, base))
+            options.append((self._finished_count(name) / weight, position, name))
         return min(options)[2] if options else None
 
     def _study(self, name: str):
         import optuna
 
         if name not in self.studies:
-            direction = "maximize" if self.primary.greater_is_better else "minimize"
+            direction = "maximize" if self.ctx.primary.greater_is_better else "minimize"
             study = optuna.create_study(
                 storage=self.storage,
                 study_name=name,
@@ -187,20 +200,43 @@ class Tuner:
                 load_if_exists=True,
             )
             if not study.trials:
-                candidate = self.bases[name]
-                space = space_for(candidate.family)
-                allowed = {p.name for p in space.for_task(self.profile.task, set(candidate.params))}
-                for settings in space.portfolio:
-                    study.enqueue_trial({k: v for k, v in settings.items() if k in allowed})
+                self._seed(study, name)
             self.studies[name] = study
         return self.studies[name]
+
+    def _seed(self, study, name: str) -> None:
+        """Add the study's portfolio results to it as finished trials, so its sampler starts
+        from them (settings outside the space's ranges cannot be added and are not)."""
+        import optuna
+
+        base = self.bases[name]
+        space, task = base.family.space, self.ctx.profile.task
+        defaults = _defaults(base.family, task)
+        for result in self.results:
+            value = result.metrics.get(self.ctx.primary.name, math.nan)
+            if self.study_of.get(result.name) != name or result.status != "ok":
+                continue
+            labels = space.encode({**defaults, **result.settings}, task)
+            if labels is None or math.isnan(value):
+                continue
+            labels = {k: v for k, v in labels.items() if k not in base.params}
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=labels,
+                    distributions={
+                        k: d for k, d in space.distributions(task).items() if k in labels
+                    },
+                    value=value,
+                    user_attrs={"candidate": result.name, "seeded": True},
+                )
+            )
 
     def _trial(self, name: str) -> None:
         import optuna
 
         study = self._study(name)
         base = self.bases[name]
-        space = space_for(base.family)
+        space = base.family.space
         study.sampler = self._sampler(name, self._finished_count(name))
         if name in self.interrupted:  # continue it: same number, name and settings
             trial = optuna.trial.Trial(study, self.interrupted.pop(name))
@@ -209,14 +245,15 @@ class Tuner:
             trial = study.ask()
         if "started_seconds" not in trial.user_attrs:
             trial.set_user_attr("started_seconds", round(self.budget.used(), 3))
-        settings = space.sample(trial, self.profile.task, set(base.params))
+        settings = space.sample(trial, self.ctx.profile.task, set(base.params))
         label = f"{name}#t{self._finished_count(name) + 1}"
         trial.set_user_attr("candidate", label)
         candidate = Candidate(label, base.family, {**settings, **base.params})
-        pruned = []
+        self.study_of[label] = name
+        pruned: list[int] = []
         report = self._reporter(trial, pruned) if space.hooks is not None else None
-        result = self._train(candidate, space, report, save_if=self._beats(name), pruned=pruned)
-        value = result.metrics.get(self.primary.name, math.nan)
+        result = self._train(candidate, report, save_if=self._worth_saving, pruned=pruned)
+        value = result.metrics.get(self.ctx.primary.name, math.nan)
         trial.set_user_attr("score", None if math.isnan(value) else value)
         trial.set_user_attr("finished_seconds", round(self.budget.used(), 3))
         if result.status != "ok" or math.isnan(value):
@@ -228,23 +265,16 @@ class Tuner:
         else:
             state = optuna.trial.TrialState.COMPLETE
             study.tell(trial, value)
-        result.trial = {
-            "study": name,
-            "number": trial.number,
-            "params": dict(trial.params),
-            "value": None if math.isnan(value) else value,
-            "state": state.name,
-        }
-        self.trials_run += 1
-        self._keep_trial(name, result)
+        result.trial = _trial_record(name, trial.number, trial.params, value, state.name)
+        self._add_trial(result)
         if time.monotonic() - self.history_written > HISTORY_EVERY:
-            write_history(self.run.path, self.storage)
+            write_history(self.ctx.run.path, self.storage)
             self.history_written = time.monotonic()
 
     def _reporter(self, trial, pruned: list):
         """``report(step, value) -> stop?`` for the training loop; minimised values (losses)
         are negated for a study that maximises."""
-        sign = -1.0 if self.primary.greater_is_better else 1.0
+        sign = -1.0 if self.ctx.primary.greater_is_better else 1.0
 
         def report(step: int, value: float) -> bool:
             trial.report(sign * value, step)
@@ -256,13 +286,13 @@ class Tuner:
         return report
 
     def _sampler(self, name: str, finished: int):
-        """A TPE sampler seeded from the run's seed, the candidate and the trial count, so a
-        run with the same seed draws the same trials, also after a kill and resume."""
+        """A TPE sampler seeded from the run's seed, the study and the trial count, so a run
+        with the same seed draws the same trials, also after a kill and resume."""
         import warnings
 
         import optuna
 
-        seed = (self.profile.seed * 1_000_003 + zlib.crc32(name.encode()) + finished) % 2**32
+        seed = (self.ctx.profile.seed * 1_000_003 + zlib.crc32(name.encode()) + finished) % 2**32
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.TPESampler(
@@ -270,11 +300,12 @@ class Tuner:
             )
 
     def _finished_count(self, name: str) -> int:
-        """Trials of a study that ended: completed, pruned or failed."""
+        """Sampled trials of a study that ended: completed, pruned or failed (the portfolio
+        results it was seeded with do not count)."""
         if name not in self.studies:
             return 0
         trials = self.studies[name].get_trials(deepcopy=False)
-        return sum(1 for t in trials if t.state.is_finished())
+        return sum(1 for t in trials if t.state.is_finished() and not t.user_attrs.get("seeded"))
 
     def _reload(self, name: str) -> None:
         """Continue a study from an earlier attempt: read its finished trials back, and keep
@@ -284,103 +315,127 @@ class Tuner:
 
         study = self._study(name)
         base = self.bases[name]
-        space = space_for(base.family)
+        space = base.family.space
         for old in study.get_trials(deepcopy=False):
+            if old.user_attrs.get("seeded"):
+                continue
             if old.state == optuna.trial.TrialState.RUNNING:
                 self.interrupted[name] = old._trial_id
             elif old.state.is_finished() and old.user_attrs.get("candidate"):
                 settings = {**space.fixed, **space.decode(old.params)}
                 label = old.user_attrs["candidate"]
                 candidate = Candidate(label, base.family, {**settings, **base.params})
-                result = self.train_one(
-                    candidate, self.dataset, self.profile, self.primary, self.run, None
-                )
-                result.trial = {
-                    "study": name,
-                    "number": old.number,
-                    "params": dict(old.params),
-                    "value": old.user_attrs.get("score"),
-                    "state": old.state.name,
-                }
-                self.trials_run += 1
-                self._keep_trial(name, result, reloaded=True)
+                self.study_of[label] = name
+                result = train_one(candidate, self.ctx)
+                result.model = None
+                value = old.user_attrs.get("score")
+                result.trial = _trial_record(name, old.number, old.params, value, old.state.name)
+                self._add_trial(result, written=True)
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _beats(self, name: str):
-        """Whether a trial's result beats the study's best so far (only those are saved)."""
-
-        def better(result) -> bool:
-            current = self.trial_best.get(name)
-            return current is None or ranked([current, result], self.primary)[0] is result
-
-        return better
-
-    def _train(self, candidate: Candidate, space, report, save_if=None, pruned=()):
+    def _train(self, candidate: Candidate, report, save_if=None, pruned=()):
         """Train one candidate (a portfolio entry or a trial) and record its time and result.
 
         Only the first fold reports to the study; once it is ``pruned``, the trial's other
-        folds (under cross-validation) and its refit stop at once.
+        folds stop at once.
         """
         self.index += 1
         total = max(self.index, len(self.bases) + (self.budget.trials or 0))
-        self.observer.candidate_started(self.index, total, candidate.name)
+        self.ctx.observer.candidate_started(self.index, total, candidate.name)
+        space = candidate.family.space
         callbacks = None
         if space is not None and space.hooks is not None:
-            parts = len(self.dataset.folds) + int(self.dataset.refit)
-            deadlines = PartDeadlines(self.budget.fit_deadline(), parts)
+            deadlines = PartDeadlines(self.budget.fit_deadline(), len(self.ctx.dataset.folds))
 
             def callbacks(part: str) -> list:
                 if pruned:
                     return space.hooks(None, time.monotonic())
                 return space.hooks(report if part == "fold-0" else None, deadlines.next())
 
+        folds = len(self.ctx.dataset.folds)
+        by_size = self.budget.by_size(candidate.family, self.ctx.profile, folds)
+        done = (self.ctx.run.path / "candidates" / candidate.name / "metrics.json").is_file()
         clock = time.perf_counter()
-        with fit_threads():
-            result = self.train_one(
-                candidate, self.dataset, self.profile, self.primary, self.run, callbacks, save_if
-            )
-        seconds = time.perf_counter() - clock
-        self.budget.record(candidate.family.name, seconds)
-        self.best = self._better(self.best, result)
-        self.observer.candidate_finished(self.index, total, result)
-        self.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
+        result = train_one(candidate, self.ctx, Limits(callbacks, save_if))
+        result.model = None  # on disk; the run reads back what it needs
+        if not done:  # read back from an earlier attempt: it says nothing about fit times
+            self.budget.record(candidate.family.name, time.perf_counter() - clock, by_size)
+        self.ctx.observer.candidate_finished(self.index, total, result)
+        self.ctx.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
         return result
 
-    def _keep_trial(self, name: str, result, reloaded: bool = False) -> None:
-        """Keep the best trial of each candidate; other trials' models are deleted (their
-        metrics and settings stay, and search.csv lists them)."""
-        if reloaded:
-            self.best = self._better(self.best, result)
-        current = self.trial_best.get(name)
-        winner = result if current is None else ranked([current, result], self.primary)[0]
-        loser = current if winner is result else result
-        self.trial_best[name] = winner
-        if loser is not None and loser is not winner:
-            loser.model = None
-            shutil.rmtree(self.run.path / "candidates" / loser.name / "model", ignore_errors=True)
+    def _add_trial(self, result: CandidateResult, written: bool = False) -> None:
+        """Count a trial's result in; its metrics.json gets the trial's study and number
+        unless an earlier attempt ``written`` it."""
+        self.trials_run += 1
+        self.results.append(result)
+        if not written:
+            folder = self.ctx.run.path / "candidates" / result.name
+            if folder.is_dir():
+                write_json(folder / "metrics.json", record(result))
+        self._evict()
 
-    def _better(self, best, result):
-        if best is None:
-            return result
-        winner = ranked([best, result], self.primary)[0]
-        (result if winner is best else best).model = None
-        return winner
+    def _worth_saving(self, result: CandidateResult) -> bool:
+        """Whether a new result's model is saved: it may be listed, or it is among the POOL
+        best so far."""
+        if result.name not in self.study_of or result.name in self.first:
+            return True
+        return result.name in self._kept([*self.results, result])
 
-    def _current(self) -> list:
-        return self.results + list(self.trial_best.values())
+    def _kept(self, results: list) -> set[str]:
+        """Names whose models stay on disk: listed ones and the POOL best by score."""
+        usable = [r for r in results if (r.trial or {}).get("state") != "PRUNED"]
+        best = {r.name for r in ranked(usable, self.ctx.primary)[:POOL] if r.status == "ok"}
+        return best | {r.name for r in results if self._listed(r, results)}
 
-    def finish(self):
-        """The leaderboard's results and the best; writes the search history."""
+    def _listed(self, result: CandidateResult, results: list) -> bool:
+        """Listed on the leaderboard: a candidate outside any study, the first configuration
+        of a study, or a study's best result."""
+        study = self.study_of.get(result.name)
+        if study is None or result.name in self.first:
+            return True
+        mine = [r for r in results if self.study_of.get(r.name) == study]
+        return ranked(mine, self.ctx.primary)[0] is result
+
+    def _evict(self) -> None:
+        """Delete the models that left the pool (their scores and predictions stay)."""
+        kept = self._kept(self.results)
+        for result in self.results:
+            if result.name not in kept:
+                folder = self.ctx.run.path / "candidates" / result.name / "model"
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def finish(self) -> list[CandidateResult]:
+        """Every result, each marked listed or not; writes the search history."""
         from trainforge.search.history import write_importance
 
-        for name, trial_id in self.interrupted.items():  # never got their turn again
+        for trial_id in self.interrupted.values():  # never got their turn again
             self.storage.set_trial_state_values(trial_id, _fail())
         if self.bases and hasattr(self, "storage"):
-            write_history(self.run.path, self.storage)
-            write_importance(self.run.path, self.storage, self.profile.seed)
-        self.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
-        return self._current(), self.best
+            write_history(self.ctx.run.path, self.storage)
+            write_importance(self.ctx.run.path, self.storage, self.ctx.profile.seed)
+        for result in self.results:
+            result.listed = self._listed(result, self.results)
+        self.ctx.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
+        return self.results
+
+
+def _trial_record(study: str, number: int, params: dict, value, state: str) -> dict:
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return {
+        "study": study,
+        "number": number,
+        "params": dict(params),
+        "value": None if missing else value,
+        "state": state,
+    }
+
+
+def _defaults(family, task: str) -> dict:
+    """The estimator's own defaults, under the family's initial settings."""
+    parameters = inspect.signature(family.estimator_class(task)).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
 def _fail():

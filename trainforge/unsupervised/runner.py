@@ -43,11 +43,12 @@ ONE_THREAD_MAX_CELLS = 20_000_000
 
 def train_all(spec, run, train, observer):
     """Fit every candidate on all rows, score, save; returns the run's RunResult."""
-    from trainforge.run import RunResult, _check_unchanged, _inputs, _record
+    from trainforge.candidate_run import record
+    from trainforge.run import RunResult, check_unchanged, inputs
 
     task = spec.task.value
     data = load_unlabeled(spec.data, task, train)
-    _check_unchanged(run, spec, data)
+    check_unchanged(run, spec, data)
     primary = primary_metric(spec.metric, task)
     if primary.name in ("ari", "nmi") and data.labels is None:
         raise SpecError(f"metric: {primary.name} compares with true labels; name data.labels")
@@ -59,7 +60,7 @@ def train_all(spec, run, train, observer):
     run.update(
         task=task,
         primary_metric=primary.name,
-        inputs=_inputs(spec, data),
+        inputs=inputs(spec, data),
         data=_summary(spec, data),
         notices=notices,
     )
@@ -75,7 +76,7 @@ def train_all(spec, run, train, observer):
         clock = time.perf_counter()
         result = _train_one(candidate, data, profile, run, notice)
         timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
-        write_json(run.path / "candidates" / candidate.name / "metrics.json", _record(result))
+        write_json(run.path / "candidates" / candidate.name / "metrics.json", record(result))
         results.append(result)
         observer.candidate_finished(index, len(candidates), result)
     best = ranked(results, primary)[0]

@@ -1,0 +1,224 @@
+"""Bagged candidates, ensembles on out-of-fold predictions, the honest final pick, the learned
+portfolio, thread counts on a busy machine, and a time limit that bounds the whole command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import trainforge
+from conftest import ROOT
+from trainforge.bundle import load_bundle
+from trainforge.metrics import METRICS
+
+
+def _bagged_run(tmp_path, table, models, **settings):
+    return trainforge.train(
+        data=table, target="y", models=models, folds=5, output=tmp_path, tracking=False, **settings
+    )
+
+
+def test_a_bagged_candidates_score_is_the_score_of_its_saved_out_of_fold_predictions(
+    tmp_path, small_table
+):
+    result = _bagged_run(tmp_path, small_table, ["lightgbm", "logistic_regression"])
+    board = result.leaderboard.set_index("candidate")
+    for name in ("lightgbm", "logistic_regression"):
+        folder = result.path / "candidates" / name
+        frame = pd.read_parquet(folder / "predictions.parquet")
+        assert len(frame) == len(small_table) and sorted(set(frame.fold)) == [0, 1, 2, 3, 4]
+        expected = roc_auc_score(frame.y_true == "yes", frame.proba_yes)
+        recorded = json.loads((folder / "metrics.json").read_text())["metrics"]["roc_auc"]
+        assert recorded == pytest.approx(expected, abs=1e-12)
+        assert board.loc[name, "roc_auc"] == pytest.approx(expected, abs=1e-12)
+        info = json.loads((folder / "model" / "bundle.json").read_text())
+        assert info["format"] == "trainforge.bagged/1" and info["folds"] == 5
+
+
+def test_a_bagged_bundle_predicts_the_mean_of_its_fold_models_in_a_fresh_process(
+    tmp_path, small_table
+):
+    result = _bagged_run(tmp_path, small_table, ["lightgbm"], ensemble=False)
+    folder = result.path / "candidates" / "lightgbm" / "model"
+    rows = tmp_path / "rows.csv"
+    small_table.drop(columns="y").to_csv(rows, index=False)
+    script = (
+        "import sys, trainforge; "
+        "trainforge.load(sys.argv[1]).predict_proba(sys.argv[2]).to_csv(sys.argv[3], index=False)"
+    )
+    out = tmp_path / "proba.csv"
+    subprocess.run([sys.executable, "-c", script, folder, rows, out], check=True, cwd=ROOT)
+    fresh = pd.read_csv(out).to_numpy()
+    folds = [load_bundle(folder / "folds" / str(k)) for k in range(5)]
+    expected = np.mean([f.predict_proba(small_table).to_numpy() for f in folds], axis=0)
+    np.testing.assert_allclose(fresh, expected, rtol=0, atol=1e-12)
+    # five different models, not one saved five times
+    assert len({f.predict_proba(small_table).iloc[0, 1] for f in folds}) == 5
+
+
+def test_neither_a_candidate_nor_the_ensemble_sees_a_rows_own_fold_prediction(tmp_path):
+    """Labels of pure noise: fully grown trees learn every training row by heart, so any score
+    made with a model that saw the row would be near perfect. Out-of-fold predictions, and an
+    ensemble built from them, stay at chance."""
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame(rng.normal(size=(400, 4)), columns=list("abcd"))
+    table["y"] = rng.choice(["yes", "no"], size=400)
+    trees = [{"name": "decision_tree", "min_samples_leaf": 1}, {"name": "extra_trees"}]
+    result = _bagged_run(tmp_path, table, [*trees, "knn"])
+    model = trainforge.load(result.path / "candidates" / "decision_tree" / "model")
+    seen = roc_auc_score(table.y == "yes", model.predict_proba(table).proba_yes)
+    assert seen > 0.85  # the averaged fold models saw most rows: they know them
+    board = result.leaderboard.set_index("candidate")
+    for name in ("decision_tree", "extra_trees", "knn", "ensemble", "stacking"):
+        assert abs(board.loc[name, "roc_auc"] - 0.5) < 0.1, name
+    oof = pd.read_parquet(result.path / "candidates" / "decision_tree" / "predictions.parquet")
+    assert sorted(oof.row) == list(range(len(table)))  # every training row once
+    zero = oof[oof.fold == 0]
+    rows = table.drop(columns="y").iloc[zero.row]
+    # the kept predictions of fold 0's rows are those of fold 0's model, which never saw them
+    np.testing.assert_allclose(model.folds[0].predict_proba(rows).proba_yes, zero.proba_yes)
+
+
+def test_the_final_pick_compares_procedures_on_the_same_halves():
+    """Twenty candidates of pure noise and one ensemble of them: the best candidate's own
+    score is high by luck alone, the pick compares it cross-fitted, and the figures are kept."""
+    from trainforge.candidates import CandidateResult, Predictions
+    from trainforge.selection import best_single_crossfit, pick
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 400)
+    auc = METRICS["roc_auc"]
+    singles = []
+    for i in range(20):
+        p1 = rng.uniform(size=400)
+        result = CandidateResult(f"m{i}", "lightgbm", {})
+        result.valid = Predictions(y, (p1 > 0.5).astype(int), np.column_stack([1 - p1, p1]))
+        result.metrics = {"roc_auc": auc.compute(y, None, result.valid.proba)}
+        singles.append(result)
+    luckiest = max(r.metrics["roc_auc"] for r in singles)
+    crossfit = best_single_crossfit(singles, auc, "binary", 0)
+    assert luckiest > 0.53 and crossfit < luckiest - 0.03
+    ensemble = CandidateResult("ensemble", "ensemble", {}, metrics={"roc_auc": crossfit + 0.01})
+    chosen, record = pick([*singles, ensemble], auc, "binary", 0)
+    assert chosen is ensemble  # better than the luckiest on the same footing, though not raw
+    assert record["best_single"]["cross_fitted"] == pytest.approx(crossfit, abs=1e-6)
+    assert record["picked"] == "ensemble"
+    ensemble.metrics["roc_auc"] = crossfit - 0.01
+    assert pick([*singles, ensemble], auc, "binary", 0)[0] is max(
+        singles, key=lambda r: r.metrics["roc_auc"]
+    )
+
+
+def test_the_leaderboard_puts_the_picked_model_first_and_the_manifest_says_why(
+    tmp_path, small_table
+):
+    result = _bagged_run(tmp_path, small_table, ["lightgbm", "logistic_regression"])
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert result.leaderboard.candidate.iloc[0] == manifest["best"]["candidate"]
+    selection = manifest["selection"]
+    assert selection["picked"] == result.best_name
+    assert {"ensemble", "stacking", "best_single"} <= set(selection)
+
+
+def test_the_portfolio_file_is_followed_in_order(tmp_path, small_table, monkeypatch):
+    from trainforge.events import SilentObserver
+    from trainforge.models.registry import get_family
+    from trainforge.search import portfolio
+
+    entries = [
+        {"family": "random_forest", "params": {"max_features": 0.5, "min_samples_leaf": 3}},
+        {"family": "logistic_regression", "params": {"C": 0.05}},
+        {"family": "random_forest", "params": {"max_features": "sqrt", "min_samples_leaf": 8}},
+    ]
+    data = {**portfolio._data(), "portfolios": {"classification": entries, "regression": []}}
+    monkeypatch.setattr(portfolio, "_data", lambda: data)
+    ladder = [get_family(n) for n in ("baseline", "logistic_regression", "random_forest")]
+    monkeypatch.setattr("trainforge.candidates.ladder", lambda task, modality: ladder)
+
+    class Order(SilentObserver):
+        started: list = []
+
+        def candidate_started(self, index, total, name):
+            self.started.append(name)
+
+    result = trainforge.train(
+        data=small_table,
+        target="y",
+        budget={"trials": 0},
+        output=tmp_path,
+        tracking=False,
+        ensemble=False,
+        observer=Order(),
+    )
+    assert Order.started == ["baseline", "random_forest", "logistic_regression", "random_forest_2"]
+    for entry, name in zip(entries, Order.started[1:]):
+        record = json.loads((result.path / f"candidates/{name}/metrics.json").read_text())
+        assert {k: record["settings"][k] for k in entry["params"]} == entry["params"]
+
+
+def test_the_thread_count_drops_while_other_processes_keep_the_cores_busy(monkeypatch):
+    from trainforge import threads
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    assert threads.fit_threads(500) == 1  # small tables: always one thread
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: 0.0)
+    assert threads.fit_threads(50_000) == 2
+    monkeypatch.undo()
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    spin = "import time\nend = time.time() + 30\nwhile time.time() < end: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(3)]
+    try:
+        time.sleep(0.5)
+        assert threads.busy_elsewhere() >= 2
+        assert threads.fit_threads(50_000) == 1
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def test_a_fit_holds_its_thread_pools_to_the_count_and_restores_them():
+    from threadpoolctl import threadpool_info
+
+    from trainforge.threads import limited
+
+    before = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+    with limited(1):
+        inside = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+    after = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+    assert inside and set(inside.values()) == {1}
+    assert after == before
+
+
+def test_a_20_second_budget_bounds_the_whole_command(tmp_path, small_csv):
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trainforge",
+            "train",
+            str(small_csv),
+            "--target",
+            "y",
+            "--time-limit",
+            "20s",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert elapsed <= 21.0, f"the command took {elapsed:.1f} s"
+    manifest = json.loads(next((tmp_path / "runs").glob("*/manifest.json")).read_text())
+    assert manifest["status"] == "completed" and manifest["budget"]["used_seconds"] <= 20.0

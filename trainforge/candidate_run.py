@@ -1,0 +1,191 @@
+"""One candidate inside a run: train it into the run folder, or read it back if an earlier
+attempt at the run finished it. ``train_one(candidate, ctx, limits)`` is the unit of work every
+way of running candidates calls (the plain loop and the search).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import shutil
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from trainforge.artifacts import read_history, read_predictions, save_candidate_files
+from trainforge.atomic import write_json
+from trainforge.bundle import save_bundle
+from trainforge.candidates import Candidate, CandidateResult, fit_candidate
+from trainforge.data.dataset import Dataset
+from trainforge.data.modality import modality_of
+from trainforge.errors import TrainforgeError, TrainingError
+from trainforge.imbalance import Imbalance
+from trainforge.metrics import Metric
+from trainforge.models.registry import Profile
+from trainforge.rundir import RunDir
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every candidate of one run shares: its data, their shape, how they are scored,
+    where they are written, what is done about class imbalance, and who hears of progress."""
+
+    dataset: Dataset
+    profile: Profile
+    primary: Metric
+    run: RunDir
+    imbalance: Imbalance | None
+    observer: object
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a search asks of one fit.
+
+    Attributes:
+        callbacks: ``callbacks(part)`` lists extra training-loop callbacks (pruning, a
+            deadline) for the fit of ``part`` (``fold-0``, ``fold-1``, ...).
+        save_if: ``save_if(result)`` decides whether the model is saved; metrics and
+            validation predictions are always recorded.
+    """
+
+    callbacks: Callable[[str], list] | None = None
+    save_if: Callable[[CandidateResult], bool] | None = None
+
+
+def train_one(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) -> CandidateResult:
+    """Train, save and record one candidate, or read it back if an earlier attempt did."""
+    folder = ctx.run.candidate_dir(candidate.name)
+    done = finished(folder, ctx.dataset.schema)
+    if done is not None:
+        return done
+    shutil.rmtree(folder / "model", ignore_errors=True)  # saved, but its metrics never were
+    try:
+        result = fit_candidate(
+            candidate,
+            ctx.dataset,
+            ctx.profile,
+            ctx.primary,
+            folder / "checkpoints",
+            ctx.imbalance,
+            _epoch_forwarder(ctx.observer, candidate, ctx.profile),
+            limits.callbacks,
+        )
+        save_candidate_files(result, folder, ctx.dataset.schema)
+        if limits.save_if is None or limits.save_if(result):
+            save_model(result, folder)
+    except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
+        result = failed(candidate, str(exc))
+    except (TrainforgeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # one broken candidate must not sink the others
+        (folder / "error.txt").write_text(traceback.format_exc())
+        result = failed(candidate, f"{type(exc).__name__}: {exc}")
+    write_json(folder / "metrics.json", record(result))
+    return result
+
+
+def save_model(result: CandidateResult, folder: Path, saved: dict | None = None) -> None:
+    """Save the result's model as ``folder/model`` and note its size."""
+    save_bundle(result.model, folder / "model", extra={"candidate": result.name}, saved=saved)
+    result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
+
+
+def has_model(run: RunDir, name: str) -> bool:
+    return (run.path / "candidates" / name / "model" / "bundle.json").is_file()
+
+
+def failed(candidate: Candidate, error: str) -> CandidateResult:
+    result = CandidateResult(candidate.name, candidate.family.name, candidate.params)
+    result.status, result.error = "failed", error
+    return result
+
+
+def finished(folder: Path, schema) -> CandidateResult | None:
+    """A candidate's result from an earlier, interrupted attempt at this run, if it finished."""
+    path = folder / "metrics.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    nan = float("nan")
+    metrics = {k: nan if v is None else v for k, v in saved["metrics"].items()}
+    result = CandidateResult(
+        saved["candidate"],
+        saved["family"],
+        saved["settings"],
+        saved["status"],
+        metrics,
+        saved["primary_std"],
+        saved["fit_seconds"],
+        saved["predict_ms_per_1k"],
+        saved["size_kb"],
+        saved["error"],
+        saved["warnings"],
+        threshold=saved.get("threshold"),
+        valid=read_predictions(folder, schema),
+        trial=saved.get("trial"),
+    )
+    result.history = read_history(folder)
+    return result  # its model stays on disk until it turns out to be needed
+
+
+def record(result: CandidateResult) -> dict:
+    """What metrics.json keeps of a result."""
+    clean = {
+        k: (None if isinstance(v, float) and math.isnan(v) else v)
+        for k, v in result.metrics.items()
+    }
+    return {
+        "candidate": result.name,
+        "family": result.family,
+        "status": result.status,
+        "settings": json.loads(json.dumps(result.settings, default=str)),
+        "metrics": clean,
+        "primary_std": result.primary_std,
+        "fit_seconds": result.fit_seconds,
+        "predict_ms_per_1k": result.predict_ms_per_1k,
+        "size_kb": result.size_kb,
+        "error": result.error,
+        "warnings": result.warnings,
+        "threshold": result.threshold,
+        "trial": result.trial,
+    }
+
+
+def profile_of(dataset: Dataset, seed: int) -> Profile:
+    """The data profile initial settings are chosen from (the first fold's training rows)."""
+    first = dataset.folds[0]
+    modality, channels = modality_of(dataset.schema)
+    return Profile(
+        dataset.task,
+        len(first.X_train),
+        len(dataset.schema.columns),
+        len(dataset.schema.classes),
+        seed,
+        image_shape=dataset.image_shape,
+        modality=modality,
+        channels=channels,
+    )
+
+
+def _epoch_forwarder(observer, candidate: Candidate, profile: Profile):
+    """``on_epoch(step, logs)`` for the estimator, sent on as the observers' ``epoch_end``."""
+    budget: list[int] = []
+
+    def on_epoch(step: int, logs: dict) -> None:
+        if not budget:  # only estimators that train by epoch get here
+            budget.append(_max_epochs(candidate, profile))
+        observer.epoch_end(candidate.name, int(logs.get("epoch", 0)), budget[0], logs)
+
+    return on_epoch
+
+
+def _max_epochs(candidate: Candidate, profile: Profile) -> int:
+    """The candidate's epoch budget: its setting, else its estimator's default."""
+    settings = {**candidate.family.initial(profile), **candidate.params}
+    if settings.get("max_epochs") is not None:
+        return int(settings["max_epochs"])
+    accepted = inspect.signature(candidate.family.estimator_class(profile.task)).parameters
+    return int(getattr(accepted.get("max_epochs"), "default", 0) or 0)

@@ -1,0 +1,232 @@
+"""A supervised run: data, candidates (or a budgeted search), ensembles, the final pick, the
+leaderboard and the artifacts of the run folder."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict
+
+from trainforge.artifacts import write_importance
+from trainforge.atomic import write_json
+from trainforge.bundle import SavedModel, load_bundle
+from trainforge.candidate_run import (
+    RunContext,
+    finished,
+    has_model,
+    profile_of,
+    record,
+    save_model,
+    train_one,
+)
+from trainforge.candidates import apply_threshold, plan
+from trainforge.data.dataset import Dataset, load_dataset, with_folds
+from trainforge.ensemble import build_ensemble, build_stack
+from trainforge.errors import RunError
+from trainforge.imbalance import plan_imbalance
+from trainforge.leaderboard import leaderboard_frame
+from trainforge.metrics import primary_metric
+from trainforge.report import write_report
+from trainforge.rundir import RunDir
+from trainforge.search.budget import bag_folds
+from trainforge.selection import pick
+from trainforge.spec import RunSpec
+
+
+def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: float):
+    """Train, compare and pick; returns the RunResult. ``started`` is ``time.monotonic()`` when
+    this attempt began (a time budget counts from there)."""
+    from trainforge.run import RunResult, check_unchanged, inputs
+
+    clock = time.perf_counter()
+    dataset = load_dataset(spec.data, spec.task.value, spec.seed, train, validation)
+    timings = {"data_seconds": round(time.perf_counter() - clock, 3), "candidates": {}}
+    check_unchanged(run, spec, dataset)
+    primary = primary_metric(spec.metric, dataset.task)
+    profile = profile_of(dataset, spec.seed)
+    folds = bag_folds(spec, dataset, profile.modality)
+    if folds is not None:
+        spec, dataset = _bagged(spec, dataset, run, folds)
+        profile = profile_of(dataset, spec.seed)
+    candidates, substitutions = plan(spec.models, profile)
+    classes = dataset.schema.classes
+    imbalance = plan_imbalance(dataset.y, classes, dataset.task, primary.name, spec.imbalance)
+    notices = dataset.notices + substitutions
+    if imbalance and imbalance.noteworthy:
+        notices.append(imbalance.describe())
+    for message in notices:
+        observer.notice(message)
+    run.update(
+        task=dataset.task,
+        primary_metric=primary.name,
+        inputs=inputs(spec, dataset),
+        data=_data_summary(spec, dataset),
+        notices=notices,
+        imbalance=asdict(imbalance) if imbalance else None,
+    )
+    ctx = RunContext(dataset, profile, primary, run, imbalance, observer)
+    results = []
+    if spec.budget is not None:  # a portfolio, then search, within the budget (docs/search.md)
+        from trainforge.search.tuner import search
+
+        results = search(spec, candidates, ctx, started)
+        candidates = []
+    closing = time.monotonic()  # under a budget, what follows counts in it (docs/search.md)
+    combined = ["ensemble", "stacking"] if dataset.bagged else ["ensemble"]
+    combined = combined if spec.ensemble else []
+    total = len(results) + len(candidates) + len(combined)
+    index = len(results)
+    for candidate in candidates:
+        index += 1
+        observer.candidate_started(index, total, candidate.name)
+        clock = time.perf_counter()
+        result = train_one(candidate, ctx)
+        timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
+        results.append(result)
+        _drop_model(result)  # only the best model stays in memory; all are on disk
+        observer.candidate_finished(index, total, result)
+    for name in combined:
+        index += 1
+        observer.candidate_started(index, total, name)
+        clock = time.perf_counter()
+        result = _combine(name, results, ctx, spec.seed)
+        timings["candidates"][name] = round(time.perf_counter() - clock, 3)
+        if result is not None:
+            results.append(result)
+            observer.candidate_finished(index, total, result)
+    best, selection = pick([r for r in results if r.listed], primary, dataset.task, spec.seed)
+    if best is None or best.status != "ok":
+        raise RunError(f"every candidate failed; see {run.path / 'candidates'}/*/error.txt")
+    _forget_unlisted(results, run)
+    if best.model is None or isinstance(best.model, SavedModel):
+        best.model = load_bundle(run.path / "candidates" / best.name / "model")
+    listed = [r for r in results if r.listed]
+    board = leaderboard_frame(listed, primary, dataset.task, first=best.name)
+    run.write_text("leaderboard.csv", board.to_csv(index=False))
+    _importance(best, dataset, primary, run, observer, _left_for_importance(spec, run, closing))
+    run.update(
+        best={"candidate": best.name, primary.name: best.metrics[primary.name]},
+        selection=selection,
+        timings=timings,
+        threads={r.name: r.settings["n_jobs"] for r in listed if "n_jobs" in r.settings},
+        warnings=_raised(observer),
+    )
+    write_report(run.path, status="completed")  # the last artifact; completed comes next
+    if spec.budget is not None:
+        from trainforge.search.budget import closed
+
+        run.update(budget=closed(run.manifest["budget"], time.monotonic() - closing))
+    return RunResult(run.path, board, best.model, best.name, results)
+
+
+def _bagged(spec: RunSpec, dataset: Dataset, run: RunDir, folds: int):
+    """A budgeted run on a small table bags its candidates over ``folds`` folds; spec.yaml
+    records it, so a resumed run splits the same way."""
+    from trainforge.search.budget import BAG_ROWS
+
+    split = spec.data.split.model_copy(update={"strategy": "cv", "folds": folds})
+    spec = spec.model_copy(update={"data": spec.data.model_copy(update={"split": split})})
+    run.write_text("spec.yaml", spec.to_yaml())
+    dataset = with_folds(dataset, folds, spec.seed)
+    dataset.notices.append(
+        f"budget: {len(dataset.X)} training rows (fewer than {BAG_ROWS:,}): every candidate "
+        f"is {folds} models, one per fold of {folds}-fold cross-validation, scored on the rows "
+        "it did not see and predicting their average (set split.strategy: holdout to keep a "
+        "holdout)"
+    )
+    return spec, dataset
+
+
+def _drop_model(result) -> None:
+    """Keep a finished candidate's model on disk only (read back when it is needed)."""
+    if result.model is not None:
+        result.model = None
+
+
+def _combine(name: str, results: list, ctx: RunContext, seed: int):
+    """Build, score and save the ``ensemble`` or ``stacking`` candidate (read back if an
+    earlier attempt at this run did). Members are copied from their saved folders."""
+    run, dataset = ctx.run, ctx.dataset
+    folder = run.path / "candidates" / name
+    done = finished(folder, dataset.schema)
+    if done is not None:
+        return done
+    shutil.rmtree(folder / "model", ignore_errors=True)
+    saved = [r for r in results if r.status == "ok" and has_model(run, r.name)]
+
+    def model_of(result):
+        return SavedModel(run.path / "candidates" / result.name / "model")
+
+    build = build_ensemble if name == "ensemble" else build_stack
+    built = build(saved, ctx.primary, dataset.task, seed, model_of)
+    if built is None:
+        return None
+    if ctx.imbalance and ctx.imbalance.threshold_metric:
+        apply_threshold(built, list(built.metrics), ctx.imbalance.threshold_metric, seed)
+        built.model.threshold = built.threshold
+    folder.mkdir(parents=True, exist_ok=True)
+    from trainforge.artifacts import save_candidate_files
+
+    members = {n: m.path for n, m in built.model.members.items()}
+    save_model(built, folder, saved=members)
+    save_candidate_files(built, folder, dataset.schema)
+    write_json(folder / "metrics.json", record(built))
+    built.model = None  # read back from its folder if it is picked
+    return built
+
+
+def _forget_unlisted(results: list, run: RunDir) -> None:
+    """Delete the models of search trials the leaderboard does not list: they were kept for
+    the ensemble, which holds copies of those it chose. Their scores and predictions stay."""
+    for result in results:
+        if not result.listed:
+            shutil.rmtree(run.path / "candidates" / result.name / "model", ignore_errors=True)
+
+
+def _importance(best, dataset, primary, run: RunDir, observer, seconds=None) -> None:
+    """Permutation importance of the best model; a model it cannot handle only loses it."""
+    try:
+        folder = run.candidate_dir(best.name)
+        notice = write_importance(best.model, dataset, primary, folder, seconds)
+    except Exception as exc:  # noqa: BLE001 - an extra for the report, never worth the run
+        notice = f"permutation importance skipped for {best.name}: {exc}"
+    if notice:
+        observer.notice(notice)
+
+
+def _left_for_importance(spec: RunSpec, run: RunDir, closing: float) -> float | None:
+    """Seconds a time budget leaves for the permutation importance (the report's share kept
+    back), or None without a time limit."""
+    from trainforge.search.budget import REPORT_SECONDS
+
+    if spec.budget is None or spec.budget.time is None:
+        return None
+    used = run.manifest["budget"]["used_seconds"] + time.monotonic() - closing
+    return spec.budget.time - used - REPORT_SECONDS
+
+
+def _raised(observer) -> list[str]:
+    """The watchdog's warnings, kept in the manifest for ``show`` and the report."""
+    for item in getattr(observer, "observers", []):
+        if hasattr(item, "raised"):
+            return list(item.raised)
+    return []
+
+
+def _data_summary(spec: RunSpec, dataset: Dataset) -> dict:
+    if "validation" in dataset.fingerprints:
+        validation = {"strategy": "file", "rows": len(dataset.folds[0].X_valid)}
+    elif dataset.bagged:
+        validation = {"strategy": "cv", "folds": len(dataset.folds), "bagged": True}
+    else:
+        validation = {
+            "strategy": "holdout",
+            "fraction": spec.data.split.validation_fraction,
+            "rows": len(dataset.folds[0].X_valid),
+        }
+    return {
+        "rows": len(dataset.X),
+        "columns": len(dataset.schema.columns),
+        "dropped_columns": list(dataset.schema.dropped),
+        "validation": validation,
+    }
