@@ -86,6 +86,46 @@ def test_neither_a_candidate_nor_the_ensemble_sees_a_rows_own_fold_prediction(tm
     np.testing.assert_allclose(model.folds[0].predict_proba(rows).proba_yes, zero.proba_yes)
 
 
+def test_a_second_stacking_layer_reads_the_first_layers_out_of_fold_predictions(
+    tmp_path, small_table
+):
+    from trainforge.model import stack_columns
+
+    result = trainforge.train(
+        {"budget": {"trials": 0}, "models": ["logistic_regression", "naive_bayes", "lightgbm"]},
+        data=small_table,
+        target="y",
+        output=tmp_path,
+        tracking=False,
+    )
+    folder = result.path / "candidates" / "stack_lightgbm"
+    record = json.loads((folder / "metrics.json").read_text())
+    info = json.loads((folder / "model" / "bundle.json").read_text())
+    assert info["format"] == "trainforge.stacked/1"
+    assert info["members"] == record["settings"]["members"]
+    assert set(info["members"]) == {"logistic_regression", "naive_bayes", "lightgbm"}
+    frame = pd.read_parquet(folder / "predictions.parquet")  # its own out-of-fold predictions
+    assert sorted(frame.row) == list(range(len(small_table)))
+    expected = roc_auc_score(frame.y_true == "yes", frame.proba_yes)
+    assert record["metrics"]["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    # at prediction time: the members' outputs widen the rows, the top model reads them
+    model = load_bundle(folder / "model")
+    rows = small_table.drop(columns="y")
+    features = model.features(rows)
+    outputs = {
+        name: load_bundle(folder / "model" / "members" / name).raw_predict(features)[1]
+        for name in info["members"]
+    }
+    widened = features.assign(**stack_columns(outputs, "binary"))
+    top = load_bundle(folder / "model" / "top")
+    assert json.loads((folder / "model/top/bundle.json").read_text())["format"] == (
+        "trainforge.bagged/1"
+    )
+    np.testing.assert_allclose(
+        model.predict_proba(rows).to_numpy(), top.raw_predict(widened)[1], rtol=0, atol=1e-12
+    )
+
+
 def test_the_final_pick_compares_procedures_on_the_same_halves():
     """Twenty candidates of pure noise and one ensemble of them: the best candidate's own
     score is high by luck alone, the pick compares it cross-fitted, and the figures are kept."""

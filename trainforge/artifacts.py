@@ -167,12 +167,15 @@ def _permuted_drops(X: pd.DataFrame, score, reference: float, repeats: int) -> n
 
 
 def first_fold(model: Model) -> Model:
-    """A bagged model's first fold model; for an ensemble, the same ensemble made of its
-    members' first fold models. Other models are returned as they are."""
-    from trainforge.model import BaggedModel, EnsembleModel
+    """A bagged model's first fold model; for an ensemble or a stack, the same made of its
+    members' (and its top's) first fold models. Other models are returned as they are."""
+    from trainforge.model import BaggedModel, EnsembleModel, StackedModel
 
     if isinstance(model, BaggedModel):
         return model.folds[0]
+    if isinstance(model, StackedModel):
+        members = {name: first_fold(m.loaded()) for name, m in model.members.items()}
+        return StackedModel(members, first_fold(model.top.loaded()), model.schema, model.threshold)
     if isinstance(model, EnsembleModel):
         members = {name: first_fold(m.loaded()) for name, m in model.members.items()}
         return EnsembleModel(members, model.weights, model.schema, model.threshold, model.meta)

@@ -11,7 +11,8 @@ A bundle is a folder:
 
 A cross-validated (bagged) model is a folder of its fold models, ``folds/0``, ``folds/1``, ...,
 each a bundle as above; an ensemble is a folder of its members, ``members/<candidate>``, each a
-bundle of either kind, plus the stacked model's meta-learner (``meta.skops``) when it has one.
+bundle of either kind, plus the stacked model's meta-learner (``meta.skops``) when it has one;
+a second-layer stack is its members plus ``top``, the bagged model that reads their outputs.
 
 Loading checks each file's sha256 against bundle.json, then lets skops load only the types in
 ``TRUSTED_TYPES``; anything else in the file (a pickle payload, an unknown class) is refused.
@@ -32,12 +33,13 @@ from trainforge.atomic import fsync_dir, fsync_tree
 from trainforge.data.read import file_sha256
 from trainforge.data.schema import Schema
 from trainforge.errors import BundleError
-from trainforge.model import BaggedModel, EnsembleModel, Model
+from trainforge.model import BaggedModel, EnsembleModel, Model, StackedModel
 
 FORMAT = "trainforge.bundle/1"
 BAGGED_FORMAT = "trainforge.bagged/1"  # fold bundles, averaged
 ENSEMBLE_FORMAT = "trainforge.ensemble/1"  # member bundles plus weights (trainforge.ensemble)
-FORMATS = (FORMAT, BAGGED_FORMAT, ENSEMBLE_FORMAT)
+STACKED_FORMAT = "trainforge.stacked/1"  # member bundles plus a second layer (trainforge.stacking)
+FORMATS = (FORMAT, BAGGED_FORMAT, ENSEMBLE_FORMAT, STACKED_FORMAT)
 MODEL_FILE = "model.skops"
 INFO_FILE = "bundle.json"
 ESTIMATOR_DIR = "estimator"
@@ -90,7 +92,11 @@ def save_bundle(
             "versions": _versions(),
             "threshold": getattr(model, "threshold", None),  # binary models only
         }
-        if isinstance(model, EnsembleModel):
+        if isinstance(model, StackedModel):
+            info.update(_write_members(model.members, staging, saved or {}))
+            save_bundle(model.top, staging / "top")
+            info["format"] = STACKED_FORMAT
+        elif isinstance(model, EnsembleModel):
             info.update(_write_ensemble(model, staging, saved or {}))
         elif isinstance(model, BaggedModel):
             info.update(_write_bagged(model, staging))
@@ -157,20 +163,26 @@ def _write_bagged(model: BaggedModel, folder: Path) -> dict:
 
 
 def _write_ensemble(model: EnsembleModel, folder: Path, saved: dict) -> dict:
-    for name, member in model.members.items():
-        _member_name(name, folder)
-        source = member.path if isinstance(member, SavedModel) else saved.get(name)
-        if source is not None and (Path(source) / INFO_FILE).is_file():
-            _link_tree(Path(source), folder / "members" / name)
-        else:
-            save_bundle(member, folder / "members" / name, extra={"candidate": name})
-    info = {"format": ENSEMBLE_FORMAT, "weights": model.weights}
+    info = {"format": ENSEMBLE_FORMAT, **_write_members(model.members, folder, saved)}
+    info["weights"] = model.weights
     if model.meta is not None:
         import skops.io as sio
 
         sio.dump(model.meta, folder / META_FILE)
         info["meta_sha256"] = file_sha256(folder / META_FILE)
     return info
+
+
+def _write_members(members: dict, folder: Path, saved: dict) -> dict:
+    """members/<name>, each a bundle (linked from its saved folder when there is one)."""
+    for name, member in members.items():
+        _member_name(name, folder)
+        source = member.path if isinstance(member, SavedModel) else saved.get(name)
+        if source is not None and (Path(source) / INFO_FILE).is_file():
+            _link_tree(Path(source), folder / "members" / name)
+        else:
+            save_bundle(member, folder / "members" / name, extra={"candidate": name})
+    return {"members": list(members)}
 
 
 def _link_tree(source: Path, target: Path) -> None:
@@ -193,6 +205,10 @@ def load_bundle(path: str | Path) -> Model:
     schema = Schema.from_dict(info["schema"])
     if info["format"] == ENSEMBLE_FORMAT:
         return _load_ensemble(path, info, schema)
+    if info["format"] == STACKED_FORMAT:
+        members = _load_members(path, info.get("members"))
+        top = load_bundle(path / "top")
+        return StackedModel(members, top, schema, info.get("threshold"))
     if info["format"] == BAGGED_FORMAT:
         folds = [_load_plain(path / "folds" / str(k)) for k in range(_fold_count(path, info))]
         return BaggedModel(folds, schema, info["family"], info.get("threshold"))
@@ -223,15 +239,22 @@ def _load_ensemble(path: Path, info: dict, schema: Schema) -> EnsembleModel:
     weights = info.get("weights")
     if not isinstance(weights, dict) or not weights:
         raise BundleError(f"{path / INFO_FILE}: 'weights' must name the ensemble's members")
-    members = {}
-    for name in weights:
-        folder = path / "members" / _member_name(name, path)
-        if not folder.is_dir():
-            raise BundleError(f"{path}: member {name} is missing; the ensemble is incomplete")
-        members[name] = load_bundle(folder)
+    members = _load_members(path, list(weights))
     weights = {str(k): float(v) for k, v in weights.items()}
     meta = _load_meta(path / META_FILE, info["meta_sha256"]) if info.get("meta_sha256") else None
     return EnsembleModel(members, weights, schema, info.get("threshold"), meta)
+
+
+def _load_members(path: Path, names) -> dict[str, Model]:
+    if not isinstance(names, list) or not names:
+        raise BundleError(f"{path / INFO_FILE}: the bundle names no members")
+    members = {}
+    for name in names:
+        folder = path / "members" / _member_name(name, path)
+        if not folder.is_dir():
+            raise BundleError(f"{path}: member {name} is missing; the model is incomplete")
+        members[name] = load_bundle(folder)
+    return members
 
 
 def _member_name(name, path: Path) -> str:

@@ -182,7 +182,7 @@ def fit_candidate(
     if resample != "none":
         settings["resample"] = resample
     threads = _threads(settings.get("n_jobs"), profile.n_rows)
-    if _takes_threads(candidate.family, profile.task):
+    if candidate.family.threaded:
         settings["n_jobs"] = threads  # results can depend on it, so it is recorded
     fold_scores, predict_seconds, parts, models = [], 0.0, [], []
     needs_torch = "torch" in candidate.family.requires
@@ -230,12 +230,6 @@ def _threads(n_jobs, rows: int) -> int:
     if n_jobs is None:
         return fit_threads(rows)
     return usable_cores() if int(n_jobs) < 0 else max(1, int(n_jobs))
-
-
-def _takes_threads(family: Family, task: str) -> bool:
-    import inspect
-
-    return "n_jobs" in inspect.signature(family.estimator_class(task)).parameters
 
 
 def _joined(parts: list[Predictions]) -> Predictions:

@@ -91,7 +91,8 @@ class Model:
 
     def labelled(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class codes for class probabilities (the tuned threshold applied), and the
-        probabilities."""
+        probabilities as float64 rows summing to 1."""
+        proba = normalised(np.asarray(proba, dtype=np.float64))
         if self.threshold is not None and proba.shape[1] == 2:
             return (proba[:, 1] >= self.threshold).astype(int), proba
         return proba.argmax(axis=1), proba
@@ -205,3 +206,43 @@ def normalised(proba: np.ndarray) -> np.ndarray:
     """Rows summing to 1 in float64 (float32 members, such as the MLP's softmax, are off by
     about 1e-7, which scikit-learn's log loss warns about)."""
     return proba / proba.sum(axis=1, keepdims=True)
+
+
+class StackedModel(Model):
+    """First-layer members, whose outputs widen each row, and a second-layer model on top
+    (built by trainforge.stacking)."""
+
+    def __init__(self, members: dict[str, Model], top: Model, schema: Schema, threshold=None):
+        super().__init__(None, schema, "stack", threshold)
+        self.members = members
+        self.top = top
+
+    @property
+    def has_proba(self) -> bool:
+        return self.task != "regression"
+
+    def raw_predict(self, features: pd.DataFrame):
+        outputs = {}
+        for name, model in self.members.items():
+            pred, proba = model.raw_predict(features)
+            outputs[name] = pred if self.task == "regression" else proba
+        widened = features.assign(**stack_columns(outputs, self.task))
+        pred, proba = self.top.raw_predict(widened)
+        if proba is None:
+            return pred, None
+        return self.labelled(proba)
+
+
+def stack_columns(outputs: dict[str, np.ndarray], task: str) -> dict[str, np.ndarray]:
+    """A stacked model's new columns: each member's prediction (regression), probability of the
+    second class (binary) or of each class (multiclass)."""
+    columns = {}
+    for name, output in outputs.items():
+        if task == "regression":
+            columns[f"stack:{name}"] = np.asarray(output, float)
+        elif output.shape[1] == 2:
+            columns[f"stack:{name}"] = output[:, 1]
+        else:
+            for k in range(output.shape[1]):
+                columns[f"stack:{name}:{k}"] = output[:, k]
+    return columns

@@ -114,6 +114,7 @@ for name, label, initial, doc in [
             ladder={"lightgbm": 82, "xgboost": 84, "catboost": 86}[name],
             requires=(name,),
             saves_itself=True,
+            threaded=True,
             space=SPACES[name],
             budget=BudgetRules(
                 rank={"lightgbm": 10, "xgboost": 50, "catboost": 70}[name], cost=learned_cost(name)

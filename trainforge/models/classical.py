@@ -178,6 +178,7 @@ for family in [
     ),
     Family(
         name="knn",
+        threaded=True,
         summary="k-nearest neighbours on scaled features.",
         classes={
             "classification": "sklearn.neighbors.KNeighborsClassifier",
@@ -239,6 +240,7 @@ for family in [
     ),
     Family(
         name="random_forest",
+        threaded=True,
         summary="Random forest of CART trees.",
         classes={
             "classification": "sklearn.ensemble.RandomForestClassifier",
@@ -253,6 +255,7 @@ for family in [
     ),
     Family(
         name="extra_trees",
+        threaded=True,
         summary="Extremely randomised trees.",
         classes={
             "classification": "sklearn.ensemble.ExtraTreesClassifier",

@@ -100,6 +100,9 @@ class Family:
         space: its hyperparameter search space (a ``trainforge.search.space.Space``) for runs
             with a budget; None: it trains once with its initial settings.
         budget: how it takes part in a run with a budget.
+        threaded: its estimator's ``n_jobs`` sets how many threads it uses (trainforge.threads
+            decides the count per fit; other families are held to it through their thread
+            pools).
         saves_itself: its estimator saves itself (``save_files`` / ``load_files``: JSON plus
             tensors or a native model file) instead of going through skops; only the classes of
             such families are ever rebuilt by trainforge.bundle.
@@ -121,6 +124,7 @@ class Family:
     requires: tuple[str, ...] = ()
     space: Any = None
     budget: BudgetRules = BudgetRules()
+    threaded: bool = False
     saves_itself: bool = False
     images_only: bool = False
     inputs: tuple[str, ...] = ("table",)
@@ -155,7 +159,7 @@ class Family:
         accepted = inspect.signature(cls).parameters
         if "random_state" in accepted:
             settings.setdefault("random_state", profile.seed)
-        if threads is not None and "n_jobs" not in params:
+        if threads is not None and self.threaded and "n_jobs" not in params:
             settings["n_jobs"] = threads
         settings.update(runtime or {})
         estimator = cls(**{k: v for k, v in settings.items() if k in accepted})

@@ -69,6 +69,8 @@ class Budget:
     costs: dict[str, list[float]] = field(default_factory=dict)
     # seconds taken over seconds predicted by size, for fits so far: how fast this machine is
     pace: list[float] = field(default_factory=list)
+    # seconds held back from the search for a step after it (the second stacking layer)
+    held: float = 0.0
 
     def used(self) -> float:
         return self.used_before + time.monotonic() - self.started
@@ -84,7 +86,7 @@ class Budget:
         """Seconds left for training (the end's reserve already taken off)."""
         if self.limit is None:
             return math.inf
-        return self.limit - self.reserve - self.used()
+        return self.limit - self.reserve - self.held - self.used()
 
     def deadline(self) -> float:
         """The ``time.monotonic()`` value at which training must stop."""

@@ -25,6 +25,7 @@ import shutil
 import time
 import zlib
 
+from trainforge import stacking
 from trainforge.atomic import write_json
 from trainforge.candidate_run import Limits, record, train_one
 from trainforge.candidates import Candidate, CandidateResult, name_candidates
@@ -64,7 +65,13 @@ def search(spec, candidates: list[Candidate], ctx, started: float) -> list[Candi
                 "tuning (name them in models to train them)"
             )
     tuner.portfolio(order)
+    layer2 = stacking.wanted(spec, ctx.dataset)
+    if layer2:  # keep time for the second stacking layer after the search
+        budget.held = tuner.layer2_seconds() or 0.0
     tuner.tune()
+    budget.held = 0.0
+    if layer2:
+        tuner.layer2()
     return tuner.finish()
 
 
@@ -331,6 +338,33 @@ class Tuner:
                 value = old.user_attrs.get("score")
                 result.trial = _trial_record(name, old.number, old.params, value, old.state.name)
                 self._add_trial(result, written=True)
+
+    # -- the second stacking layer ---------------------------------------------------------
+
+    def layer2_seconds(self) -> float | None:
+        """Predicted seconds of the second layer (None: no way to tell)."""
+        from trainforge.models.registry import get_family
+
+        family = get_family(stacking.FAMILY)
+        return self.budget.predicted(family, self.ctx.profile, len(self.ctx.dataset.folds))
+
+    def layer2(self) -> None:
+        """Train the second stacking layer when its predicted time fits (trainforge.stacking)."""
+        from trainforge.models.registry import get_family
+
+        family = get_family(stacking.FAMILY)
+        done = (self.ctx.run.path / "candidates" / stacking.NAME / "metrics.json").is_file()
+        folds = len(self.ctx.dataset.folds)
+        if not done and not self.budget.fits(family, self.ctx.profile, folds, False):
+            self.ctx.observer.notice("budget: no time left for the second stacking layer")
+            return
+        self.index += 1
+        self.ctx.observer.candidate_started(self.index, self.index, stacking.NAME)
+        result = stacking.train_layer2(self.results, self.ctx)
+        if result is not None:
+            self.results.append(result)
+            self.ctx.observer.candidate_finished(self.index, self.index, result)
+        self.ctx.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
 
     # -- bookkeeping -----------------------------------------------------------------------
 
