@@ -126,6 +126,7 @@ def finished(folder: Path, schema) -> CandidateResult | None:
         threshold=saved.get("threshold"),
         valid=read_predictions(folder, schema),
         trial=saved.get("trial"),
+        threads=saved.get("threads"),
     )
     result.history = read_history(folder)
     return result  # its model stays on disk until it turns out to be needed
@@ -151,6 +152,7 @@ def record(result: CandidateResult) -> dict:
         "warnings": result.warnings,
         "threshold": result.threshold,
         "trial": result.trial,
+        "threads": result.threads,
     }
 
 

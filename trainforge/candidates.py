@@ -53,6 +53,7 @@ class CandidateResult:
     # Whether the leaderboard lists it: a search lists each study's best trial only, while
     # every trial with a saved model can still join the ensemble.
     listed: bool = True
+    threads: int | None = None  # the thread count its fits used (trainforge.threads)
 
 
 @dataclass
@@ -182,6 +183,7 @@ def fit_candidate(
     if resample != "none":
         settings["resample"] = resample
     threads = _threads(settings.get("n_jobs"), profile.n_rows)
+    result.threads = threads
     if candidate.family.threaded:
         settings["n_jobs"] = threads  # results can depend on it, so it is recorded
     fold_scores, predict_seconds, parts, models = [], 0.0, [], []

@@ -23,6 +23,7 @@ from scipy.stats import rankdata
 from trainforge.candidates import CandidateResult, Predictions
 from trainforge.metrics import Metric, score_all
 from trainforge.model import EnsembleModel, normalised, stacked_outputs
+from trainforge.models.registry import is_baseline
 
 ROUNDS = 50
 # Members are chosen from the best this many candidates and search trials by primary metric,
@@ -140,7 +141,8 @@ def usable_members(results: list[CandidateResult], primary: Metric, task: str) -
         r
         for r in results
         if r.status == "ok"
-        and r.family not in ("baseline", *COMBINED)
+        and r.family not in COMBINED
+        and not is_baseline(r.family)
         and r.valid is not None
         and (task == "regression" or r.valid.proba is not None)
         and not math.isnan(r.metrics.get(primary.name, math.nan))

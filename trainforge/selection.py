@@ -29,6 +29,7 @@ from trainforge.ensemble import (
 )
 from trainforge.leaderboard import ranked
 from trainforge.metrics import Metric
+from trainforge.models.registry import is_baseline
 
 
 def pick(results: list, primary: Metric, task: str, seed: int) -> tuple[object, dict | None]:
@@ -68,7 +69,7 @@ def best_single_crossfit(singles: list, primary: Metric, task: str, seed: int) -
     result scoring best on the other half predicts it. None when fewer than two results have
     validation predictions (there is then no choice to flatter anything)."""
     usable = usable_members(singles, primary, task)
-    baseline = [r for r in singles if r.family == "baseline" and r.valid is not None]
+    baseline = [r for r in singles if is_baseline(r.family) and r.valid is not None]
     usable += baseline  # the baseline can be the best single result too
     if len(usable) < 2:
         return None

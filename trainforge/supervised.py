@@ -108,7 +108,7 @@ def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: 
         best={"candidate": best.name, primary.name: best.metrics[primary.name]},
         selection=selection,
         timings=timings,
-        threads={r.name: r.settings["n_jobs"] for r in listed if "n_jobs" in r.settings},
+        threads={r.name: r.threads for r in listed if r.threads is not None},
         warnings=_raised(observer),
     )
     write_report(run.path, status="completed")  # the last artifact; completed comes next

@@ -113,12 +113,13 @@ class Watchdog:
 
     def _check_baseline(self, result) -> None:
         from trainforge.metrics import METRICS
+        from trainforge.models.registry import is_baseline
 
         metric, score = next(iter(result.metrics.items()))
         if metric not in METRICS or not math.isfinite(score):
             return
         higher = METRICS[metric].greater_is_better
-        if result.family == "baseline":
+        if is_baseline(result.family):
             self._baseline = (metric, score)
             for name, family, earlier in self._scores:
                 self._compare(name, metric, earlier, higher)

@@ -108,6 +108,7 @@ def _boosting(profile: Profile) -> dict:
 for family in [
     Family(
         name="baseline",
+        baseline=True,
         summary="Predicts the training class shares (classification) or the mean (regression).",
         classes={
             "classification": "sklearn.dummy.DummyClassifier",

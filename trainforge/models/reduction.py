@@ -62,6 +62,7 @@ register(
 register(
     Family(
         name="umap",
+        timed_predict=False,
         saves_itself=True,
         summary="UMAP (umap-learn); transforms new rows",
         classes={"reduction": "trainforge.models.umap_reducer.UMAPReducer"},
@@ -86,6 +87,7 @@ register(
         initial_doc=f"n_components=2, init=pca, perplexity=30 (less on tiny data); a seeded "
         f"sample of {TSNE_MAX_ROWS:,} rows on larger data",
         ladder=3,
+        fit_rows=TSNE_MAX_ROWS,
     )
 )
 

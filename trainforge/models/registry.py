@@ -108,6 +108,11 @@ class Family:
             such families are ever rebuilt by trainforge.bundle.
         images_only: works on images only (CNN), so tables never get it.
         inputs: the data modalities it takes: ``table``, ``text``, ``sequence``.
+        baseline: predicts without reading the features: the yardstick the watchdog compares
+            others with, and never an ensemble member.
+        fit_rows: fits on a seeded sample of at most this many rows of larger data (t-SNE).
+        timed_predict: its time to predict new rows is measured (not for UMAP, whose first
+            transform compiles numba code for minutes).
     """
 
     name: str
@@ -128,6 +133,9 @@ class Family:
     saves_itself: bool = False
     images_only: bool = False
     inputs: tuple[str, ...] = ("table",)
+    baseline: bool = False
+    fit_rows: int | None = None
+    timed_predict: bool = True
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""
@@ -211,6 +219,14 @@ def get_family(name: str, path: str = "model") -> Family:
 def families() -> list[Family]:
     _load_catalogue()
     return list(FAMILIES.values())
+
+
+def is_baseline(name: str) -> bool:
+    """Whether the family called ``name`` is a baseline (False for names of no family, such as
+    the ensemble's)."""
+    _load_catalogue()
+    family = FAMILIES.get(name)
+    return bool(family and family.baseline)
 
 
 def self_saving_classes() -> set[str]:

@@ -38,9 +38,11 @@ from trainforge.search.portfolio import portfolio as learned_portfolio
 TUNED = 3
 LEADER_WEIGHT = 2
 STARTUP_TRIALS = 5
-# Models kept on disk for the ensemble: the best this many candidates and trials by score
-# (listed candidates always keep theirs).
+# Models kept on disk for the ensemble: the best this many candidates and trials by score,
+# within this many megabytes (a bagged forest on 16,000 rows takes hundreds); listed candidates
+# always keep theirs.
 POOL = 25
+POOL_MB = 2000
 # search.csv is rewritten after a trial at most this often (search.db always has every trial).
 HISTORY_EVERY = 5.0
 
@@ -146,6 +148,7 @@ class Tuner:
                     self.first.add(candidate.name)
             result = self._train(candidate, None, save_if=self._worth_saving)
             self.results.append(result)
+            self._evict()
         if self.skipped:
             shown = ", ".join(self.skipped[:6]) + (", ..." if len(self.skipped) > 6 else "")
             self.ctx.observer.notice(
@@ -418,10 +421,18 @@ class Tuner:
         return result.name in self._kept([*self.results, result])
 
     def _kept(self, results: list) -> set[str]:
-        """Names whose models stay on disk: listed ones and the POOL best by score."""
+        """Names whose models stay on disk: listed ones, and the best by score up to POOL
+        models and POOL_MB megabytes."""
+        kept = {r.name for r in results if self._listed(r, results)}
         usable = [r for r in results if (r.trial or {}).get("state") != "PRUNED"]
-        best = {r.name for r in ranked(usable, self.ctx.primary)[:POOL] if r.status == "ok"}
-        return best | {r.name for r in results if self._listed(r, results)}
+        count, size = 0, 0.0
+        for result in ranked(usable, self.ctx.primary):
+            kb = 0.0 if math.isnan(result.size_kb) else result.size_kb
+            if result.status != "ok" or count >= POOL or size + kb > POOL_MB * 1024:
+                continue
+            kept.add(result.name)
+            count, size = count + 1, size + kb
+        return kept
 
     def _listed(self, result: CandidateResult, results: list) -> bool:
         """Listed on the leaderboard: a candidate outside any study, the first configuration

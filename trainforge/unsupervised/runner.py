@@ -27,7 +27,7 @@ from trainforge.errors import RunError, SpecError, TrainforgeError
 from trainforge.leaderboard import leaderboard_frame, ranked
 from trainforge.metrics import primary_metric
 from trainforge.models.clustering import SCORE_SAMPLE, auto_settings
-from trainforge.models.reduction import TSNE_MAX_ROWS, auto_components
+from trainforge.models.reduction import auto_components
 from trainforge.models.registry import Profile
 from trainforge.unsupervised import figures
 from trainforge.unsupervised.data import UnlabeledData, load_unlabeled
@@ -179,33 +179,35 @@ def fit_candidate(candidate: Candidate, data: UnlabeledData, profile: Profile, f
         result.metrics = clustering_scores(X, output, data.labels, profile.seed)
     else:
         result.metrics = reduction_scores(X, output, profile.seed)
-    result.predict_ms_per_1k = _time_new_rows(result.model, data)
+    result.predict_ms_per_1k = _time_new_rows(result.model, data, candidate.family)
     _write_outputs(folder, data, X, output, choice, candidate.name, profile.seed)
     return result
 
 
 def _embed(estimator, X, candidate: Candidate, profile: Profile, notice) -> np.ndarray:
-    """The embedding of every row; t-SNE on more than TSNE_MAX_ROWS rows embeds a seeded
-    sample (the other rows get NaN) and says so."""
-    if candidate.family.name != "tsne" or len(X) <= TSNE_MAX_ROWS:
+    """The embedding of every row; a family with ``fit_rows`` (t-SNE) embeds a seeded sample
+    of that many rows of larger data (the other rows get NaN) and says so."""
+    limit = candidate.family.fit_rows
+    if limit is None or len(X) <= limit:
         return np.asarray(estimator.fit_transform(X), dtype=np.float64)
-    rows = sample_rows(np.arange(len(X)), profile.seed, TSNE_MAX_ROWS)
+    rows = sample_rows(np.arange(len(X)), profile.seed, limit)
     notice(
-        f"{candidate.name}: t-SNE embeds a seeded sample of {TSNE_MAX_ROWS:,} of the "
-        f"{len(X):,} rows (its cost grows fast with rows); the others have no coordinates"
+        f"{candidate.name}: embeds a seeded sample of {limit:,} of the {len(X):,} rows (its "
+        "cost grows fast with rows); the others have no coordinates"
     )
     embedding = np.full((len(X), estimator.n_components), np.nan)
     embedding[rows] = estimator.fit_transform(X[rows])
     return embedding
 
 
-def _time_new_rows(model: UnsupervisedModel, data: UnlabeledData) -> float:
+def _time_new_rows(model: UnsupervisedModel, data: UnlabeledData, family) -> float:
     """Milliseconds per 1,000 rows to assign or transform raw rows (NaN if it cannot).
 
-    Not measured for UMAP: its first transform compiles numba code, which took 22 minutes of
-    wall time for 1,000 rows on a busy 2-core machine, longer than the fit itself.
+    Not measured for families without ``timed_predict``: UMAP's first transform compiles
+    numba code, which took 22 minutes of wall time for 1,000 rows on a busy 2-core machine,
+    longer than the fit itself.
     """
-    if not (model.can_predict or model.can_transform) or model.family == "umap":
+    if not (model.can_predict or model.can_transform) or not family.timed_predict:
         return math.nan
     rows = data.X.iloc[:TIMED_ROWS]
     started = time.perf_counter()
