@@ -47,7 +47,7 @@ def test_each_candidate_keeps_its_curve_and_validation_predictions(binary_run):
     for name in ("baseline", "logistic_regression", "mlp"):
         predictions = pd.read_parquet(folder / name / "predictions.parquet")
         metrics = json.loads((folder / name / "metrics.json").read_text())["metrics"]
-        assert list(predictions.columns) == ["y_true", "y_pred", "proba_no", "proba_yes"]
+        assert list(predictions.columns) == ["row", "y_true", "y_pred", "proba_no", "proba_yes"]
         assert len(predictions) == 60  # the 20% holdout of 300 rows
         accuracy = float((predictions["y_true"] == predictions["y_pred"]).mean())
         assert accuracy == pytest.approx(metrics["accuracy"])

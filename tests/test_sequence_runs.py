@@ -14,11 +14,11 @@ from test_sequences import one_torch_thread, spam_texts, wave_series  # noqa: F4
 
 import trainforge
 from conftest import run_cli
+from trainforge.candidate_run import profile_of
 from trainforge.candidates import plan
 from trainforge.data.dataset import load_dataset
 from trainforge.data.modality import modality_of
 from trainforge.errors import DataError, SpecError
-from trainforge.candidate_run import profile_of
 from trainforge.spec import build_spec
 
 

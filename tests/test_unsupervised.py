@@ -167,7 +167,11 @@ def test_the_same_seed_gives_the_same_assignments_and_embeddings(tmp_path):
 
 
 def test_tsne_on_large_data_embeds_a_seeded_sample_with_a_notice(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "TSNE_MAX_ROWS", 100)
+    from dataclasses import replace
+
+    from trainforge.models.registry import FAMILIES, get_family
+
+    monkeypatch.setitem(FAMILIES, "tsne", replace(get_family("tsne"), fit_rows=100))
     observer = Notices()
     result = trainforge.train(
         data=blobs(160), task="reduction", models=["tsne"], output=tmp_path, observer=observer

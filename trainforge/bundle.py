@@ -266,17 +266,14 @@ def _member_name(name, path: Path) -> str:
 def _load_meta(path: Path, expected: str):
     """The stacked model's meta-learner: a plain linear model in skops format, checked against
     its recorded sha256 and loaded with no types beyond scikit-learn's own."""
-    import skops.io as sio
 
     if not path.is_file() or file_sha256(path) != expected:
         raise BundleError(f"{path} is missing or changed since it was saved; refusing to load it")
-    _refuse_untrusted(path, "refusing to load it", trusted=())
-    return sio.load(path, trusted=[])
+    return _load_skops(path, [])
 
 
 def _read_pipeline(path: Path, info: dict):
     """The fitted pipeline of a plain bundle, its files checked first."""
-    import skops.io as sio
 
     for name, expected in info.get("files", {}).items():
         if not (path / name).is_file():
@@ -286,9 +283,7 @@ def _read_pipeline(path: Path, info: dict):
                 f"{path / name} does not match the sha256 recorded when it was saved; "
                 "refusing to load a changed model file"
             )
-    model_file = path / MODEL_FILE
-    _refuse_untrusted(model_file, "refusing to load it")
-    pipeline = sio.load(model_file, trusted=TRUSTED_TYPES)
+    pipeline = _load_skops(path / MODEL_FILE, TRUSTED_TYPES)
     if "estimator" in info:
         pipeline = _join_self_saving(pipeline, info["estimator"], path / ESTIMATOR_DIR)
     return pipeline
@@ -319,6 +314,24 @@ def _join_self_saving(features, dotted: str, folder: Path):
 
 def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _load_skops(model_file: Path, trusted: list[str]):
+    """A skops file's object, refused (one parse: skops audits the types before it builds
+    anything) when it holds types outside ``trusted`` or is no skops file."""
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return sio.load(model_file, trusted=trusted)
+    except UntrustedTypesFoundException:
+        refused = ", ".join(sorted(set(sio.get_untrusted_types(file=model_file)) - set(trusted)))
+        raise BundleError(
+            f"{model_file} holds types trainforge does not trust ({refused}); refusing to load it"
+        ) from None
+    except Exception as exc:  # skops raises zipfile/json errors for files it cannot parse
+        kind = type(exc).__name__
+        raise BundleError(f"{model_file} is not a skops model file ({kind})") from None
 
 
 def _refuse_untrusted(model_file: Path, consequence: str, trusted=TRUSTED_TYPES) -> None:

@@ -10,7 +10,8 @@ import json
 import math
 import shutil
 import traceback
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -27,10 +28,37 @@ from trainforge.models.registry import Profile
 from trainforge.rundir import RunDir
 
 
+class Saver:
+    """Writes candidates' files in one background thread, in the order they were asked for.
+
+    Saving a bagged model through skops can take longer than fitting it (five histogram
+    boosting models on 1,296 rows of car: 3.1 s of saving against 0.9 s of fitting); in a
+    thread it overlaps the next fit, whose native code releases the GIL. A candidate's
+    metrics.json is written after its model, so a candidate whose saving a kill cut short is
+    not finished and trains again on resume.
+    """
+
+    def __init__(self):
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+
+    def submit(self, task: Callable[[], object]) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainforge-save")
+        self._pending.append(self._pool.submit(task))
+
+    def wait(self) -> None:
+        """Return once everything asked for is written; re-raises a task's error."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What every candidate of one run shares: its data, their shape, how they are scored,
-    where they are written, what is done about class imbalance, and who hears of progress."""
+    where they are written, what is done about class imbalance, who hears of progress, and the
+    thread that writes candidates' files."""
 
     dataset: Dataset
     profile: Profile
@@ -38,6 +66,7 @@ class RunContext:
     run: RunDir
     imbalance: Imbalance | None
     observer: object
+    saver: Saver = field(default_factory=Saver)
 
 
 @dataclass(frozen=True)
@@ -56,7 +85,8 @@ class Limits:
 
 
 def train_one(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) -> CandidateResult:
-    """Train, save and record one candidate, or read it back if an earlier attempt did."""
+    """Train one candidate, or read it back if an earlier attempt did. Its files (model,
+    predictions, metrics.json) are written by ``ctx.saver`` while the run goes on."""
     folder = ctx.run.candidate_dir(candidate.name)
     done = finished(folder, ctx.dataset.schema)
     if done is not None:
@@ -73,9 +103,6 @@ def train_one(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) 
             _epoch_forwarder(ctx.observer, candidate, ctx.profile),
             limits.callbacks,
         )
-        save_candidate_files(result, folder, ctx.dataset.schema)
-        if limits.save_if is None or limits.save_if(result):
-            save_model(result, folder)
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
         result = failed(candidate, str(exc))
     except (TrainforgeError, KeyboardInterrupt):
@@ -83,8 +110,24 @@ def train_one(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) 
     except Exception as exc:  # one broken candidate must not sink the others
         (folder / "error.txt").write_text(traceback.format_exc())
         result = failed(candidate, f"{type(exc).__name__}: {exc}")
-    write_json(folder / "metrics.json", record(result))
+    keep = result.model if limits.save_if is None or limits.save_if(result) else None
+    ctx.saver.submit(lambda: _persist(result, keep, folder, ctx.dataset.schema))
     return result
+
+
+def _persist(result: CandidateResult, model, folder: Path, schema) -> None:
+    """Write a trained candidate's files: predictions and curve, its model (when ``model`` is
+    given), then metrics.json. A model that cannot be saved fails the candidate."""
+    if result.status == "ok":
+        try:
+            save_candidate_files(result, folder, schema)
+            if model is not None:
+                save_bundle(model, folder / "model", extra={"candidate": result.name})
+                result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
+        except Exception as exc:  # noqa: BLE001 - e.g. a type skops would not load again
+            (folder / "error.txt").write_text(traceback.format_exc())
+            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+    write_json(folder / "metrics.json", record(result))
 
 
 def save_model(result: CandidateResult, folder: Path, saved: dict | None = None) -> None:

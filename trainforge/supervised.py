@@ -85,6 +85,7 @@ def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: 
         results.append(result)
         _drop_model(result)  # only the best model stays in memory; all are on disk
         observer.candidate_finished(index, total, result)
+    ctx.saver.wait()  # every candidate's files are written before they are combined
     for name in combined:
         index += 1
         observer.candidate_started(index, total, name)

@@ -271,10 +271,11 @@ for family in [
     ),
     Family(
         name="hist_gradient_boosting",
+        saves_itself=True,  # compactly: trainforge.models.hgb
         summary="scikit-learn's histogram gradient boosting with native categorical support.",
         classes={
-            "classification": "sklearn.ensemble.HistGradientBoostingClassifier",
-            "regression": "sklearn.ensemble.HistGradientBoostingRegressor",
+            "classification": "trainforge.models.hgb.HGBClassifier",
+            "regression": "trainforge.models.hgb.HGBRegressor",
         },
         prep=NATIVE,
         initial=_boosting,

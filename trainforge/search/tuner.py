@@ -336,11 +336,13 @@ class Tuner:
                 label = old.user_attrs["candidate"]
                 candidate = Candidate(label, base.family, {**settings, **base.params})
                 self.study_of[label] = name
+                folder = self.ctx.run.path / "candidates" / label
+                written = (folder / "metrics.json").is_file()  # else a kill cut its saving
                 result = train_one(candidate, self.ctx)
                 result.model = None
                 value = old.user_attrs.get("score")
                 result.trial = _trial_record(name, old.number, old.params, value, old.state.name)
-                self._add_trial(result, written=True)
+                self._add_trial(result, written=written)
 
     # -- the second stacking layer ---------------------------------------------------------
 
@@ -363,6 +365,7 @@ class Tuner:
             return
         self.index += 1
         self.ctx.observer.candidate_started(self.index, self.index, stacking.NAME)
+        self.ctx.saver.wait()  # the first layer's models are on disk
         result = stacking.train_layer2(self.results, self.ctx)
         if result is not None:
             self.results.append(result)
@@ -407,10 +410,9 @@ class Tuner:
         unless an earlier attempt ``written`` it."""
         self.trials_run += 1
         self.results.append(result)
-        if not written:
-            folder = self.ctx.run.path / "candidates" / result.name
-            if folder.is_dir():
-                write_json(folder / "metrics.json", record(result))
+        if not written:  # after the candidate's own files (the saver keeps the order)
+            path = self.ctx.run.path / "candidates" / result.name / "metrics.json"
+            self.ctx.saver.submit(lambda: write_json(path, record(result)))
         self._evict()
 
     def _worth_saving(self, result: CandidateResult) -> bool:
@@ -449,7 +451,7 @@ class Tuner:
         for result in self.results:
             if result.name not in kept:
                 folder = self.ctx.run.path / "candidates" / result.name / "model"
-                shutil.rmtree(folder, ignore_errors=True)
+                self.ctx.saver.submit(lambda folder=folder: shutil.rmtree(folder, True))
 
     def finish(self) -> list[CandidateResult]:
         """Every result, each marked listed or not; writes the search history."""

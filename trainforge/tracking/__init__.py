@@ -40,14 +40,19 @@ def artifact_root(uri: str) -> str | None:
 
 
 def open_tracker(spec: RunSpec):
-    """The MLflow tracker for ``spec``, or None when tracking is off.
+    """The MLflow tracker for ``spec`` working in a background thread, or None when tracking
+    is off.
 
     Raises:
-        TrackingError: the store or server cannot be used; raised before any training starts.
+        TrackingError: the server does not answer, or the store's folder cannot be made;
+            raised before any training starts. (A store that fails to open later, in the
+            tracker's thread, prints one warning and the run goes on without tracking.)
     """
     if not spec.tracking.enabled:
         return None
-    from trainforge.tracking.mlflow_tracker import MlflowTracker
+    from trainforge.tracking.background import InBackground
+    from trainforge.tracking.mlflow_tracker import MlflowTracker, check_store
 
     uri = tracking_uri(spec)
-    return MlflowTracker(uri, spec.tracking.experiment, artifact_root(uri))
+    check_store(uri)
+    return InBackground(lambda: MlflowTracker(uri, spec.tracking.experiment, artifact_root(uri)))

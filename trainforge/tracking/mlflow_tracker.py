@@ -114,16 +114,20 @@ class MlflowTracker:
             settings = dict(result.settings or {})
             self._log_params(child, {"family": result.family, **settings})
             if result.name not in self.live:  # rounds known only after fitting, or resumed
-                for entry in result.history:
-                    self._log_metrics(child, entry, step=int(entry.get("epoch", 0)))
+                self._log_history(child, result.history)
             self._log_metrics(child, {**result.metrics, "fit_seconds": result.fit_seconds})
             self._set_tags(child, {"trainforge.status": result.status})
             if result.error:
                 self._set_tags(child, {"trainforge.error": result.error[:5000]})
-            folder = self.path / "candidates" / result.name
-            for name in ("metrics.json", "history.csv"):
-                if (folder / name).is_file():
-                    self.client.log_artifact(child, str(folder / name))
+            # from the result itself: the run writes the candidate's files in another thread
+            from trainforge.candidate_run import record
+
+            self.client.log_dict(child, record(result), "metrics.json")
+            if result.history:
+                import pandas as pd
+
+                history = pd.DataFrame(result.history).to_csv(index=False)
+                self.client.log_text(child, history, "history.csv")
             self.client.set_terminated(child, "FINISHED" if result.status == "ok" else "FAILED")
 
     def run_finished(self, status: str, path: str) -> None:
@@ -182,6 +186,21 @@ class MlflowTracker:
         for start in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
 
+    def _log_history(self, run_id: str, history: list[dict]) -> None:
+        """Every epoch's (or boosting round's) values in as few calls as MLflow allows (1,000
+        values each): one call per round cost a CatBoost run on 178 rows 25 s."""
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        metrics = [
+            Metric(_key(k), float(v), stamp, int(entry.get("epoch", entry.get("round", 0))))
+            for entry in history
+            for k, v in entry.items()
+            if k not in ("epoch", "round") and _finite(v)
+        ]
+        for start in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+
     def _log_params(self, run_id: str, values: dict) -> None:
         from mlflow.entities import Param
 
@@ -209,6 +228,15 @@ def quiet_mlflow() -> None:
     """Keep MLflow's and its database migrations' INFO lines out of the user's output."""
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def check_store(uri: str) -> None:
+    """What can be checked before training starts: a server answers, a SQLite store's folder
+    exists or can be made."""
+    _check_reachable(uri)
+    if uri.startswith("sqlite:///"):
+        with _store_lock(uri):
+            pass
 
 
 def _check_reachable(uri: str) -> None:
