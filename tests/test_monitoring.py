@@ -4,6 +4,7 @@ watchdog's warnings about overfitting, stalls, divergence and models no better t
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -165,16 +166,20 @@ def spec_dir(tmp_path):
     return tmp_path
 
 
-def test_plain_log_lines_show_each_epoch_with_metrics_elapsed_and_eta(spec_dir):
+def test_plain_log_lines_show_each_epoch_with_losses_elapsed_and_eta(spec_dir):
     done = run_cli("train", "spec.yaml", "--log-format", "plain", cwd=spec_dir)
     assert done.code == 0, done.stderr
     lines = done.stderr.splitlines()
-    assert "[1/3] training baseline (2 remaining after it)" in lines
-    first = next(line for line in lines if line.startswith("[2/3] mlp epoch 1/3"))
-    assert "loss 0.70" in first and "val_loss 0.6" in first and "val_accuracy" in first
-    assert "elapsed" in first and "eta" in first
-    last = next(line for line in lines if line.startswith("[2/3] mlp epoch 3/3"))
-    assert "elapsed" in last and "eta" not in last
+    started = next(line for line in lines if " training baseline " in line)
+    total = int(re.match(r"\[1/(\d+)\]", started)[1])  # 2, or 3 with an ensemble after them
+    assert started == f"[1/{total}] training baseline ({total - 1} remaining after it)"
+    first = next(line for line in lines if line.startswith(f"[2/{total}] mlp epoch 1/3 "))
+    # one short line: training and validation loss, the candidate's time, its ETA
+    assert re.fullmatch(
+        r"\[2/\d\] mlp epoch 1/3 loss 0\.70\d* val 0\.6\d* [\d.ms]+ eta ~[\d.ms]+", first
+    )
+    last = next(line for line in lines if line.startswith(f"[2/{total}] mlp epoch 3/3 "))
+    assert re.fullmatch(r"\[2/\d\] mlp epoch 3/3 loss [\d.]+ val [\d.]+ [\d.ms]+", last), last
     report, run = done.stdout.strip().splitlines()[-2:]
     assert run.startswith("run: runs/") and report == f"report: {run[5:]}/report.html"
 

@@ -219,3 +219,243 @@ def test_a_section_that_cannot_be_drawn_says_why_and_the_rest_stays(binary_run, 
         in page
     )
     assert len(_images(page)) == 2  # the learning curve and the importance are still there
+
+
+# A bagged, imbalanced binary run's leaderboard as users see it: every standard metric, the
+# imbalance metrics, the spread over folds and long candidate names (issue 14).
+WIDE_BOARD = pd.DataFrame(
+    {
+        "rank": [1, 2, 3, 4, 5, 6],
+        "candidate": ["stacking", "weighted_ensemble", "hist_gradient_boosting_2",
+                      "logistic_regression", "mlp", "baseline"],
+        "family": ["stacking", "weighted_ensemble", "hist_gradient_boosting",
+                   "logistic_regression", "mlp", "baseline"],
+        "roc_auc": [0.99612345, 0.9958, 0.99401, 0.9712, 0.9655, 0.5],
+        "log_loss": [0.0339123, 0.0351, 0.0412, 0.0988, 0.1101, 0.6911],
+        "accuracy": [0.9867, 0.9850, 0.9833, 0.9617, 0.9583, 0.5333],
+        "balanced_accuracy": [0.9801, 0.9790, 0.9760, 0.9500, 0.9400, 0.5],
+        "f1": [0.9712, 0.9700, 0.9655, 0.9188, 0.9100, 0.0],
+        "pr_auc": [0.9890, 0.9881, 0.9850, 0.9400, 0.9300, 0.4733],
+        "mcc": [0.9555, 0.9540, 0.9500, 0.9000, 0.8900, 0.0],
+        "roc_auc_std": [0.0012, 0.0013, 0.0021, 0.0050, 0.0061, 0.0],
+        "fit_seconds": [0.412, 0.01, 38.517, 1.204, 152.3, 0.012],
+        "predict_ms_per_1k": [91.204, 80.5, 42.117, 3.318, 12.0, 73.895],
+        "size_kb": [1843.2, 1701.9, 194.2, 3.9, 88.1, 154.0],
+        "status": ["ok"] * 6,
+    }
+)  # fmt: skip
+SELECTION = {
+    "metric": "log_loss",
+    "footing": "cross-fitted on two halves of the validation rows",
+    "best_single": {"candidate": "hist_gradient_boosting_2", "cross_fitted": 0.0412},
+    "stacking": 0.0339,
+    "weighted_ensemble": 0.0351,
+    "picked": "stacking",
+}
+
+
+def _with_wide_board(binary_run, folder) -> None:
+    """A copy of the binary run whose leaderboard and pick are those of WIDE_BOARD."""
+    shutil.copytree(binary_run.path, folder)
+    WIDE_BOARD.to_csv(folder / "leaderboard.csv", index=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.update(
+        primary_metric="log_loss", selection=SELECTION,
+        best={"candidate": "stacking", "log_loss": 0.0339123},
+    )  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _section(page: str, heading: str) -> str:
+    return page.split(f"<h2>{heading}</h2>")[1].split("<h2>")[0]
+
+
+def _rows(html_text: str) -> list[list[str]]:
+    """The cell texts of each table row."""
+    rows = re.findall(r"<tr>(.*?)</tr>", html_text, flags=re.S)
+    return [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, flags=re.S) for row in rows]
+
+
+WIDTH_CHECK = """<script>
+window.addEventListener("load", () => {
+  const table = document.querySelector("table"), box = table.parentElement;
+  document.body.setAttribute("data-width", JSON.stringify({
+    window: window.innerWidth, page: document.documentElement.scrollWidth,
+    right: table.getBoundingClientRect().right, box: [box.scrollWidth, box.clientWidth],
+    heads: [...table.querySelectorAll("th")].map(h => h.textContent)}));
+});
+</script></body>"""
+
+
+def test_the_leaderboard_fits_a_1400_pixel_window(binary_run, chromium, tmp_path):
+    run = tmp_path / "wide"
+    _with_wide_board(binary_run, run)
+    probe = tmp_path / "probe.html"
+    probe.write_text(write_report(run).read_text().replace("</body>", WIDTH_CHECK))
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1400,1000", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'data-width="([^"]*)"', done.stdout)
+    assert found, done.stdout[:2000]
+    width = json.loads(found.group(1).replace("&quot;", '"'))
+    assert width["window"] == 1400
+    assert width["page"] <= 1400 and width["right"] <= 1400
+    scroll, visible = width["box"]
+    assert scroll <= visible  # the leaderboard's own box does not scroll sideways either
+    heads = " ".join(width["heads"])
+    for shown in ("candidate", "log_loss", "fit", "predict", "size"):
+        assert shown in heads
+
+
+def test_the_leaderboard_formats_costs_and_keeps_every_column_one_click_away(binary_run, tmp_path):
+    run = tmp_path / "wide"
+    _with_wide_board(binary_run, run)
+    section = _section(write_report(run).read_text(), "Leaderboard")
+    compact, full = section.split("<details")
+    rows = _rows(compact)
+    assert [r[1] for r in rows[1:]] == WIDE_BOARD["candidate"].tolist()  # the picked one first
+    first = dict(zip(rows[0], rows[1]))
+    assert first["log_loss"].startswith("0.0339")
+    table = pd.DataFrame(rows[1:], columns=rows[0])
+    assert table["size"].tolist() == ["1.8 MB", "1.7 MB", "194 kB", "3.9 kB", "88 kB", "154 kB"]
+    assert table.iloc[:, -3:-1].to_numpy().tolist()[2] == ["39 s", "42 ms"]  # fit, predict
+    assert "194.2000" not in section and "1843.2" not in section
+    header = _rows(full)[0]
+    assert header == WIDE_BOARD.columns.tolist()  # the whole leaderboard.csv, folded away
+
+
+def test_the_leaderboard_says_why_the_first_row_was_picked(binary_run, tmp_path):
+    run = tmp_path / "wide"
+    _with_wide_board(binary_run, run)
+    text = re.sub(r"<[^>]+>", "", _section(write_report(run).read_text(), "Leaderboard"))
+    assert (
+        "Picked: stacking (cross-fitted log_loss 0.0339 against 0.0412 for the best single "
+        "model, hist_gradient_boosting_2" in text
+    )
+    assert "hist_gradient_boosting_2; 0.0351 for weighted_ensemble)" in text
+    # a single model picked over the ensembles says so too
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["selection"] = dict(SELECTION, picked="hist_gradient_boosting_2", stacking=0.0450)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    text = re.sub(r"<[^>]+>", "", _section(write_report(run).read_text(), "Leaderboard"))
+    assert "Picked: hist_gradient_boosting_2, the best single model (cross-fitted log_loss " \
+        "0.0412 against 0.0450 for stacking; 0.0351 for weighted_ensemble)" in text  # fmt: skip
+
+
+def test_numbers_are_formatted_for_people():
+    from trainforge.report.tables import duration, milliseconds, number, size
+
+    assert [size(k) for k in (0.4, 3.94, 194.2, 999.4, 1228.8, 30720.0)] == [
+        "0.4 kB", "3.9 kB", "194 kB", "999 kB", "1.2 MB", "30 MB"]  # fmt: skip
+    assert [duration(s) for s in (0.012, 1.234, 38.517, 152.3, 7384.0)] == [
+        "0.01 s", "1.2 s", "39 s", "2m 32s", "2h 03m"]  # fmt: skip
+    assert [milliseconds(m) for m in (0.0123, 3.318, 42.117, 1234.5)] == [
+        "0.012 ms", "3.3 ms", "42 ms", "1,234 ms"]  # fmt: skip
+    assert [number(v) for v in (0.99612345, 0.0000123, 12.5, 123456.7, float("nan"))] == [
+        "0.9961", "1.23e-05", "12.5000", "123,457", "-"]  # fmt: skip
+
+
+def _captured(monkeypatch) -> list:
+    """The matplotlib figures the report's plots draw, kept as they are saved."""
+    from trainforge.report import plots
+
+    figures, save = [], plots._png
+    monkeypatch.setattr(plots, "_png", lambda figure: figures.append(figure) or save(figure))
+    return figures
+
+
+def _titles(figure) -> list:
+    """The figure's title and its axes' titles that hold text."""
+    texts = [figure._suptitle] if figure._suptitle else []
+    for ax in figure.axes:
+        texts += [ax.title, ax._left_title, ax._right_title]
+    return [t for t in texts if t.get_text()]
+
+
+def _titles_outside(figure) -> list[str]:
+    """Titles (of the axes and the figure) that reach past the figure's edges once drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer, box = canvas.get_renderer(), figure.bbox
+    outside = []
+    for text in _titles(figure):
+        extent = text.get_window_extent(renderer)
+        if extent.x0 < box.x0 - 0.5 or extent.x1 > box.x1 + 0.5 or extent.y1 > box.y1 + 0.5:
+            outside.append(text.get_text())
+    return outside
+
+
+def test_figure_titles_are_not_clipped(monkeypatch):
+    from trainforge.report import plots
+
+    figures = _captured(monkeypatch)
+    name = "hist_gradient_boosting_2"
+    importance = pd.DataFrame(
+        {"feature": ["education_num", "capital_gain", "age"], "importance_mean": [0.05, 0.03, 0.01],
+         "importance_std": [0.01, 0.01, 0.005], "metric": ["log_loss"] * 3}
+    )  # fmt: skip
+    assert plots.importance(importance, name)
+    rng = np.random.default_rng(0)
+    truth = rng.choice(["high", "low", "mid"], size=200)
+    frame = pd.DataFrame({"y_true": truth, "proba_high": rng.uniform(size=200)})
+    assert plots.pr_curves({name: frame}, "high", f"precision-recall, {name}: class high vs rest")
+    title = " ".join(t.get_text() for t in _titles(figures[0]))
+    assert " ".join(title.split()) == f"{name}: permutation importance (validation)"
+    assert [_titles_outside(f) for f in figures] == [[], []]
+
+
+def test_boosting_loss_curves_use_a_log_scale(monkeypatch):
+    from trainforge.report import plots
+
+    figures = _captured(monkeypatch)
+    rounds = np.arange(1, 301)
+    boosting = pd.DataFrame(
+        {"round": rounds, "loss": 0.69 * np.exp(-rounds / 20) + 0.01,
+         "val_loss": 0.69 * np.exp(-rounds / 25) + 0.03}
+    )  # fmt: skip
+    assert plots.learning_curves("lightgbm", boosting)
+    net = pd.DataFrame(
+        {"epoch": [1, 2, 3], "loss": [0.7, 0.5, 0.4], "val_loss": [0.7, 0.55, 0.5],
+         "val_accuracy": [0.6, 0.8, 0.85]}
+    )  # fmt: skip
+    assert plots.learning_curves("mlp", net)
+    scales = [{ax.get_title().split(": ")[-1]: ax.get_yscale() for ax in f.axes} for f in figures]
+    assert scales == [{"loss": "log"}, {"loss": "log", "accuracy": "linear"}]
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    """Numeric, categorical, boolean and date columns, and an identifier the run drops."""
+    table = make_small_table()
+    table.insert(0, "customer_id", np.arange(1000, 1000 + len(table)))
+    table["signup"] = pd.date_range("2024-01-01", periods=len(table)).strftime("%Y-%m-%d")
+    folder = tmp_path_factory.mktemp("mixed")
+    return table, trainforge.train(
+        data=table, target="y", models=["baseline"], output=folder, tracking=False
+    )
+
+
+def test_the_report_lists_the_inferred_column_roles(mixed_run):
+    table, result = mixed_run
+    section = _section((result.path / "report.html").read_text(), "Input columns")
+    used, dropped = [_rows(part) for part in section.split("</table>")[:2]]
+    assert used == [
+        ["column", "role", "distinct values", "expands into"],
+        ["x1", "numeric", "300", ""],
+        ["x2", "numeric", "300", ""],
+        ["c", "categorical", "3", ""],
+        ["flag", "boolean", "2", ""],
+        ["signup", "datetime", "300", "year, month, day, day_of_week"],
+    ]
+    assert dropped == [
+        ["dropped column", "why"],
+        ["customer_id", "it looks like a row identifier (all values unique)"],
+    ]
+    text = re.sub(r"<[^>]+>", "", section)
+    assert "target y (binary: no, yes)" in text
+    assert "5 input columns: 2 numeric, 1 categorical, 1 boolean, 1 datetime; 1 dropped" in text

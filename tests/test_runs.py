@@ -36,17 +36,18 @@ def test_a_killed_run_reads_as_interrupted_and_has_no_model_to_load(tmp_path, da
     listing = run_cli("runs", cwd=tmp_path)
     assert "interrupted" in listing.stdout
     assert not (run / "leaderboard.csv").exists()
-    with pytest.raises(RunError, match="is interrupted; it has no best model"):
+    with pytest.raises(
+        RunError, match=r"did not complete \(status: interrupted\); it has no best model"
+    ):
         trainforge.load(run)
 
 
-def test_a_run_that_fails_on_bad_data_is_marked_failed_with_the_reason(tmp_path):
+def test_bad_data_fails_in_one_line_before_a_run_folder_exists(tmp_path):
     (tmp_path / "d.csv").write_text("a,y\n1,0\n2,0\n3,0\n")
     done = run_cli("train", "d.csv", "--target", "y", cwd=tmp_path)
-    assert done.code == 2
-    manifest = json.loads(next(tmp_path.glob("runs/*/manifest.json")).read_text())
-    assert manifest["status"] == "failed"
-    assert "single value" in manifest["error"]
+    assert done.code == 2 and "single value" in done.stderr
+    # the data is checked before a run folder exists: nothing is left that looks like a run
+    assert not list(tmp_path.glob("runs/*/manifest.json"))
 
 
 def test_a_killed_run_resumes_to_the_same_leaderboard_as_an_uninterrupted_one(tmp_path, small_csv):

@@ -32,14 +32,23 @@ def sms_like(tmp_path: Path) -> Path:
 
 
 def test_text_is_inferred_and_gets_the_text_ladder(sms_like):
-    spec = build_spec(train=sms_like, target="label")
-    dataset = load_dataset(spec.data, "auto", 0)
+    only_text = pd.read_csv(sms_like, sep="\t").drop(columns="length")
+    spec = build_spec(target="label")
+    dataset = load_dataset(spec.data, "auto", 0, train=only_text)
     assert dataset.task == "binary"
     assert modality_of(dataset.schema) == ("text", 1)
     assert [c.name for c in dataset.schema.columns] == ["message"]
-    assert any("left out: 'length'" in n for n in dataset.notices)
     candidates, _ = plan([], profile_of(dataset, 0))
     assert [c.name for c in candidates] == ["baseline", "tfidf_linear", "rnn", "transformer"]
+    # beside another column the text is a table's feature, unless the task asks for text
+    spec = build_spec(train=sms_like, target="label")
+    table = load_dataset(spec.data, "auto", 0)
+    assert modality_of(table.schema)[0] == "table"
+    assert {c.name: c.role for c in table.schema.columns}["message"] == "text"
+    assert any("'message' holds free text" in n for n in table.notices)
+    text = load_dataset(spec.data, "text_classification", 0)
+    assert [c.name for c in text.schema.columns] == ["message"]
+    assert any("left out: 'length'" in n for n in text.notices)
 
 
 def test_python_api_trains_text_models_and_the_best_predicts_raw_rows(sms_like, tmp_path):
@@ -139,7 +148,7 @@ def test_sequence_models_on_a_table_and_table_tasks_on_text_say_what_to_do(small
     assert modality_of(table.schema)[0] == "table"
     with pytest.raises(DataError, match="columns gives the text role to 2 columns"):
         roles = build_spec(target="label", columns={"a": "text", "b": "text"})
-        load_dataset(roles.data, "auto", 0, train=frame.assign(a=texts, b=texts))
+        load_dataset(roles.data, "text_classification", 0, train=frame.assign(a=texts, b=texts))
 
 
 def test_3d_arrays_and_npz_files_are_images_or_series_by_shape_unless_the_task_says(tmp_path):

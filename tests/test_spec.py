@@ -123,7 +123,7 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
             "data.target: a clustering task has no target; remove it, or name the column "
             "data.labels",
         ),
-        ({"metric": "auc"}, "metric: expected 'auto' or one of"),
+        ({"metric": "auc"}, "metric: unknown metric 'auc'; did you mean 'pr_auc' or 'roc_auc'?"),
         ({"epochs": 3}, "epochs: unknown setting; remove it or check its spelling"),
         ({"data": {"train": "a.csv"}}, "data.target: required setting is missing"),
         (

@@ -5,7 +5,7 @@ The public API is imported lazily so that ``trainforge --help`` stays fast.
 
 __version__ = "0.1.0"
 
-__all__ = ["RunSpec", "train", "load", "__version__"]
+__all__ = ["RunSpec", "train", "load", "sign", "__version__"]
 
 
 def __getattr__(name):
@@ -13,7 +13,7 @@ def __getattr__(name):
         from trainforge.spec import RunSpec
 
         return RunSpec
-    if name in ("train", "load"):
+    if name in ("train", "load", "sign"):
         from trainforge import api
 
         return getattr(api, name)

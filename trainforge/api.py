@@ -24,6 +24,8 @@ def train(
     y: Any = None,
     validation: Any = None,
     observer: RunObserver | None = None,
+    quiet: bool = False,
+    verbose: bool = False,
     **settings: Any,
 ) -> RunResult:
     """Train and compare candidates; returns the leaderboard, the best model and the run folder.
@@ -34,7 +36,11 @@ def train(
             images as an array (N, H, W[, C]) with ``y``, an npz file or a class folder.
         y: target values when ``data`` is an array or a frame without the target.
         validation: validation data (file path or DataFrame) instead of a split.
-        observer: receives progress events (see trainforge.events).
+        observer: receives progress events (see trainforge.events); replaces the printed
+            progress.
+        quiet: print nothing; notices go to the ``trainforge`` logger (INFO) and warnings to
+            it at WARNING, which Python shows unless logging is set up otherwise.
+        verbose: also print each epoch of neural models (at most every 5 s).
         **settings: flat spec settings that override ``spec``: target, labels, task, models,
             metric, seed, output, name, columns, folds, validation_fraction, ensemble,
             imbalance (a mapping), tracking (False: no MLflow), tracking_uri, experiment,
@@ -57,16 +63,54 @@ def train(
         elif value is not None:
             frames[role] = as_frame(value, settings.get("target"), y if role == "train" else None)
     spec = build_spec(spec, **settings)
+    observer = observer or _progress(quiet, verbose)
     return execute(spec, frames["train"], frames["validation"], observer, started)
 
 
-def load(path: str | Path) -> Model:
-    """Load a saved model: a bundle folder, or a run folder (its best candidate)."""
+def _progress(quiet: bool, verbose: bool) -> RunObserver:
+    """What a Python user sees: plain progress lines and notices on stderr (fine in notebooks
+    and logs), plus the ``trainforge`` logger; only the logger when ``quiet``."""
+    from trainforge.events import FanOut, LogObserver
+
+    if quiet:
+        return LogObserver(loud=True)
+    from trainforge.console import ConsoleObserver
+
+    return FanOut(ConsoleObserver(plain=True, epochs=verbose), LogObserver())
+
+
+def load(path: str | Path, key=None) -> Model:
+    """Load a saved model: a bundle folder, or a run folder (its best candidate).
+
+    Args:
+        key: a signing key (bytes, or the path of a key file): the bundle must then carry a
+            valid signature made with it (``trainforge sign``; docs/runs.md).
+    """
+    return load_bundle(model_folder(path), key=key)
+
+
+def model_folder(path: str | Path) -> Path:
+    """The bundle folder a path means: itself, or a completed run's best candidate's model."""
     path = Path(path)
     if (path / MANIFEST).is_file():
         manifest = read_manifest(path)
         best = (manifest.get("best") or {}).get("candidate")
         if manifest.get("status") != "completed" or best is None:
-            raise RunError(f"run {path.name} is {manifest.get('status')}; it has no best model")
+            status = manifest.get("status")
+            raise RunError(
+                f"run {path.name} did not complete (status: {status}); it has no best model"
+            )
         path = path / "candidates" / best / "model"
-    return load_bundle(path)
+    return path
+
+
+def sign(path: str | Path, key) -> Path:
+    """Sign a saved model (a bundle folder, or a run's best) with ``key``: an HMAC-SHA256 over
+    every file, written as the bundle's signature.json. Returns the bundle folder."""
+    from trainforge.bundle_checks import read_key
+    from trainforge.bundle_checks import sign as sign_folder
+
+    folder = model_folder(path)
+    load_bundle(folder)  # only a bundle that loads is worth signing
+    sign_folder(folder, read_key(key))
+    return folder

@@ -30,6 +30,7 @@ IMPORTANCE = "importance.csv"
 IMPORTANCE_ROWS = 2000
 IMPORTANCE_REPEATS = 5
 IMPORTANCE_SECONDS = 30.0  # without a time budget: enough for the repeats on typical tables
+IMPORTANCE_COLUMNS = 200  # more input columns than this: a seeded sample of them
 
 
 def save_candidate_files(result, folder: Path, schema) -> None:
@@ -120,6 +121,12 @@ def write_importance(
     if len(X) > IMPORTANCE_ROWS:
         rows = np.sort(np.random.RandomState(0).choice(len(X), IMPORTANCE_ROWS, replace=False))
         X, y = X.iloc[rows], y[rows]
+    columns, sampled = list(X.columns), None
+    if len(columns) > IMPORTANCE_COLUMNS:  # each column costs a scoring pass per repeat
+        picked = np.random.RandomState(0).choice(len(columns), IMPORTANCE_COLUMNS, replace=False)
+        columns = [columns[i] for i in sorted(picked)]
+        sampled = f"permutation importance of a seeded sample of {len(columns)} of the "
+        sampled += f"{X.shape[1]} input columns"
 
     def score(features) -> float:
         pred, proba = model.raw_predict(features)
@@ -132,34 +139,35 @@ def write_importance(
     with threadpool_limits(1):
         started = time.perf_counter()
         reference = score(X)
-        per_repeat = (time.perf_counter() - started) * X.shape[1]
+        per_repeat = (time.perf_counter() - started) * len(columns)
         repeats = min(IMPORTANCE_REPEATS, int(max(seconds, 0.0) / max(per_repeat, 1e-9)))
         if repeats < 1:
             return (
                 f"permutation importance skipped: one pass takes about {per_repeat:.1f} s "
                 f"and {max(seconds, 0.0):.1f} s are left for it"
             )
-        drops = _permuted_drops(X, score, reference, repeats)
+        drops = _permuted_drops(X, columns, score, reference, repeats)
     frame = pd.DataFrame(
         {
-            "feature": list(X.columns),
+            "feature": columns,
             "importance_mean": drops.mean(axis=1),
             "importance_std": drops.std(axis=1),
             "metric": primary.name,
         }
     ).sort_values("importance_mean", ascending=False, kind="stable")
     write_text(folder / IMPORTANCE, frame.to_csv(index=False))
+    notes = [sampled] if sampled else []
     if repeats < IMPORTANCE_REPEATS:
-        return f"permutation importance: {repeats} repeat(s) to fit in {seconds:.0f} s"
-    return None
+        notes.append(f"permutation importance: {repeats} repeat(s) to fit in {seconds:.0f} s")
+    return "; ".join(notes) or None
 
 
-def _permuted_drops(X: pd.DataFrame, score, reference: float, repeats: int) -> np.ndarray:
+def _permuted_drops(X: pd.DataFrame, columns, score, reference: float, repeats: int):
     """``drops[column, repeat]``: the score lost when that column's values are shuffled."""
     rng = np.random.RandomState(0)
-    drops = np.zeros((X.shape[1], repeats))
+    drops = np.zeros((len(columns), repeats))
     for repeat in range(repeats):
-        for index, column in enumerate(X.columns):
+        for index, column in enumerate(columns):
             shuffled = X.copy()
             shuffled[column] = X[column].to_numpy()[rng.permutation(len(X))]
             drops[index, repeat] = reference - score(shuffled)

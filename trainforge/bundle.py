@@ -23,17 +23,18 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 import shutil
 import uuid
 from pathlib import Path
 
 from trainforge import __version__
 from trainforge.atomic import fsync_dir, fsync_tree
+from trainforge.bundle_checks import check_trees, inside, no_links, read_key, verify
 from trainforge.data.read import file_sha256
 from trainforge.data.schema import Schema
 from trainforge.errors import BundleError
 from trainforge.model import BaggedModel, EnsembleModel, Model, StackedModel
+from trainforge.rundir import CANDIDATE_NAME
 
 FORMAT = "trainforge.bundle/1"
 BAGGED_FORMAT = "trainforge.bagged/1"  # fold bundles, averaged
@@ -45,7 +46,7 @@ INFO_FILE = "bundle.json"
 ESTIMATOR_DIR = "estimator"
 META_FILE = "meta.skops"
 # A member's folder name is its candidate name: nothing that could leave the bundle's folder.
-MEMBER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.#-]{0,127}$")
+MEMBER_NAME = CANDIDATE_NAME
 
 # Every type a trainforge pipeline may contain beyond what skops trusts by default (it trusts
 # scikit-learn's estimators and builtin containers). Explicit on purpose: the tests save and
@@ -66,6 +67,7 @@ TRUSTED_TYPES = [
     "sklearn.neighbors._kd_tree.KDTree",
     "sklearn.tree._tree.Tree",
     "sklearn.utils.validation.check_array",
+    "trainforge.data.preprocess.TextFeatures",  # free text in a table: TF-IDF + SVD
 ]
 
 
@@ -120,7 +122,7 @@ class SavedModel(Model):
     def __init__(self, path: Path):
         self.path = Path(path)
         info = read_info(self.path)
-        super().__init__(None, Schema.from_dict(info["schema"]), info["family"])
+        super().__init__(None, _schema(self.path, info), info["family"])
         self._loaded: Model | None = None
 
     @property
@@ -198,11 +200,28 @@ def _link_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, copy_function=link)
 
 
-def load_bundle(path: str | Path) -> Model:
-    """Load a bundle folder, refusing files that changed or hold untrusted types."""
+def load_bundle(path: str | Path, key=None) -> Model:
+    """Load a bundle folder, refusing files that changed or hold untrusted types, paths that
+    leave the folder, symbolic links and malformed trees (trainforge.bundle_checks).
+
+    Args:
+        key: with a signing key (bytes, or a key file's path), the bundle must carry a valid
+            signature made with it (``trainforge sign``).
+    """
     path = Path(path)
+    no_links(path)
+    if key is not None:
+        verify(path, read_key(key))
     info = read_info(path)
-    schema = Schema.from_dict(info["schema"])
+    model = _load(path, info)
+    about = {k: info[k] for k in ("candidate", "validation") if k in info}
+    if isinstance(about.get("validation"), dict):
+        model.about = about
+    return model
+
+
+def _load(path: Path, info: dict) -> Model:
+    schema = _schema(path, info)
     if info["format"] == ENSEMBLE_FORMAT:
         return _load_ensemble(path, info, schema)
     if info["format"] == STACKED_FORMAT:
@@ -223,8 +242,28 @@ def _load_plain(path: Path) -> Model:
     info = read_info(path)
     if info["format"] != FORMAT:
         raise BundleError(f"{path}: a fold model must be a plain bundle, not {info['format']}")
-    schema = Schema.from_dict(info["schema"])
+    schema = _schema(path, info)
     return Model(_read_pipeline(path, info), schema, info["family"], None)
+
+
+def _schema(path: Path, info: dict) -> Schema:
+    """The bundle's schema; a malformed one refuses the bundle."""
+    try:
+        schema = Schema.from_dict(info["schema"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise BundleError(
+            f"{path / INFO_FILE}: 'schema' is malformed; refusing the bundle"
+        ) from None
+    if not isinstance(info.get("family"), str):
+        raise BundleError(f"{path / INFO_FILE}: 'family' must be a family's name")
+    threshold = info.get("threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0.0 <= threshold <= 1.0
+    ):
+        raise BundleError(f"{path / INFO_FILE}: 'threshold' must be a probability or null")
+    return schema
 
 
 def _fold_count(path: Path, info: dict) -> int:
@@ -275,17 +314,22 @@ def _load_meta(path: Path, expected: str):
 def _read_pipeline(path: Path, info: dict):
     """The fitted pipeline of a plain bundle, its files checked first."""
 
-    for name, expected in info.get("files", {}).items():
-        if not (path / name).is_file():
+    files = info.get("files")
+    if not isinstance(files, dict) or MODEL_FILE not in files:
+        raise BundleError(f"{path / INFO_FILE}: 'files' must list {MODEL_FILE} and its sha256")
+    for name, expected in files.items():
+        file = inside(path, name)
+        if not file.is_file():
             raise BundleError(f"{path}: {name} is missing; the bundle is incomplete")
-        if file_sha256(path / name) != expected:
+        if file_sha256(file) != expected:
             raise BundleError(
-                f"{path / name} does not match the sha256 recorded when it was saved; "
+                f"{file} does not match the sha256 recorded when it was saved; "
                 "refusing to load a changed model file"
             )
     pipeline = _load_skops(path / MODEL_FILE, TRUSTED_TYPES)
     if "estimator" in info:
         pipeline = _join_self_saving(pipeline, info["estimator"], path / ESTIMATOR_DIR)
+    check_trees(pipeline)
     return pipeline
 
 
@@ -305,10 +349,21 @@ def _join_self_saving(features, dotted: str, folder: Path):
 
     from trainforge.models.registry import self_saving_classes
 
-    if dotted not in self_saving_classes():
+    if not isinstance(dotted, str) or dotted not in self_saving_classes():
         raise BundleError(f"{folder.parent}: estimator type {dotted} is not one trainforge loads")
+    if not folder.is_dir():
+        raise BundleError(f"{folder.parent}: {ESTIMATOR_DIR}/ is missing; the bundle is incomplete")
     module, _, name = dotted.rpartition(".")
-    estimator = getattr(importlib.import_module(module), name).load_files(folder)
+    try:
+        estimator = getattr(importlib.import_module(module), name).load_files(folder)
+    except BundleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a crafted or broken file must only be refused
+        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise BundleError(
+            f"{folder}: the estimator cannot be loaded ({type(exc).__name__}: {message}); "
+            "refusing the bundle"
+        ) from None
     return Pipeline([*features.steps, ("model", estimator)])
 
 
@@ -357,6 +412,8 @@ def read_info(path: Path) -> dict:
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BundleError(f"{path / INFO_FILE} cannot be read ({exc})") from None
+    if isinstance(info, dict) and not isinstance(info.get("schema"), dict):
+        raise BundleError(f"{path / INFO_FILE}: 'schema' must describe the model's columns")
     if not isinstance(info, dict) or info.get("format") not in FORMATS:
         found = info.get("format") if isinstance(info, dict) else None
         raise BundleError(f"{path}: bundle format {found!r} is not one of {', '.join(FORMATS)}")

@@ -66,6 +66,7 @@ class RunContext:
     run: RunDir
     imbalance: Imbalance | None
     observer: object
+    device: str = "cpu"  # where neural families train (trainforge.device)
     saver: Saver = field(default_factory=Saver)
 
 
@@ -102,6 +103,10 @@ def train_one(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) 
             ctx.imbalance,
             _epoch_forwarder(ctx.observer, candidate, ctx.profile),
             limits.callbacks,
+            lambda r, logs: ctx.observer.round_end(
+                candidate.name, r, int(logs.get("max_rounds", 0)), logs
+            ),
+            ctx.device,
         )
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
         result = failed(candidate, str(exc))
@@ -110,6 +115,9 @@ def train_one(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) 
     except Exception as exc:  # one broken candidate must not sink the others
         (folder / "error.txt").write_text(traceback.format_exc())
         result = failed(candidate, f"{type(exc).__name__}: {exc}")
+    for message in result.warnings:  # a checkpoint it could not use: the run says so
+        if message.startswith("CheckpointWarning: "):
+            ctx.observer.warning(f"{candidate.name}: {message.removeprefix('CheckpointWarning: ')}")
     keep = result.model if limits.save_if is None or limits.save_if(result) else None
     ctx.saver.submit(lambda: _persist(result, keep, folder, ctx.dataset.schema))
     return result
@@ -122,7 +130,7 @@ def _persist(result: CandidateResult, model, folder: Path, schema) -> None:
         try:
             save_candidate_files(result, folder, schema)
             if model is not None:
-                save_bundle(model, folder / "model", extra={"candidate": result.name})
+                save_bundle(model, folder / "model", extra=_about(result))
                 result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
         except Exception as exc:  # noqa: BLE001 - e.g. a type skops would not load again
             (folder / "error.txt").write_text(traceback.format_exc())
@@ -132,8 +140,20 @@ def _persist(result: CandidateResult, model, folder: Path, schema) -> None:
 
 def save_model(result: CandidateResult, folder: Path, saved: dict | None = None) -> None:
     """Save the result's model as ``folder/model`` and note its size."""
-    save_bundle(result.model, folder / "model", extra={"candidate": result.name}, saved=saved)
+    save_bundle(result.model, folder / "model", extra=_about(result), saved=saved)
     result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
+
+
+def _about(result: CandidateResult) -> dict:
+    """What a saved model's bundle.json says of where it came from: the candidate, and its
+    validation scores (the primary metric first)."""
+    scores = {k: v for k, v in result.metrics.items() if isinstance(v, float) and math.isfinite(v)}
+    return {"candidate": result.name, "validation": scores}
+
+
+def is_finished(run: RunDir, name: str) -> bool:
+    """Whether an earlier attempt at the run finished this candidate (it is read back)."""
+    return (run.path / "candidates" / name / "metrics.json").is_file()
 
 
 def has_model(run: RunDir, name: str) -> bool:
@@ -170,6 +190,7 @@ def finished(folder: Path, schema) -> CandidateResult | None:
         valid=read_predictions(folder, schema),
         trial=saved.get("trial"),
         threads=saved.get("threads"),
+        parallel_folds=saved.get("parallel_folds", 1),
     )
     result.history = read_history(folder)
     return result  # its model stays on disk until it turns out to be needed
@@ -196,6 +217,7 @@ def record(result: CandidateResult) -> dict:
         "threshold": result.threshold,
         "trial": result.trial,
         "threads": result.threads,
+        "parallel_folds": result.parallel_folds,
     }
 
 

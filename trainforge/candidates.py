@@ -54,6 +54,7 @@ class CandidateResult:
     # every trial with a saved model can still join the ensemble.
     listed: bool = True
     threads: int | None = None  # the thread count its fits used (trainforge.threads)
+    parallel_folds: int = 1  # how many of its fold models trained at once
 
 
 @dataclass
@@ -85,8 +86,9 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
         for family in ladder(profile.task, modality):
             if not family.available():
                 needs = " and ".join(family.requires)
+                verb = "are" if len(family.requires) > 1 else "is"
                 notices.append(
-                    f"{family.name}: left out because {needs} is not installed "
+                    f"{family.name}: left out because {needs} {verb} not installed "
                     f'(pip install "trainforge[{family.requires[0]}]")'
                 )
                 continue
@@ -162,6 +164,8 @@ def fit_candidate(
     imbalance: Imbalance | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
     callbacks: Callable[[str], list] | None = None,
+    on_round: Callable[[int, dict], None] | None = None,
+    device: str = "cpu",
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
@@ -186,23 +190,42 @@ def fit_candidate(
     result.threads = threads
     if candidate.family.threaded:
         settings["n_jobs"] = threads  # results can depend on it, so it is recorded
-    fold_scores, predict_seconds, parts, models = [], 0.0, [], []
     needs_torch = "torch" in candidate.family.requires
+    workers = _fold_workers(candidate, len(dataset.folds), threads)
+
+    def fit_fold(index: int, fold):
+        runtime = _runtime(checkpoints, f"fold-{index}", on_epoch, callbacks, on_round, workers)
+        if device != "cpu" and "device" not in candidate.params:
+            runtime["device"] = device  # only estimators that take one get it
+        pipeline = make_pipeline(candidate, dataset, profile, runtime, resample, threads)
+        started = time.perf_counter()
+        pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh)
+        fitted = time.perf_counter() - started
+        started = time.perf_counter()
+        model = Model(pipeline, dataset.schema, candidate.family.name)
+        pred, proba = model.raw_predict(fold.X_valid)
+        predicted = time.perf_counter() - started
+        part = Predictions(fold.y_valid, pred, proba, row=fold.X_valid.index.to_numpy())
+        scores = score_all(profile.task, fold.y_valid, pred, proba, names)
+        return model, part, scores, fitted, predicted
+
     with warnings.catch_warnings(record=True) as caught, limited(threads, needs_torch):
         warnings.simplefilter("always")
-        for index, fold in enumerate(dataset.splits()):
-            runtime = _runtime(checkpoints, f"fold-{index}", on_epoch, callbacks)
-            pipeline = make_pipeline(candidate, dataset, profile, runtime, resample, threads)
-            started = time.perf_counter()
-            pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh)
-            result.fit_seconds += time.perf_counter() - started
-            started = time.perf_counter()
-            model = Model(pipeline, dataset.schema, candidate.family.name)
-            pred, proba = model.raw_predict(fold.X_valid)
-            predict_seconds += time.perf_counter() - started
-            parts.append(Predictions(fold.y_valid, pred, proba, row=fold.X_valid.index.to_numpy()))
-            fold_scores.append(score_all(profile.task, fold.y_valid, pred, proba, names))
-            models.append(model)
+        folds = list(enumerate(dataset.splits()))
+        if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers, thread_name_prefix="trainforge-fold") as pool:
+                fitted_folds = list(pool.map(lambda item: fit_fold(*item), folds))
+        else:
+            fitted_folds = [fit_fold(index, fold) for index, fold in folds]
+    models = [f[0] for f in fitted_folds]
+    parts = [f[1] for f in fitted_folds]
+    fold_scores = [f[2] for f in fitted_folds]
+    result.fit_seconds = sum(f[3] for f in fitted_folds)
+    predict_seconds = sum(f[4] for f in fitted_folds)
+    result.parallel_folds = workers
+    model = models[0]
     if len(models) > 1:
         model = BaggedModel(models, dataset.schema, candidate.family.name)
     result.warnings = _distinct(caught)
@@ -222,6 +245,20 @@ def fit_candidate(
     result.model = model
     result.history = _history(models[0].pipeline)
     return result
+
+
+def _fold_workers(candidate: Candidate, folds: int, threads: int) -> int:
+    """How many fold models train at once: the free cores, when each fit runs on one thread,
+    the family does not train on torch (its loop is Python-heavy) and the spec did not set
+    ``n_jobs``. Native fitting code releases the GIL, so threads share the cores; each fold's
+    model is the same as when fitted alone."""
+    from trainforge.threads import free_cores
+
+    if folds < 2 or threads != 1 or "torch" in candidate.family.requires:
+        return 1
+    if "n_jobs" in candidate.params:
+        return 1
+    return max(1, min(folds, free_cores()))
 
 
 def _threads(n_jobs, rows: int) -> int:
@@ -257,13 +294,17 @@ def apply_threshold(result: CandidateResult, names: list[str], metric: str, seed
     valid.pred = crossfit
 
 
-def _runtime(checkpoints: Path | None, part: str, on_epoch=None, callbacks=None) -> dict:
+def _runtime(
+    checkpoints: Path | None, part: str, on_epoch=None, callbacks=None, on_round=None, workers=1
+) -> dict:
     """Where a checkpointing estimator writes (resuming whatever it finds there), whom it
-    tells about each epoch, and extra loop callbacks (a search's deadline and pruning). Only
-    estimators accepting these settings receive them."""
+    tells about each epoch (or boosting round), and extra loop callbacks (a search's deadline
+    and pruning). Only estimators accepting these settings receive them."""
     runtime = {} if on_epoch is None else {"on_epoch": on_epoch}
+    if on_round is not None:  # boosting rounds, for a live display
+        runtime["on_round"] = on_round
     if callbacks is not None:
-        runtime["callbacks"] = callbacks(part)
+        runtime["callbacks"] = callbacks(part, workers)
     if checkpoints is not None:
         runtime.update(checkpoint_dir=str(checkpoints / part), resume=True)
     return runtime

@@ -80,7 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--target", help="target column (required with a data file)")
     train.add_argument("--labels", help="clustering/reduction: a column to score against only")
     train.add_argument("--validation", help="validation file instead of a holdout split")
+    _reading_flags(train)
     train.add_argument("--task", choices=TASKS, help="default: inferred from the target")
+    train.add_argument(
+        "--positive-class", metavar="LABEL", help="binary tasks: the class ROC AUC and F1 score"
+    )
+    train.add_argument(
+        "--device", help="auto (default: the first CUDA GPU if any), cpu, cuda or cuda:N"
+    )
     train.add_argument("--models", help="comma-separated families (default: the ladder)")
     train.add_argument("--metric", help="primary metric (default: per task)")
     train.add_argument("--seed", type=int, help="one seed for everything (default 0)")
@@ -107,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--trials", type=int, metavar="N", help="search trials after the portfolio")
     train.add_argument("--quiet", action="store_true", help="print only notices and results")
+    train.add_argument("--wide", action="store_true", help="show every column of the leaderboard")
     _monitoring_flags(train)
     train.set_defaults(handler=_train)
 
@@ -114,23 +122,42 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("run", help="a run folder, run id, id prefix, or 'latest'")
     resume.add_argument("--out", default="runs", help="runs folder (default: runs)")
     resume.add_argument("--quiet", action="store_true", help="print only notices and results")
+    resume.add_argument("--wide", action="store_true", help="show every column of the leaderboard")
     _monitoring_flags(resume)
     resume.set_defaults(handler=_resume)
 
     predict = commands.add_parser("predict", help="predict with a saved model or a run's best")
     predict.add_argument("model", help="a model folder, a run folder, or a run id")
     predict.add_argument("data", help="rows like the training file (extra columns ignored)")
-    predict.add_argument("-o", "--output", help="CSV to write (default: standard output)")
+    predict.add_argument(
+        "-o", "--output", help="file to write: .csv, .tsv or .parquet (default: CSV to stdout)"
+    )
+    _reading_flags(predict)
+    predict.add_argument(
+        "--verify-key", metavar="FILE", help="refuse the model unless signed with this key"
+    )
     predict.add_argument("--out", default="runs", help="runs folder for run ids (default: runs)")
     predict.set_defaults(handler=_predict)
 
+    sign = commands.add_parser("sign", help="sign a saved model with a key you hold (HMAC)")
+    sign.add_argument("model", help="a model folder, a run folder, or a run id")
+    sign.add_argument("--key", required=True, metavar="FILE", help="the key file (16+ bytes)")
+    sign.add_argument("--out", default="runs", help="runs folder for run ids (default: runs)")
+    sign.set_defaults(handler=_sign)
+
     runs = commands.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--out", default="runs", help="runs folder (default: runs)")
+    runs.add_argument(
+        "--wide", action="store_true", help="every column: task, creation time, the whole error"
+    )
     runs.set_defaults(handler=_runs)
 
     show = commands.add_parser("show", help="a run's leaderboard and details")
     show.add_argument("run", help="a run folder, run id, id prefix, or 'latest'")
     show.add_argument("--out", default="runs", help="runs folder (default: runs)")
+    show.add_argument(
+        "--wide", action="store_true", help="every column of the leaderboard, whole fingerprints"
+    )
     show.set_defaults(handler=_show)
 
     report = commands.add_parser("report", help="write a run's HTML report (plots embedded)")
@@ -149,6 +176,40 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--task", choices=TASKS[1:], help="only families supporting this task")
     models.set_defaults(handler=_models)
     return parser
+
+
+def _reading_flags(command) -> None:
+    command.add_argument(
+        "--sep", help="the CSV's separator, e.g. ';' or tab (default: sniffed from the file)"
+    )
+    command.add_argument(
+        "--decimal", choices=(".", ","), help="decimal mark of numbers (default: sniffed)"
+    )
+
+
+def _models_flag(value: str | None) -> list[str] | None:
+    """``--models a,b``; a flag that names no model (``--models ,``) is refused rather than
+    read as the default ladder."""
+    if value is None:
+        return None
+    names = [m.strip() for m in value.split(",") if m.strip()]
+    if not names:
+        from trainforge.errors import SpecError
+
+        raise SpecError(f"--models {value!r} names no model; give families like ridge,lightgbm")
+    return names
+
+
+def _separator(value: str | None) -> str | None:
+    """``--sep``: one character, with ``tab`` and ``\\t`` for a tab."""
+    if value is None:
+        return None
+    value = {"tab": "\t", "\\t": "\t"}.get(value.lower(), value)
+    if len(value) != 1:
+        from trainforge.errors import SpecError
+
+        raise SpecError(f"--sep: expected one character (or tab), got {value!r}")
+    return value
 
 
 def _monitoring_flags(command) -> None:
@@ -192,10 +253,13 @@ def _train(args) -> int:
     settings = {
         "train": None if is_spec else args.source,
         "validation": args.validation,
+        "sep": _separator(args.sep),
+        "decimal": args.decimal,
         "target": args.target,
+        "positive_class": args.positive_class,
         "labels": args.labels,
         "task": args.task,
-        "models": [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None,
+        "models": _models_flag(args.models),
         "metric": args.metric,
         "seed": args.seed,
         "output": args.out,
@@ -204,6 +268,7 @@ def _train(args) -> int:
         "validation_fraction": args.validation_fraction,
         "columns": _roles(args.role) or None,
         "ensemble": False if args.no_ensemble else None,
+        "device": args.device,
         "imbalance": _imbalance(args),
         **_tracking(args),
         "time_limit": args.time_limit,
@@ -212,7 +277,8 @@ def _train(args) -> int:
     from trainforge.clock import process_started
 
     spec = build_spec(args.source if is_spec else None, **settings)
-    _report(execute(spec, observer=_observer(args), started=process_started()))
+    result = execute(spec, observer=_observer(args), started=process_started())
+    _report(result, wide=args.wide)
     return 0
 
 
@@ -222,18 +288,19 @@ def _resume(args) -> int:
     from trainforge.rundir import find_run
 
     path = find_run(args.run, Path(args.out))
-    _report(
-        resume(path, observer=_observer(args), tracking=_tracking(args), started=process_started())
-    )
+    observer = _observer(args)
+    result = resume(path, observer=observer, tracking=_tracking(args), started=process_started())
+    _report(result, wide=args.wide)
     return 0
 
 
-def _report(result) -> None:
-    from trainforge.console import board_title, print_table
+def _report(result, wide: bool = False) -> None:
+    from trainforge.console import print_leaderboard
     from trainforge.rundir import read_manifest
 
-    task = read_manifest(result.path).get("task")
-    print_table(result.leaderboard, title=board_title(task))
+    manifest = read_manifest(result.path)
+    task, primary = manifest.get("task"), manifest.get("primary_metric")
+    print_leaderboard(result.leaderboard, primary, task, wide)
     print(f"best: {result.best_name}")
     if (result.path / "report.html").is_file():
         print(f"report: {result.path / 'report.html'}")
@@ -259,64 +326,121 @@ def _roles(pairs: list[str]) -> dict[str, str]:
 
 
 def _predict(args) -> int:
+    import warnings
+
     from trainforge.api import load
-    from trainforge.atomic import write_text
+    from trainforge.data.read import read_table
+    from trainforge.errors import UnseenValueWarning
     from trainforge.rundir import MANIFEST, find_run
 
     source = Path(args.model)
     if not (source / "bundle.json").is_file() and not (source / MANIFEST).is_file():
         source = find_run(args.model, Path(args.out))
-    predictions = load(source).predict_frame(args.data)
+    writer = _writer(args.output)  # a bad output is refused before any work
+    model = load(source, key=args.verify_key)
+    rows = read_table(args.data, _separator(args.sep), args.decimal)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnseenValueWarning)
+        predictions = model.predict_frame(rows)
+    for item in caught:
+        if issubclass(item.category, UnseenValueWarning):
+            print(f"note: {item.message}", file=sys.stderr)
     if args.output:
-        write_text(args.output, predictions.to_csv(index=False))
+        _written(lambda: writer(predictions, args.output), args.output)
         print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
     else:
         predictions.to_csv(sys.stdout, index=False)
     return 0
 
 
-def _runs(args) -> int:
-    import pandas as pd
+def _sign(args) -> int:
+    from trainforge.api import sign
+    from trainforge.rundir import MANIFEST, find_run
 
-    from trainforge.console import print_table
+    source = Path(args.model)
+    if not (source / "bundle.json").is_file() and not (source / MANIFEST).is_file():
+        source = find_run(args.model, Path(args.out))
+    folder = sign(source, args.key)
+    print(f"signed {folder} (signature.json); load it with --verify-key {args.key}")
+    return 0
+
+
+def _written(write, output) -> None:
+    """Run ``write``; a place that cannot be written (a folder, a read-only or missing folder)
+    is one line, not a traceback."""
+    from trainforge.errors import SpecError
+
+    target = Path(output)
+    if target.is_dir():
+        raise SpecError(f"{output} is a folder; name a file to write, such as {target / 'out.csv'}")
+    if not target.parent.is_dir():
+        raise SpecError(f"cannot write {output}: its folder {target.parent} does not exist")
+    try:
+        write()
+    except OSError as exc:
+        raise SpecError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _writer(output: str | None):
+    """How ``-o`` is written, by its extension: CSV, TSV or Parquet; anything else is refused."""
+    from trainforge.atomic import write_bytes, write_text
+    from trainforge.errors import SpecError
+
+    if output is None:
+        return None
+    suffix = Path(output).suffix.lower()
+    if suffix == ".csv":
+        return lambda frame, path: write_text(path, frame.to_csv(index=False))
+    if suffix == ".tsv":
+        return lambda frame, path: write_text(path, frame.to_csv(index=False, sep="\t"))
+    if suffix in (".parquet", ".pq"):
+        return lambda frame, path: write_bytes(path, frame.to_parquet(index=False))
+    raise SpecError(
+        f"-o {output}: cannot write {suffix or 'a file without an extension'}; "
+        "name a .csv, .tsv or .parquet file"
+    )
+
+
+def _runs(args) -> int:
+    from trainforge.console import print_runs
     from trainforge.rundir import list_runs
 
-    rows = []
-    for path, manifest in list_runs(Path(args.out)):
-        best = manifest.get("best") or {}
-        metric = manifest.get("primary_metric")
-        rows.append(
-            {
-                "run": path.name,
-                "status": manifest.get("status"),
-                "task": manifest.get("task", "-"),
-                "best": best.get("candidate", "-"),
-                "metric": metric or "-",
-                "score": best.get(metric, float("nan")) if metric else float("nan"),
-                "created": manifest.get("created", "-"),
-            }
-        )
-    if not rows:
+    runs = list_runs(Path(args.out))
+    if not runs:
         print(f"no runs under {args.out}")
         return 0
-    print_table(pd.DataFrame(rows))
+    print_runs(runs, wide=args.wide)
     return 0
 
 
 def _show(args) -> int:
+    import json
+
     import pandas as pd
 
-    from trainforge.console import board_title, print_table
+    from trainforge.console import print_leaderboard
     from trainforge.rundir import find_run, read_manifest
 
     path = find_run(args.run, Path(args.out))
     manifest = read_manifest(path)
     print(f"run {manifest['id']}: {manifest['status']}  ({path})")
-    for key in ("task", "primary_metric", "seed", "created", "seconds", "error"):
+    if manifest.get("error"):
+        print(f"  error: {manifest['error']}")  # why it failed, in full
+    for saved in sorted((path / "candidates").glob("*/metrics.json")):
+        try:
+            record = json.loads(saved.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("status", "ok") != "ok":
+            trace = saved.parent / "error.txt"
+            where = f" (traceback: {trace})" if trace.is_file() else ""
+            print(f"  failed: {saved.parent.name}: {record.get('error')}{where}")
+    for key in ("task", "primary_metric", "seed", "created", "seconds"):
         if manifest.get(key) is not None:
             print(f"  {key}: {manifest[key]}")
     for role, item in (manifest.get("inputs") or {}).items():
-        print(f"  {role}: {item['path'] or '(in-memory frame)'}  {item['fingerprint']}")
+        digest = item["fingerprint"] if args.wide else str(item["fingerprint"])[:19]
+        print(f"  {role}: {item['path'] or '(in-memory frame)'}  {digest}")
     code = manifest.get("code")
     if code:
         print(f"  code: {code['commit'][:12]}{' (dirty)' if code['dirty'] else ''}")
@@ -327,7 +451,8 @@ def _show(args) -> int:
     _show_tracking(path)
     board = path / "leaderboard.csv"
     if board.is_file():
-        print_table(pd.read_csv(board), title=board_title(manifest.get("task")))
+        primary, task = manifest.get("primary_metric"), manifest.get("task")
+        print_leaderboard(pd.read_csv(board), primary, task, args.wide)
     return 0
 
 
@@ -335,7 +460,13 @@ def _write_report(args) -> int:
     from trainforge.report import write_report
     from trainforge.rundir import find_run
 
-    path = write_report(find_run(args.run, Path(args.out)), args.output)
+    run = find_run(args.run, Path(args.out))
+    if args.output is None:
+        path = write_report(run)
+    else:
+        found = []
+        _written(lambda: found.append(write_report(run, args.output)), args.output)
+        path = found[0]
     print(f"report: {path}")
     return 0
 
@@ -386,13 +517,20 @@ def _models(args) -> int:
                 "name": family.name,
                 "tasks": ", ".join(sorted(family.classes)),
                 "ladder": "yes" if family.ladder is not None else "",
-                "probabilities": "yes" if family.probabilities else "",
-                "sample weights": "yes" if family.sample_weight else "",
+                "proba": _probabilities(family),  # short headers leave the settings room
+                "weights": "yes" if family.sample_weight else "",
                 "initial settings": family.initial_doc,
             }
         )
-    print_table(pd.DataFrame(rows), title="model families")
+    print_table(pd.DataFrame(rows), title="model families (proba: class probabilities)")
     return 0
+
+
+def _probabilities(family) -> str:
+    """Class probabilities are a classifier's: ``-`` for families that classify nothing."""
+    if "classification" not in family.classes:
+        return "-"
+    return "yes" if family.probabilities else "no"
 
 
 def _version() -> str:

@@ -37,9 +37,23 @@ class CheckpointError(TrainforgeError):
     """A checkpoint is incomplete, corrupt, or belongs to a different model or spec."""
 
 
+class CheckpointMismatch(CheckpointError):
+    """A checkpoint was written by a different model, spec or training data."""
+
+
 class TrainingError(TrainforgeError):
     """Training cannot go on: non-finite inputs, or a loss that became NaN or infinite."""
 
 
 class TrackingError(TrainforgeError):
     """The experiment tracking store or server cannot be used."""
+
+
+class UnseenValueWarning(UserWarning):
+    """Rows hold a value the model never saw where it expects a fixed set (a boolean column):
+    the value is read as missing."""
+
+
+class CheckpointWarning(RuntimeWarning):
+    """A checkpoint could not be used and training went back to an earlier one (or to the
+    start): the run shows it as a warning and keeps it in the manifest."""

@@ -23,6 +23,10 @@ class RunObserver(Protocol):
 
     def candidate_finished(self, index: int, total: int, result) -> None: ...
 
+    def round_end(self, name: str, round_: int, total: int, logs: dict) -> None: ...
+
+    def stage(self, text: str) -> None: ...
+
     def run_finished(self, status: str, path: str) -> None: ...
 
 
@@ -47,6 +51,12 @@ class SilentObserver:
     def candidate_finished(self, index: int, total: int, result) -> None:
         pass
 
+    def round_end(self, name: str, round_: int, total: int, logs: dict) -> None:
+        """A boosting round ended (for a live display; trackers read rounds from history)."""
+
+    def stage(self, text: str) -> None:
+        """A closing step starts: the importance, the report, the tracking upload."""
+
     def run_finished(self, status: str, path: str) -> None:
         pass
 
@@ -58,6 +68,8 @@ EVENTS = (
     "candidate_started",
     "epoch_end",
     "candidate_finished",
+    "round_end",
+    "stage",
     "run_finished",
 )
 
@@ -87,3 +99,23 @@ class FanOut:
                     method(*args)
 
         return forward
+
+
+class LogObserver:
+    """Sends a run's notices and warnings to the ``trainforge`` logger, for Python users who
+    route logging somewhere. With ``loud``, warnings are logged at WARNING, which Python shows
+    even with no logging set up; otherwise at INFO (something else prints them)."""
+
+    def __init__(self, loud: bool = False):
+        import logging
+
+        self.logger = logging.getLogger("trainforge")
+        self.level = logging.WARNING if loud else logging.INFO
+
+    def notice(self, message: str) -> None:
+        import logging
+
+        self.logger.log(logging.INFO, message)
+
+    def warning(self, message: str) -> None:
+        self.logger.log(self.level, message)

@@ -31,6 +31,28 @@ class Model:
         self.schema = schema
         self.family = family
         self.threshold = threshold
+        self.about: dict = {}  # from bundle.json: the candidate and its validation scores
+
+    def __repr__(self) -> str:
+        parts = [f"family={self.family!r}", f"task={self.task!r}", f"target={self.schema.target!r}"]
+        if self.classes:
+            shown = ", ".join(map(repr, self.classes[:5])) + (
+                ", ..." if len(self.classes) > 5 else ""
+            )
+            parts.append(f"classes=[{shown}]")
+        parts.append(f"columns={len(self.schema.columns)}")
+        parts += self._parts()
+        scores = self.about.get("validation") or {}
+        if scores:
+            metric, value = next(iter(scores.items()))
+            parts.append(f"validation {metric}={value:.4g}")
+        if self.about.get("candidate"):
+            parts.append(f"candidate={self.about['candidate']!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _parts(self) -> list[str]:
+        """More for ``repr``: what a model of several models is made of."""
+        return []
 
     @property
     def task(self) -> str:
@@ -117,6 +139,9 @@ class BaggedModel(Model):
         super().__init__(None, schema, family, threshold)
         self.folds = folds
 
+    def _parts(self) -> list[str]:
+        return [f"folds={len(self.folds)}"]
+
     @property
     def has_proba(self) -> bool:
         return all(fold.has_proba for fold in self.folds)
@@ -141,7 +166,21 @@ def _rows(data, schema: Schema) -> pd.DataFrame:
         c.name for c in schema.columns
     ):  # a model trained on images: (N, H, W[, C]) -> pixel columns; other arrays are series
         return images_frame(data)
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        return _array_rows(data, schema)
     return as_frame(data)
+
+
+def _array_rows(array: np.ndarray, schema: Schema) -> pd.DataFrame:
+    """A 2-D array's columns are the model's input columns, in training order."""
+    names = [c.name for c in schema.columns]
+    if array.shape[1] != len(names):
+        shown = ", ".join(map(repr, names[:8])) + (", ..." if len(names) > 8 else "")
+        raise DataError(
+            f"the array has {array.shape[1]} column(s) but the model reads {len(names)} "
+            f"({shown}), in that order; pass them in that order, or a DataFrame"
+        )
+    return pd.DataFrame(array, columns=names)
 
 
 class EnsembleModel(Model):
@@ -164,6 +203,9 @@ class EnsembleModel(Model):
         self.members = members
         self.weights = weights
         self.meta = meta
+
+    def _parts(self) -> list[str]:
+        return [f"members={list(self.members)}"]
 
     @property
     def has_proba(self) -> bool:
@@ -216,6 +258,9 @@ class StackedModel(Model):
         super().__init__(None, schema, "stack", threshold)
         self.members = members
         self.top = top
+
+    def _parts(self) -> list[str]:
+        return [f"members={list(self.members)}", f"top={self.top.family!r}"]
 
     @property
     def has_proba(self) -> bool:

@@ -51,10 +51,12 @@ def execute(
             process's start); default: now.
     """
     started = time.monotonic() if started is None else started
+    spec, prepared = _prepare(spec.resolved(), train, validation)  # bad input: no folder yet
     observers = _observers(spec, observer)  # a tracking server that is down fails here
+    _say_where(spec.output, observers)
     run = RunDir.create(spec.output, spec.name, spec.seed)
     run.write_text("spec.yaml", spec.to_yaml())
-    return _guarded(spec, run, train, validation, observers, started)
+    return _guarded(spec, run, prepared, observers, started)
 
 
 def resume(
@@ -81,14 +83,42 @@ def resume(
         raise RunError(f"run {path.name} is already completed; nothing to resume")
     if status == "running":
         raise RunError(f"run {path.name} is still running (pid {manifest.get('pid')})")
-    spec = RunSpec.from_dict(yaml.safe_load((path / "spec.yaml").read_text()))
+    spec = _saved_spec(path)
     if tracking:
         spec = build_spec(spec, **tracking)
     if spec.data.train is None:
         raise RunError(f"run {path.name} trained on in-memory data, which cannot be resumed")
+    spec, prepared = _prepare(spec, None, None)
     observers = _observers(spec, observer)
     run = RunDir.reopen(path)
-    return _guarded(spec, run, None, None, observers, started)
+    return _guarded(spec, run, prepared, observers, started)
+
+
+def _say_where(output: Path, observer) -> None:
+    """A relative output folder that climbs out of the working folder is the user's choice,
+    but never a silent one: the run names where it really goes."""
+    if output.is_absolute() or ".." not in output.parts:
+        return
+    resolved = output.resolve()
+    if not resolved.is_relative_to(Path.cwd().resolve()):
+        observer.notice(f"output {output} is outside the working folder: runs go to {resolved}")
+
+
+def _saved_spec(path: Path) -> RunSpec:
+    """The spec a run folder keeps; a missing or broken one is one line, not a traceback."""
+    try:
+        raw = yaml.safe_load((path / "spec.yaml").read_text(encoding="utf-8"))
+    except OSError:
+        raise RunError(
+            f"run {path.name} has no readable spec.yaml, so it cannot be resumed; start a new run"
+        ) from None
+    except yaml.YAMLError:
+        raise RunError(
+            f"run {path.name}: its spec.yaml is not valid YAML; start a new run"
+        ) from None
+    if not isinstance(raw, dict):
+        raise RunError(f"run {path.name}: its spec.yaml is not a spec; start a new run")
+    return RunSpec.from_dict(raw)
 
 
 def _observers(spec: RunSpec, observer: RunObserver | None) -> FanOut:
@@ -101,11 +131,24 @@ def _observers(spec: RunSpec, observer: RunObserver | None) -> FanOut:
     return observers
 
 
-def _guarded(spec, run: RunDir, train, validation, observer, clock: float) -> RunResult:
+def _prepare(spec: RunSpec, train, validation):
+    """``(spec, prepared)``: the data read and checked and the candidates planned, before the
+    run has a folder; the spec as the run will record it (a budget may bag a small table)."""
+    if spec.task.value in UNSUPERVISED:
+        from trainforge.unsupervised.runner import prepare
+
+        return spec, prepare(spec, train)
+    from trainforge.supervised import prepare
+
+    prepared = prepare(spec, train, validation)
+    return prepared.spec, prepared
+
+
+def _guarded(spec, run: RunDir, prepared, observer, clock: float) -> RunResult:
     started = time.time()
     observer.run_started(run.manifest["id"], str(run.path))
     try:
-        result = _train_all(spec, run, train, validation, observer, clock)
+        result = _train_all(spec, run, prepared, observer, clock)
     except KeyboardInterrupt:
         run.finish("interrupted", started)
         observer.run_finished("interrupted", str(run.path))
@@ -118,19 +161,23 @@ def _guarded(spec, run: RunDir, train, validation, observer, clock: float) -> Ru
         run.finish("failed", started, error=f"{type(exc).__name__}: {exc}")
         observer.run_finished("failed", str(run.path))
         raise
-    run.finish("completed", started)
+    # tracking finishes first: a run whose manifest says completed has its tracking run
+    # complete too, and one killed while tracking finishes can be resumed
+    if spec.tracking.enabled:
+        observer.stage("logging the run to MLflow")
     observer.run_finished("completed", str(run.path))
+    run.finish("completed", started)
     return result
 
 
-def _train_all(spec, run: RunDir, train, validation, observer, started: float) -> RunResult:
+def _train_all(spec, run: RunDir, prepared, observer, started: float) -> RunResult:
     if spec.task.value in UNSUPERVISED:  # clustering, reduction: no target, no split
         from trainforge.unsupervised.runner import train_all
 
-        return train_all(spec, run, train, observer)
+        return train_all(spec, run, prepared, observer)
     from trainforge.supervised import train_all
 
-    return train_all(spec, run, train, validation, observer, started)
+    return train_all(prepared, run, observer, started)
 
 
 def check_unchanged(run: RunDir, spec: RunSpec, dataset: Dataset) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import secrets
 import socket
 import subprocess
@@ -26,6 +27,10 @@ from trainforge.atomic import write_json, write_text
 from trainforge.errors import RunError
 
 MANIFEST = "manifest.json"
+
+
+# A candidate's name, which is also its folder's: nothing that could leave the run folder.
+CANDIDATE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.#-]{0,127}$")
 
 
 class RunDir:
@@ -98,11 +103,41 @@ class RunDir:
         )
 
 
+class ManifestNotices:
+    """An observer that keeps every notice and warning a run gives, from its start to its
+    report, in the manifest's ``notices`` and ``warnings`` (once each, also across resumed
+    attempts)."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+
+    def notice(self, message: str) -> None:
+        self._keep("notices", message)
+
+    def warning(self, message: str) -> None:
+        self._keep("warnings", message)
+
+    def _keep(self, field: str, message: str) -> None:
+        kept = self.run.manifest.setdefault(field, [])
+        if message not in kept:
+            kept.append(message)
+            self.run.save()
+
+
 def read_manifest(path: Path) -> dict:
+    """A run's manifest; one that is not a JSON object, or names a best candidate that is not a
+    candidate's folder name (``../x``, ``/etc``), is refused."""
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunError(f"{path} is not a readable trainforge run ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise RunError(f"{path / MANIFEST} is not a trainforge manifest (not a JSON object)")
+    best = manifest.get("best")
+    if best is not None and not (
+        isinstance(best, dict) and CANDIDATE_NAME.match(str(best.get("candidate", "")))
+    ):
+        raise RunError(f"{path / MANIFEST}: its best candidate is not a candidate's name")
     if manifest.get("status") == "running" and not _alive(manifest):
         manifest["status"] = "interrupted"
     return manifest

@@ -63,9 +63,15 @@ class SplitSpec(_Strict):
 
 
 class DataSpec(_Strict):
+    """Where the data is and how to read it. ``sep`` and ``decimal`` override what is sniffed
+    from a CSV (docs/data.md)."""
+
     train: Path | None = None
     validation: Path | None = None
+    sep: str | None = Field(None, min_length=1, max_length=1)
+    decimal: Literal[".", ","] | None = None
     target: str | None = None
+    positive_class: str | None = None  # binary tasks: the class ROC AUC and F1 are about
     labels: str | None = None  # clustering/reduction only: for evaluation, never a feature
     columns: dict[str, Role] = Field(default_factory=dict)
     split: SplitSpec = Field(default_factory=SplitSpec)
@@ -124,6 +130,17 @@ class TrackingSpec(_Strict):
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
+def _metric_task(task: str) -> str | None:
+    """The task whose metrics apply, or None while it is inferred from the data."""
+    if task in ("auto", "image_classification", "text_classification"):
+        return None if task == "auto" else "multiclass"
+    if task == "sequence_classification":
+        return "multiclass"
+    if task in ("text_regression", "sequence_regression"):
+        return "regression"
+    return task
+
+
 def parse_duration(value: Any) -> float:
     """Seconds from ``90``, ``"90s"``, ``"10m"`` or ``"1.5h"``; ValueError otherwise."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -172,6 +189,7 @@ class RunSpec(_Strict):
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     imbalance: ImbalanceSpec = Field(default_factory=ImbalanceSpec)
     ensemble: bool = True
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     budget: BudgetSpec | None = None
 
@@ -185,11 +203,26 @@ class RunSpec(_Strict):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
+        return value  # checked with the task in _check_metric
+
+    @model_validator(mode="after")
+    def _check_metric(self) -> RunSpec:
+        """An unknown metric is refused naming the metrics of the spec's task (all supervised
+        ones while the task is still to be inferred) and the closest name."""
+        from trainforge.errors import suggest
         from trainforge.metrics import METRICS
 
-        if value != "auto" and value not in METRICS:
-            raise ValueError(f"expected 'auto' or one of {sorted(METRICS)}, got {value!r}")
-        return value
+        if self.metric == "auto" or self.metric in METRICS:
+            return self
+        task = _metric_task(self.task.value)
+        known = [n for n, m in METRICS.items() if task is None or task in m.tasks]
+        if task is None:
+            known = [n for n in known if set(METRICS[n].tasks) & {"binary", "regression"}]
+        scope = "supervised metrics" if task is None else f"metrics of a {task} task"
+        raise SpecError(
+            f"metric: unknown metric {self.metric!r}{suggest(self.metric, known)}"
+            f" ({scope}: {', '.join(sorted(known))})"
+        )
 
     @model_validator(mode="after")
     def _check_target(self) -> RunSpec:
@@ -233,6 +266,16 @@ class RunSpec(_Strict):
     def from_yaml(cls, path: str | Path) -> RunSpec:
         return cls.from_dict(read_yaml(path))
 
+    def resolved(self) -> RunSpec:
+        """The same spec with its data files as absolute paths, so the spec.yaml a run keeps
+        can be run again from any folder."""
+        paths = {
+            key: getattr(self.data, key).resolve()
+            for key in ("train", "validation")
+            if getattr(self.data, key) is not None
+        }
+        return self.model_copy(update={"data": self.data.model_copy(update=paths)})
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
@@ -241,7 +284,10 @@ class RunSpec(_Strict):
 _FLAT = {
     "train": ("data", "train"),
     "validation": ("data", "validation"),
+    "sep": ("data", "sep"),
+    "decimal": ("data", "decimal"),
     "target": ("data", "target"),
+    "positive_class": ("data", "positive_class"),
     "labels": ("data", "labels"),
     "columns": ("data", "columns"),
     "split": ("data", "split", "strategy"),

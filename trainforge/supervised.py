@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from trainforge.artifacts import write_importance
 from trainforge.atomic import write_json
@@ -14,6 +14,7 @@ from trainforge.candidate_run import (
     RunContext,
     finished,
     has_model,
+    is_finished,
     profile_of,
     record,
     save_model,
@@ -23,30 +24,45 @@ from trainforge.candidates import apply_threshold, plan
 from trainforge.data.dataset import Dataset, load_dataset, with_folds
 from trainforge.ensemble import build_ensemble, build_stack
 from trainforge.errors import RunError
-from trainforge.imbalance import plan_imbalance
+from trainforge.imbalance import Imbalance, plan_imbalance
 from trainforge.leaderboard import leaderboard_frame
-from trainforge.metrics import primary_metric
+from trainforge.metrics import Metric, primary_metric
+from trainforge.models.registry import Profile
 from trainforge.report import write_report
-from trainforge.rundir import RunDir
+from trainforge.rundir import ManifestNotices, RunDir
 from trainforge.search.budget import bag_folds
 from trainforge.selection import pick
 from trainforge.spec import RunSpec
 
 
-def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: float):
-    """Train, compare and pick; returns the RunResult. ``started`` is ``time.monotonic()`` when
-    this attempt began (a time budget counts from there)."""
-    from trainforge.run import RunResult, check_unchanged, inputs
+@dataclass
+class Prepared:
+    """What a supervised run knows before it has a folder: the data read, typed and split,
+    the candidates planned. Bad input fails while preparing, so it leaves no run folder and no
+    tracking run behind."""
 
+    spec: RunSpec
+    dataset: Dataset
+    primary: Metric
+    profile: Profile
+    candidates: list
+    imbalance: Imbalance | None
+    notices: list[str]
+    data_seconds: float
+    device: object = None  # trainforge.device.Device
+
+
+def prepare(spec: RunSpec, train=None, validation=None) -> Prepared:
+    """Read and check the data, split it, and plan the candidates (bagging a budgeted run's
+    small table changes its split: the returned spec says so)."""
     clock = time.perf_counter()
     dataset = load_dataset(spec.data, spec.task.value, spec.seed, train, validation)
-    timings = {"data_seconds": round(time.perf_counter() - clock, 3), "candidates": {}}
-    check_unchanged(run, spec, dataset)
+    data_seconds = round(time.perf_counter() - clock, 3)
     primary = primary_metric(spec.metric, dataset.task)
     profile = profile_of(dataset, spec.seed)
     folds = bag_folds(spec, dataset, profile.modality)
     if folds is not None:
-        spec, dataset = _bagged(spec, dataset, run, folds)
+        spec, dataset = _bagged(spec, dataset, folds)
         profile = profile_of(dataset, spec.seed)
     candidates, substitutions = plan(spec.models, profile)
     classes = dataset.schema.classes
@@ -54,6 +70,43 @@ def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: 
     notices = dataset.notices + substitutions
     if imbalance and imbalance.noteworthy:
         notices.append(imbalance.describe())
+    device = _device(spec, candidates, notices)
+    return Prepared(
+        spec, dataset, primary, profile, candidates, imbalance, notices, data_seconds, device
+    )
+
+
+def _device(spec: RunSpec, candidates: list, notices: list[str]):
+    """The device neural families use (trainforge.device); a GPU asked for is said to leave
+    the boosting libraries on the CPU."""
+    from trainforge.device import resolve
+
+    limit = spec.budget.time if spec.budget is not None and not spec.models else None
+    needs_torch = any(
+        "torch" in c.family.requires and (limit is None or limit >= c.family.budget.min_seconds)
+        for c in candidates
+    )  # a short budget leaves the neural families out: no need to load torch to look
+    device = resolve(spec.device, needs_torch or spec.device != "auto")
+    boosting = [c.name for c in candidates if c.family.name in ("xgboost", "lightgbm", "catboost")]
+    if device.used.startswith("cuda") and boosting:
+        notices.append(
+            f"device {device.used} ({device.gpu}): {', '.join(boosting)} train on the CPU "
+            "(the installed wheels have no CUDA support); the neural families use the GPU"
+        )
+    return device
+
+
+def train_all(prepared: Prepared, run: RunDir, observer, started: float):
+    """Train, compare and pick; returns the RunResult. ``started`` is ``time.monotonic()`` when
+    this attempt began (a time budget counts from there)."""
+    from trainforge.run import RunResult, check_unchanged, inputs
+
+    spec, dataset, primary = prepared.spec, prepared.dataset, prepared.primary
+    profile, candidates, imbalance = prepared.profile, prepared.candidates, prepared.imbalance
+    notices = list(prepared.notices)
+    timings = {"data_seconds": prepared.data_seconds, "candidates": {}}
+    check_unchanged(run, spec, dataset)
+    observer.add(ManifestNotices(run))  # every notice from here on is kept in the manifest
     for message in notices:
         observer.notice(message)
     run.update(
@@ -61,10 +114,12 @@ def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: 
         primary_metric=primary.name,
         inputs=inputs(spec, dataset),
         data=_data_summary(spec, dataset),
-        notices=notices,
         imbalance=asdict(imbalance) if imbalance else None,
+        device=prepared.device.record(),
     )
-    ctx = RunContext(dataset, profile, primary, run, imbalance, observer)
+    ctx = RunContext(
+        dataset, profile, primary, run, imbalance, observer, device=prepared.device.used
+    )
     results = []
     if spec.budget is not None:  # a portfolio, then search, within the budget (docs/search.md)
         from trainforge.search.tuner import search
@@ -73,12 +128,13 @@ def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: 
         candidates = []
     closing = time.monotonic()  # under a budget, what follows counts in it (docs/search.md)
     combined = ["ensemble", "stacking"] if dataset.bagged else ["ensemble"]
-    combined = combined if spec.ensemble else []
+    combined = combined if spec.ensemble and _combinable(spec, candidates, results) else []
     total = len(results) + len(candidates) + len(combined)
     index = len(results)
     for candidate in candidates:
         index += 1
-        observer.candidate_started(index, total, candidate.name)
+        if not is_finished(run, candidate.name):  # one read back is not announced as training
+            observer.candidate_started(index, total, candidate.name)
         clock = time.perf_counter()
         result = train_one(candidate, ctx)
         timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
@@ -88,7 +144,8 @@ def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: 
     ctx.saver.wait()  # every candidate's files are written before they are combined
     for name in combined:
         index += 1
-        observer.candidate_started(index, total, name)
+        if not is_finished(run, name):
+            observer.candidate_started(index, total, name)
         clock = time.perf_counter()
         result = _combine(name, results, ctx, spec.seed)
         timings["candidates"][name] = round(time.perf_counter() - clock, 3)
@@ -110,8 +167,8 @@ def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: 
         selection=selection,
         timings=timings,
         threads={r.name: r.threads for r in listed if r.threads is not None},
-        warnings=_raised(observer),
     )
+    observer.stage("writing the report")
     write_report(run.path, status="completed")  # the last artifact; completed comes next
     if spec.budget is not None:
         from trainforge.search.budget import closed
@@ -120,14 +177,13 @@ def train_all(spec: RunSpec, run: RunDir, train, validation, observer, started: 
     return RunResult(run.path, board, best.model, best.name, results)
 
 
-def _bagged(spec: RunSpec, dataset: Dataset, run: RunDir, folds: int):
-    """A budgeted run on a small table bags its candidates over ``folds`` folds; spec.yaml
-    records it, so a resumed run splits the same way."""
+def _bagged(spec: RunSpec, dataset: Dataset, folds: int):
+    """A budgeted run on a small table bags its candidates over ``folds`` folds; the spec (and
+    so spec.yaml) records it, so a resumed run splits the same way."""
     from trainforge.search.budget import BAG_ROWS
 
     split = spec.data.split.model_copy(update={"strategy": "cv", "folds": folds})
     spec = spec.model_copy(update={"data": spec.data.model_copy(update={"split": split})})
-    run.write_text("spec.yaml", spec.to_yaml())
     dataset = with_folds(dataset, folds, spec.seed)
     dataset.notices.append(
         f"budget: {len(dataset.X)} training rows (fewer than {BAG_ROWS:,}): every candidate "
@@ -136,6 +192,15 @@ def _bagged(spec: RunSpec, dataset: Dataset, run: RunDir, folds: int):
         "holdout)"
     )
     return spec, dataset
+
+
+def _combinable(spec: RunSpec, candidates: list, results: list) -> bool:
+    """Whether an ensemble can be built: at least two candidates (or search results) besides
+    the baseline."""
+    from trainforge.models.registry import is_baseline
+
+    names = [c.family.name for c in candidates] + [r.family for r in results]
+    return sum(not is_baseline(name) for name in names) >= 2
 
 
 def _drop_model(result) -> None:
@@ -188,6 +253,7 @@ def _importance(best, dataset, primary, run: RunDir, observer, seconds=None) -> 
     """Permutation importance of the best model; a model it cannot handle only loses it."""
     try:
         folder = run.candidate_dir(best.name)
+        observer.stage(f"permutation importance of {best.name}")
         notice = write_importance(best.model, dataset, primary, folder, seconds)
     except Exception as exc:  # noqa: BLE001 - an extra for the report, never worth the run
         notice = f"permutation importance skipped for {best.name}: {exc}"
@@ -204,14 +270,6 @@ def _left_for_importance(spec: RunSpec, run: RunDir, closing: float) -> float | 
         return None
     used = run.manifest["budget"]["used_seconds"] + time.monotonic() - closing
     return spec.budget.time - used - REPORT_SECONDS
-
-
-def _raised(observer) -> list[str]:
-    """The watchdog's warnings, kept in the manifest for ``show`` and the report."""
-    for item in getattr(observer, "observers", []):
-        if hasattr(item, "raised"):
-            return list(item.raised)
-    return []
 
 
 def _data_summary(spec: RunSpec, dataset: Dataset) -> dict:

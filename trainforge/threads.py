@@ -70,10 +70,13 @@ def fit_threads(rows: int) -> int:
     that other processes leave free (at least one)."""
     if rows < THREADED_ROWS:
         return 1
+    return free_cores()
+
+
+def free_cores() -> int:
+    """The usable cores other processes leave free now (at least one)."""
     cores = usable_cores()
-    if cores == 1:
-        return 1
-    return max(1, min(cores, round(cores - busy_elsewhere())))
+    return 1 if cores == 1 else max(1, min(cores, round(cores - busy_elsewhere())))
 
 
 @contextlib.contextmanager

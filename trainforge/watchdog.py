@@ -34,8 +34,8 @@ class Watchdog:
         self.raised: list[str] = []
         self._histories: dict[str, list[dict]] = {}
         self._warned: set[tuple[str, str]] = set()
-        self._baseline: tuple[str, float] | None = None
-        self._scores: list[tuple[str, str, float]] = []
+        self._baseline: dict[str, float] | None = None
+        self._scores: list[tuple[str, dict]] = []
 
     def candidate_started(self, index: int, total: int, name: str) -> None:
         self._histories[name] = []
@@ -115,28 +115,43 @@ class Watchdog:
         from trainforge.metrics import METRICS
         from trainforge.models.registry import is_baseline
 
-        metric, score = next(iter(result.metrics.items()))
-        if metric not in METRICS or not math.isfinite(score):
+        scores = {k: v for k, v in result.metrics.items() if k in METRICS and math.isfinite(v)}
+        if not scores or next(iter(result.metrics)) not in scores:
             return
-        higher = METRICS[metric].greater_is_better
         if is_baseline(result.family):
-            self._baseline = (metric, score)
-            for name, family, earlier in self._scores:
-                self._compare(name, metric, earlier, higher)
+            self._baseline = scores
+            for name, earlier in self._scores:
+                self._compare(name, earlier)
         else:
-            self._scores.append((result.name, result.family, score))
-            if self._baseline and self._baseline[0] == metric:
-                self._compare(result.name, metric, score, higher)
+            self._scores.append((result.name, scores))
+            if self._baseline:
+                self._compare(result.name, scores)
 
-    def _compare(self, name: str, metric: str, score: float, higher: bool) -> None:
-        base = self._baseline[1]
-        if (score <= base) if higher else (score >= base):
-            self._warn(
-                name,
-                "baseline",
-                f"{name}: {metric} {score:.4f} is no better than the baseline's {base:.4f}; "
-                "it learned nothing useful from the features",
-            )
+    def _compare(self, name: str, scores: dict) -> None:
+        """Warn when a candidate does no better than the baseline on the primary metric: as
+        having learned nothing when a label or ranking metric agrees, as giving overconfident
+        probabilities when only a probability metric (log loss) is worse."""
+        from trainforge.metrics import METRICS
+
+        metric = next(iter(scores))
+        base = self._baseline.get(metric)
+        if base is None or _better(metric, scores[metric], base):
+            return
+        told = f"{name}: {metric} {scores[metric]:.4f} is no better than the baseline's {base:.4f}"
+        if METRICS[metric].needs_proba and metric != "roc_auc":
+            for other in ("roc_auc", "balanced_accuracy", "accuracy", "r2"):
+                if other in scores and other in self._baseline:
+                    if _better(other, scores[other], self._baseline[other]):
+                        self._warn(
+                            name,
+                            "baseline",
+                            f"{told}, though its {other} {scores[other]:.4f} beats the "
+                            f"baseline's {self._baseline[other]:.4f}: its probabilities are "
+                            "overconfident (regularise it, or calibrate it)",
+                        )
+                        return
+                    break
+        self._warn(name, "baseline", f"{told}; it learned nothing useful from the features")
 
     def _warn(self, name: str, kind: str, message: str) -> None:
         if (name, kind) in self._warned:
@@ -163,3 +178,9 @@ def _num(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _better(metric: str, score: float, than: float) -> bool:
+    from trainforge.metrics import METRICS
+
+    return METRICS[metric].better(score, than)

@@ -70,18 +70,19 @@ def load_dataset(
     images = task == "image_classification" or (train is None and is_image_source(spec.train, task))
     if images:  # images become pixel tables (see trainforge.data.images)
         train, validation, task, roles = image_tables(spec, train, validation)
-    train, train_id = _table(spec.train, train, "train")
+    read_notes: list[str] = []
+    train, train_id = _table(spec, spec.train, train, "train", read_notes)
     modal_notices: list[str] = []
     if not images:  # text columns and series (see trainforge.data.modality)
         task, roles, modal_notices = resolve_modality(train, spec.target, roles, task)
-    schema, notices = infer_schema(train, spec.target, roles, task)
-    notices = modal_notices + notices
+    schema, notices = infer_schema(train, spec.target, roles, task, spec.positive_class)
+    notices = read_notes + modal_notices + notices
     keep = _rows_with_target(train, spec.target, notices)
     X = feature_frame(train, schema).loc[keep]
     X.index = np.flatnonzero(keep.to_numpy())  # each row's position in the training data
     y = encode_target(train[spec.target].loc[keep], schema)
     fingerprints = {"train": train_id}
-    valid_frame, valid_id = _table(spec.validation, validation, "validation", required=False)
+    valid_frame, valid_id = _table(spec, spec.validation, validation, "validation", read_notes)
     if valid_frame is not None:
         fingerprints["validation"] = valid_id
         if spec.target not in valid_frame.columns:
@@ -98,8 +99,10 @@ def load_dataset(
             )
         ]
     elif spec.split.strategy == "cv":
+        _enough_of_each_class(y, schema)
         folds = _cv_folds(X, y, schema.task, spec.split.folds, seed)
     else:
+        _enough_of_each_class(y, schema)
         tr, va = holdout(y, schema.task, spec.split.validation_fraction, seed, notices)
         folds = [_fold(X, y, tr, va)]
     shape = image_shape_of([c.name for c in schema.columns]) if images else None
@@ -129,6 +132,21 @@ def encode_target(y: pd.Series, schema: Schema) -> np.ndarray:
             f"does not have (classes: {', '.join(map(repr, schema.classes))})"
         )
     return encoded.to_numpy(dtype=np.int64)
+
+
+def _enough_of_each_class(y: np.ndarray, schema: Schema) -> None:
+    """A class with a single row can be in the training rows or the validation rows, never
+    both: scores would look perfect (or be undefined) without meaning anything."""
+    if schema.task == "regression":
+        return
+    counts = np.bincount(y, minlength=len(schema.classes))
+    if counts.min() < 2:
+        label = schema.classes[int(counts.argmin())]
+        raise DataError(
+            f"class {label!r} of {schema.target!r} has {int(counts.min())} row(s): too few to "
+            "both train on and validate (at least 2, and far more to learn it); add rows of it, "
+            "or leave it out"
+        )
 
 
 def holdout(y, task: str, fraction: float, seed: int, notices: list[str]):
@@ -161,14 +179,15 @@ def _fold(X: pd.DataFrame, y: np.ndarray, train, valid) -> Fold:
     return Fold(X.iloc[train], y[train], X.iloc[valid], y[valid])
 
 
-def _table(path: Path | None, frame: pd.DataFrame | None, role: str, required: bool = True):
+def _table(spec: DataSpec, path: Path | None, frame, role: str, notes: list[str]):
     if frame is not None:
         return frame, f"frame:{frame_sha256(frame)}"
     if path is None:
-        if required:
+        if role == "train":
             raise DataError(f"data.{role}: no {role} data given; name a file or pass a frame")
         return None, None
-    return read_table(path), f"sha256:{file_sha256(path)}"
+    table = read_table(path, spec.sep, spec.decimal, notes)
+    return table, f"sha256:{file_sha256(path)}"
 
 
 def _rows_with_target(frame: pd.DataFrame, target: str, notices: list[str]) -> pd.Series:

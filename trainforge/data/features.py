@@ -54,16 +54,18 @@ def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 def feature_roles(schema: Schema) -> dict[str, list[str]]:
     """Names of the feature frame's columns grouped as numeric (incl. booleans and datetime
-    parts) and categorical, in frame order."""
-    numeric, categorical = [], []
+    parts), categorical and text, in frame order."""
+    numeric, categorical, text = [], [], []
     for column in schema.columns:
         if column.role == "categorical":
             categorical.append(column.name)
+        elif column.role == "text":
+            text.append(column.name)
         elif column.role == "datetime":
             numeric += [f"{column.name}.{part}" for part in column.parts]
         else:
             numeric.append(column.name)
-    return {"numeric": numeric, "categorical": categorical}
+    return {"numeric": numeric, "categorical": categorical, "text": text}
 
 
 def to_number(series: pd.Series, name: str) -> pd.Series:
@@ -85,13 +87,28 @@ def to_number(series: pd.Series, name: str) -> pd.Series:
     return values
 
 
+# Larger magnitudes overflow the squares that scaling and variance take (1e308 ** 2 is inf),
+# which turns into NaN far from the column that caused it.
+MAX_MAGNITUDE = 1e150
+
+
 def reject_infinite(values: pd.Series, name: str) -> None:
-    """Raise DataError naming the column and first row if float ``values`` hold +-inf."""
-    infinite = np.isinf(values.to_numpy(dtype="float64"))
+    """Raise DataError naming the column and first row if float ``values`` hold +-inf, or
+    numbers so large (beyond MAX_MAGNITUDE) that computing with them overflows."""
+    numbers = values.to_numpy(dtype="float64")
+    infinite = np.isinf(numbers)
     if infinite.any():
         raise DataError(
             f"column {name!r} has {int(infinite.sum())} infinite value(s) (first in row "
             f"{int(infinite.argmax()) + 1}); replace them with numbers or leave the cells empty"
+        )
+    huge = np.abs(np.nan_to_num(numbers)) > MAX_MAGNITUDE
+    if huge.any():
+        first = int(huge.argmax())
+        raise DataError(
+            f"column {name!r} has {int(huge.sum())} value(s) too large to compute with "
+            f"({numbers[first]:.3g} in row {first + 1}; the limit is {MAX_MAGNITUDE:.0e}); "
+            "rescale the column (e.g. its logarithm) or leave those cells empty"
         )
 
 
@@ -103,11 +120,18 @@ def to_boolean(series: pd.Series, name: str) -> pd.Series:
     values[text.isin(_TRUE)] = 1.0
     values[text.isin(_FALSE)] = 0.0
     bad = text.notna() & values.isna()
-    if bad.any():
+    if bad.any():  # as unseen categories are: missing, with a warning that says so
+        import warnings
+
+        from trainforge.errors import UnseenValueWarning
+
         first = bad.idxmax()
-        raise DataError(
-            f"column {name!r} is boolean but holds {text[first]!r} (row {_row(series, first)}); "
-            "use true/false, yes/no or 1/0"
+        warnings.warn(
+            UnseenValueWarning(
+                f"column {name!r} is boolean but {int(bad.sum())} value(s) are not (first "
+                f"{text[first]!r}, row {_row(series, first)}); they were read as missing"
+            ),
+            stacklevel=2,
         )
     return values
 

@@ -42,6 +42,10 @@ def resolve(
         modality = _detected(frame, features, roles, task)
         if modality is None:
             return task, roles, []
+        if modality == "text" and target in frame.columns:
+            mixed = _text_in_table(frame, features, roles)
+            if mixed is not None:  # free text beside other columns: a table with text features
+                return task, *mixed
     if target not in frame.columns:
         return task, roles, []  # infer_schema names the missing target
     if modality == "text":
@@ -67,6 +71,24 @@ def _detected(frame, features: list[str], roles: dict[str, str], task: str) -> s
     if any(_free_text(frame[c]) for c in features if c not in roles):
         return "text"
     return None
+
+
+def _text_in_table(frame, features: list[str], roles: dict[str, str]):
+    """``(roles, notices)`` for a table whose free-text columns are features beside others
+    (TF-IDF features inside the preprocessing), or None when there is nothing but text."""
+    text = [
+        c for c in features if roles.get(c) == "text" or (c not in roles and _free_text(frame[c]))
+    ]
+    others = [c for c in features if c not in text]
+    if not text or not others:
+        return None
+    verb = "holds" if len(text) == 1 else "hold"
+    notice = (
+        f"{', '.join(map(repr, text))} {verb} free text: read as TF-IDF features beside the "
+        "other columns (set task text_classification or text_regression to train text models "
+        "on the text alone)"
+    )
+    return {**roles, **{c: "text" for c in text}}, [notice]
 
 
 def _free_text(series: pd.Series) -> bool:
@@ -146,9 +168,10 @@ def _table_task(y: pd.Series, kind: str, task: str) -> str:
 
 
 def modality_of(schema) -> tuple[str, int]:
-    """``(modality, channels)`` of a schema: ``table``, ``text`` or ``sequence``."""
+    """``(modality, channels)`` of a schema: ``table``, ``text`` or ``sequence``. Text beside
+    other columns is a table (its text columns become TF-IDF features)."""
     roles = {c.role for c in schema.columns}
-    if "text" in roles:
+    if roles == {"text"}:
         return "text", 1
     if "sequence" in roles:
         names = [c.name for c in schema.columns if c.role == "sequence"]

@@ -6,6 +6,7 @@ import csv
 import gzip
 import hashlib
 import io
+import re
 import zlib
 from pathlib import Path
 
@@ -21,14 +22,25 @@ _TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(
+    path: str | Path,
+    sep: str | None = None,
+    decimal: str | None = None,
+    notes: list[str] | None = None,
+) -> pd.DataFrame:
     """Read a CSV, TSV (either optionally gzipped) or Parquet file into a frame.
+
+    A CSV's separator is sniffed (comma, semicolon, tab or bar) unless ``sep`` is given, and a
+    semicolon-separated file whose numbers are written with decimal commas is read with
+    ``decimal=","`` unless ``decimal`` is given; what was found is said in ``notes``.
 
     Raises:
         DataError: the file is missing, unreadable, empty, of an unknown kind, or has duplicate
             column names.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a table file (.csv, .tsv, .parquet or .npz)")
     if not path.is_file():
         raise DataError(f"{path}: no such file; check the path")
     if path.stat().st_size == 0:
@@ -44,7 +56,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
             frame = read_npz(path)
         elif kind in _TEXT_SUFFIXES:
-            frame = _read_text(path, _TEXT_SUFFIXES[kind], gzipped)
+            frame = _read_text(path, kind, sep, decimal, gzipped, notes)
         else:
             raise DataError(
                 f"{path}: unknown file kind {''.join(path.suffixes) or '(no suffix)'}; use .csv, "
@@ -57,19 +69,31 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _read_text(path: Path, sep: str | None, gzipped: bool) -> pd.DataFrame:
+def _read_text(path: Path, kind: str, sep, decimal, gzipped: bool, notes) -> pd.DataFrame:
     opener = gzip.open if gzipped else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        head = handle.read(64 * 1024)
-    if not head.strip():
+        header = handle.readline()  # whole, however long: a 12,000-column header is fine
+        sample = [handle.readline() for _ in range(SNIFF_LINES)]
+    if not header.strip():
         raise DataError(f"{path}: the file is empty; give a table with a header row and data")
+    header = header.rstrip("\r\n")
+    sample = [line.rstrip("\r\n") for line in sample if line.strip()]
     if sep is None:
-        sep = _sniff_separator(head.splitlines()[0])
-    header = next(csv.reader(io.StringIO(head.splitlines()[0]), delimiter=sep))
-    check_unique_columns([h.strip() for h in header], str(path))
+        sep = _TEXT_SUFFIXES[kind]
+        if sep != "\t":  # .csv and .txt: sniffed
+            sep = _sniff_separator(header, sample)
+            if sep != "," and notes is not None:
+                notes.append(f"{path.name}: read with {_SEP_NAMES[sep]} as the separator")
+    if decimal is None:
+        decimal = _sniff_decimal(sample, sep)
+        if decimal == "," and notes is not None:
+            notes.append(f"{path.name}: numbers read with decimal commas (1,5 = 1.5)")
+    names = next(csv.reader(io.StringIO(header), delimiter=sep))
+    check_unique_columns([h.strip() for h in names], str(path))
     return pd.read_csv(
         path,
         sep=sep,
+        decimal=decimal,
         compression="gzip" if gzipped else None,
         na_values=MISSING_MARKERS,
         keep_default_na=True,
@@ -79,12 +103,34 @@ def _read_text(path: Path, sep: str | None, gzipped: bool) -> pd.DataFrame:
     ).rename(columns=str.strip)
 
 
-def _sniff_separator(header: str) -> str:
-    """The separator of a ``.txt`` table's header line; a comma when it has a single column."""
-    try:
-        return csv.Sniffer().sniff(header, delimiters=",\t;|").delimiter
-    except csv.Error:  # no candidate separator in the line: one column
-        return ","
+SNIFF_LINES = 20
+_SEP_NAMES = {",": "',' (comma)", ";": "';' (semicolon)", "\t": "tab", "|": "'|' (bar)"}
+
+
+def _sniff_separator(header: str, sample: list[str]) -> str:
+    """The separator that splits the header and every sampled line into the same number of
+    fields, the most fields winning; a comma for a single column."""
+    best, fields = ",", 1
+    for candidate in (",", ";", "\t", "|"):
+        counts = {len(next(csv.reader([line], delimiter=candidate))) for line in [header, *sample]}
+        if len(counts) == 1 and (n := counts.pop()) > fields:
+            best, fields = candidate, n
+    return best
+
+
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+_DECIMAL_POINT = re.compile(r"^-?\d+\.\d+$")
+
+
+def _sniff_decimal(sample: list[str], sep: str) -> str:
+    """``,`` when sampled fields are numbers written with a decimal comma (and none with a
+    point); only possible when the separator is not a comma."""
+    if sep == ",":
+        return "."
+    cells = [cell.strip().strip('"') for line in sample for cell in line.split(sep)]
+    comma = sum(bool(_DECIMAL_COMMA.match(cell)) for cell in cells)
+    point = sum(bool(_DECIMAL_POINT.match(cell)) for cell in cells)
+    return "," if comma and not point else "."
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -51,8 +51,29 @@ class Schema:
         )
 
 
+def _hint(target: str, frame: pd.DataFrame) -> str:
+    """What to say about a missing target: the header read with the wrong separator, a close
+    name, or the columns there are."""
+    from trainforge.errors import suggest
+
+    for name in map(str, frame.columns):
+        for sep in (";", "\t", "|", ","):
+            if sep in name and target in (part.strip() for part in name.split(sep)):
+                shown = "tab" if sep == "\t" else repr(sep)
+                return (
+                    f": the header {name[:60]!r} looks separated by {shown}; read the file with "
+                    f"--sep {shown} (data.sep)"
+                )
+    close = suggest(target, [str(c) for c in frame.columns])
+    return close or f"; columns are: {_list(frame.columns)}"
+
+
 def infer_schema(
-    frame: pd.DataFrame, target: str, roles: dict[str, str], task: str
+    frame: pd.DataFrame,
+    target: str,
+    roles: dict[str, str],
+    task: str,
+    positive: str | None = None,
 ) -> tuple[Schema, list[str]]:
     """Infer each column's role and the task. Returns the schema and notices for the user.
 
@@ -61,11 +82,10 @@ def infer_schema(
         target: the target column's name.
         roles: roles the user set by column name (``ignore`` drops a column).
         task: ``auto`` or the task the user asked for.
+        positive: a binary task's positive class (its label as text); None: the later label.
     """
     if target not in frame.columns:
-        raise DataError(
-            f"target column {target!r} is not in the data; columns are: {_list(frame.columns)}"
-        )
+        raise DataError(f"target column {target!r} is not in the data{_hint(target, frame)}")
     unknown = sorted(set(roles) - set(frame.columns))
     if unknown:
         raise DataError(f"data.columns names {_list(unknown)}, which the data does not have")
@@ -91,7 +111,29 @@ def infer_schema(
     if not columns:
         raise DataError("no usable feature columns are left; check the data and column roles")
     classes = tuple(_class_labels(y)) if task != "regression" else ()
+    if task == "binary":
+        classes = _positive_last(classes, positive, target)
+        notices.append(
+            f"binary task: the positive class is {classes[1]!r} (ROC AUC, PR AUC, F1 and the "
+            "second probability column are about it; --positive-class chooses it)"
+        )
+    elif positive is not None:
+        raise DataError(f"data.positive_class: a {task} task has no positive class; remove it")
     return Schema(target, task, tuple(columns), classes, tuple(dropped)), notices
+
+
+def _positive_last(classes: tuple, positive: str | None, target: str) -> tuple:
+    """The two labels with the positive class second (its code is 1): the one named, else the
+    later in sorted order."""
+    if positive is None:
+        return classes
+    found = [c for c in classes if str(c) == str(positive)]
+    if not found:
+        shown = " or ".join(repr(str(c)) for c in classes)
+        raise DataError(
+            f"data.positive_class: {positive!r} is not a class of {target!r}; use {shown}"
+        )
+    return tuple(c for c in classes if c != found[0]) + (found[0],)
 
 
 def infer_task(y: pd.Series, requested: str) -> str:

@@ -12,6 +12,9 @@ saves itself in its library's format (``save_files``) and loads without pickle (
 
 ``callbacks`` (a list of ``hook(round, val_loss) -> stop?`` functions, called after every
 round) lets a search prune a fit or stop it at a deadline; the best round so far is kept.
+``on_round(round, logs)``, called after every round with ``{"round", "val_loss",
+"max_rounds", "patience"}``, lets a display show the rounds as they pass; it only watches, so
+a fit with it grows the same trees as one without.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ _COMMON = {
     "random_state": ["random_state"],
     "n_jobs": [Interval(Integral, -1, None, closed="left"), None],
     "callbacks": [list, None],
+    "on_round": [callable, None],
 }
 
 
@@ -72,9 +76,18 @@ class _Boosted(BaseEstimator):
         return int(rs.randint(2**31 - 1))
 
     def _stop_after(self, round_: int, val_loss: float) -> bool:
-        """Call every hook in ``callbacks`` after a round; whether any asks to stop."""
+        """Tell ``on_round`` of a round and call every hook in ``callbacks``; whether any asks
+        to stop."""
+        if self.on_round is not None:
+            logs = {"round": round_, "val_loss": float(val_loss)}
+            logs.update(max_rounds=self.n_estimators, patience=self.early_stopping_rounds)
+            self.on_round(round_, logs)
         stops = [hook(round_, val_loss) for hook in self.callbacks or ()]
         return any(stops)
+
+    def _watched(self) -> bool:
+        """Whether a per-round hook is needed: someone listens to the rounds."""
+        return bool(self.callbacks) or self.on_round is not None
 
     def _n_outputs(self) -> int:
         return len(self.classes_) if self._task == "classification" else 1
@@ -105,6 +118,7 @@ class _Boosted(BaseEstimator):
         params = {k: _plain(v) for k, v in self.get_params().items()}
         params["random_state"] = self._seed()
         params["callbacks"] = None  # hooks of the search that trained it, not part of the model
+        params["on_round"] = None
         (folder / "estimator.json").write_text(
             json.dumps({"params": params, "fitted": fitted}, indent=1)
         )
@@ -112,10 +126,14 @@ class _Boosted(BaseEstimator):
 
     @classmethod
     def load_files(cls, folder: Path):
-        saved = json.loads((folder / "estimator.json").read_text())
+        from trainforge.models.saved import as_array, read_saved
+
+        fitted = ("n_features_in_", "n_rounds_", "n_jobs_", "history_", "classes_")
+        saved = read_saved(folder, cls, fitted)
         estimator = cls(**saved["params"])
+        estimator._validate_params()  # types and ranges, as a fit would check them
         for key, value in saved["fitted"].items():
-            setattr(estimator, key, np.asarray(value) if key == "classes_" else value)
+            setattr(estimator, key, as_array(key, value))
         estimator.booster_ = estimator._load_booster(folder / cls._MODEL_FILE)
         return estimator
 
@@ -169,6 +187,7 @@ class _XGBoost(_Boosted):
         random_state=None,
         n_jobs=None,
         callbacks=None,
+        on_round=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -183,6 +202,7 @@ class _XGBoost(_Boosted):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.callbacks = callbacks
+        self.on_round = on_round
 
     def _objective(self) -> dict:
         if self._task == "regression":
@@ -233,7 +253,7 @@ class _XGBoost(_Boosted):
             # early stopping first: XGBoost skips the callbacks after one that says stop
             callbacks=[
                 xgb.callback.EarlyStopping(rounds=self.early_stopping_rounds),
-                *([_xgboost_hook(self._stop_after)] if self.callbacks else []),
+                *([_xgboost_hook(self._stop_after)] if self._watched() else []),
             ],
         )
         best = booster.best_iteration + 1
@@ -291,6 +311,7 @@ class _LightGBM(_Boosted):
         random_state=None,
         n_jobs=None,
         callbacks=None,
+        on_round=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -305,6 +326,7 @@ class _LightGBM(_Boosted):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.callbacks = callbacks
+        self.on_round = on_round
 
     def _objective(self) -> dict:
         if self._task == "regression":
@@ -345,7 +367,7 @@ class _LightGBM(_Boosted):
             callbacks=[
                 lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                 lgb.record_evaluation(evals),
-                *([_lightgbm_hook(self._stop_after)] if self.callbacks else []),
+                *([_lightgbm_hook(self._stop_after)] if self._watched() else []),
             ],
         )
         best = booster.best_iteration or booster.current_iteration()
@@ -395,6 +417,7 @@ class _CatBoost(_Boosted):
         random_state=None,
         n_jobs=None,
         callbacks=None,
+        on_round=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -406,6 +429,7 @@ class _CatBoost(_Boosted):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.callbacks = callbacks
+        self.on_round = on_round
 
     def _loss(self) -> str:
         if self._task == "regression":
@@ -442,7 +466,7 @@ class _CatBoost(_Boosted):
                 "allow_writing_files": False,
             }
         )
-        hooks = [_CatBoostHook(self._stop_after, self._loss())] if self.callbacks else None
+        hooks = [_CatBoostHook(self._stop_after, self._loss())] if self._watched() else None
         model.fit(self._pool(*train), eval_set=self._pool(*valid), callbacks=hooks)
         evals = model.get_evals_result()
         metric = self._loss()

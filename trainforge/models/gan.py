@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from trainforge.errors import DataError
+from trainforge.errors import CheckpointWarning, DataError
 from trainforge.models.gan_quality import frechet_distance, image_features, table_features
 from trainforge.models.nets.gan import GANConfig, GANPair
 from trainforge.training.callbacks.adversarial import AdversarialStep
@@ -31,7 +32,7 @@ from trainforge.training.callbacks.checkpointing import Checkpointing
 from trainforge.training.callbacks.early_stopping import EarlyStopping
 from trainforge.training.callbacks.progress import Progress
 from trainforge.training.callbacks.sample_grid import SampleGrid
-from trainforge.training.checkpoint import load_latest
+from trainforge.training.checkpoint import resume_latest
 from trainforge.training.determinism import deterministic
 from trainforge.training.loop import Loop, fit
 from trainforge.training.state import restore
@@ -125,25 +126,38 @@ class GAN(BaseEstimator):
         device = torch.device(self.device)
         kind = self.kind_
         features = (image_features if kind == "dcgan" else table_features)(data, y, seed)
-        torch.manual_seed(seed)
-        model = GANPair(GANConfig(kind, self.latent_dim, self.width, data.shape[1:])).to(device)
-        betas = (self.beta1, 0.999)
-        loop = Loop(
-            model=model,
-            optimizer=torch.optim.Adam(model.generator.parameters(), self.learning_rate, betas),
-            loss_fn=_unused_loss,
-            generator=torch.Generator().manual_seed(seed),
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-        )
-        d_optimizer = torch.optim.Adam(model.discriminator.parameters(), self.learning_rate, betas)
-        step = AdversarialStep(d_optimizer, self.latent_dim, seed + 1)
-        loop.train_step = step
-        loop.callbacks = self._callbacks(step, self._identity(data))
+        identity = self._identity(data)
+
+        def build() -> Loop:
+            torch.manual_seed(seed)
+            model = GANPair(GANConfig(kind, self.latent_dim, self.width, data.shape[1:])).to(device)
+            betas = (self.beta1, 0.999)
+            loop = Loop(
+                model=model,
+                optimizer=torch.optim.Adam(model.generator.parameters(), self.learning_rate, betas),
+                loss_fn=_unused_loss,
+                generator=torch.Generator().manual_seed(seed),
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+            )
+            d_optimizer = torch.optim.Adam(
+                model.discriminator.parameters(), self.learning_rate, betas
+            )
+            step = AdversarialStep(d_optimizer, self.latent_dim, seed + 1)
+            loop.train_step = step
+            loop.callbacks = self._callbacks(step, identity)
+            return loop
+
         if self.resume and self.checkpoint_dir:
-            found = load_latest(Path(self.checkpoint_dir))
-            if found is not None:
-                restore(loop, found.tensors, found.state, self._identity(data))
+            loop = resume_latest(
+                Path(self.checkpoint_dir),
+                build,
+                lambda loop, found: restore(loop, found.tensors, found.state, identity),
+                warn=lambda message: warnings.warn(CheckpointWarning(message), stacklevel=3),
+            )
+        else:
+            loop = build()
+        model = loop.model
         X_t = torch.as_tensor(data, device=device)
         with deterministic(self.deterministic, device):
             fit(loop, X_t, torch.zeros(len(data), device=device), self._scorer(data, features))

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from trainforge.errors import CheckpointWarning
 from trainforge.models.nets.mlp import ACTIVATIONS, MLP, MLPConfig
 from trainforge.training.callbacks.checkpointing import Checkpointing
 from trainforge.training.callbacks.early_stopping import EarlyStopping
@@ -29,7 +30,7 @@ from trainforge.training.callbacks.grad_clip import GradientClipping
 from trainforge.training.callbacks.lr_schedule import LRSchedule
 from trainforge.training.callbacks.metrics_hook import MetricsHook
 from trainforge.training.callbacks.progress import Progress
-from trainforge.training.checkpoint import load_latest
+from trainforge.training.checkpoint import resume_latest
 from trainforge.training.determinism import deterministic
 from trainforge.training.loop import PRECISIONS, Loop, fit
 from trainforge.training.losses import LOSSES, build_loss, default_loss
@@ -148,41 +149,64 @@ class _MLPBase(BaseEstimator):
         device = torch.device(self.device)
         X_t = self._tensor(X, device)
         y_t = torch.as_tensor(targets, device=device)
-        torch.manual_seed(seed)
-        model = self._network(X, n_outputs).to(device)
         loss_fn = build_loss(default_loss(task) if self.loss == "auto" else self.loss)
-        loop = Loop(
-            model=model,
-            optimizer=build_optimizer(
-                self.optimizer,
-                model.parameters(),
-                lr=self.learning_rate,
-                weight_decay=self.weight_decay,
-            ),
-            loss_fn=loss_fn,
-            generator=torch.Generator().manual_seed(seed),
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            l1=self.l1,
-            forward=torch.compile(model) if self.compile else None,
-            precision=self.precision,
-        )
         monitor = "val_loss" if len(valid) else "loss"
         identity = self._identity(X, targets)
-        loop.callbacks = self._callbacks(loop, monitor, identity, len(train))
+
+        def build() -> Loop:
+            torch.manual_seed(seed)
+            model = self._network(X, n_outputs).to(device)
+            loop = Loop(
+                model=model,
+                optimizer=build_optimizer(
+                    self.optimizer,
+                    model.parameters(),
+                    lr=self.learning_rate,
+                    weight_decay=self.weight_decay,
+                ),
+                loss_fn=loss_fn,
+                generator=torch.Generator().manual_seed(seed),
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                l1=self.l1,
+                forward=torch.compile(model) if self.compile else None,
+                precision=self.precision,
+            )
+            loop.callbacks = self._callbacks(loop, monitor, identity, len(train))
+            return loop
+
         if self.resume and self.checkpoint_dir:
-            found = load_latest(Path(self.checkpoint_dir), warn=self._warn)
-            if found is not None:
-                restore(loop, found.tensors, found.state, identity)
+            loop = resume_latest(
+                Path(self.checkpoint_dir),
+                build,
+                lambda loop, found: restore(loop, found.tensors, found.state, identity),
+                warn=self._warn,
+            )
+        else:
+            loop = build()
+        model = loop.model
         evaluate = _evaluator(X_t[valid], y_t[valid], loss_fn, task) if len(valid) else None
         with deterministic(self.deterministic, device):
             fit(loop, X_t[train], y_t[train], evaluate)
         self.model_ = model.eval()
         self.history_ = loop.history
         self.n_epochs_ = loop.epoch
+        self.n_iter_ = loop.epoch  # scikit-learn's name for the epochs run
         stopper = next(c for c in loop.callbacks if isinstance(c, EarlyStopping))
         self.best_epoch_ = stopper.best_epoch
         self.n_features_in_ = X.shape[1]
+        if loop.epoch >= self.max_epochs:
+            import warnings
+
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.warn(
+                ConvergenceWarning(
+                    f"training reached max_epochs={self.max_epochs} before early stopping "
+                    f"ended it (best epoch {self.best_epoch_}); raise max_epochs"
+                ),
+                stacklevel=2,
+            )
         return self
 
     # -- what subclasses for other inputs (images, sequences) replace ----------------------
@@ -251,7 +275,7 @@ class _MLPBase(BaseEstimator):
         return {"estimator": type(self).__name__, **params, "data_sha256": digest.hexdigest()}
 
     def _warn(self, message: str) -> None:
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        warnings.warn(CheckpointWarning(message), stacklevel=3)
 
     # -- saving without pickle -------------------------------------------------------------
 
@@ -262,6 +286,7 @@ class _MLPBase(BaseEstimator):
         "y_scale_",
         "history_",
         "n_epochs_",
+        "n_iter_",
         "best_epoch_",
     )
 
@@ -294,14 +319,17 @@ class _MLPBase(BaseEstimator):
         """Rebuild a fitted estimator written by ``save_files`` (JSON and tensors only)."""
         from safetensors.torch import load_file
 
-        saved = json.loads((folder / "estimator.json").read_text())
+        from trainforge.models.saved import as_array, checked_network, read_saved
+
+        saved = read_saved(folder, cls, cls._FITTED)
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["params"].items()}
         estimator = cls(**params)
+        estimator._validate_params()  # types and ranges, as a fit would check them
         for key, value in saved["fitted"].items():
-            setattr(estimator, key, np.asarray(value) if key == "classes_" else value)
+            setattr(estimator, key, as_array(key, value))
         config = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()}
-        estimator.model_ = cls._rebuild(config)
-        estimator.model_.load_state_dict(load_file(folder / "weights.safetensors"))
+        weights = load_file(folder / "weights.safetensors")
+        estimator.model_ = checked_network(lambda: cls._rebuild(config), weights)
         estimator.model_.eval()
         return estimator
 

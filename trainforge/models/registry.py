@@ -254,8 +254,9 @@ def check_model(name: str, params: dict[str, Any], path: str) -> None:
     family = get_family(name, path)
     if not family.available():
         needs = " and ".join(family.requires)
+        which = "which are" if len(family.requires) > 1 else "which is"
         raise SpecError(
-            f"{path}.name: {name} needs {needs}, which is not installed; "
+            f"{path}.name: {name} needs {needs}, {which} not installed; "
             f'install it with pip install "trainforge[{family.requires[0]}]"'
         )
     classes = [_import(dotted) for dotted in family.classes.values()]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import html
 import json
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +11,9 @@ import pandas as pd
 
 from trainforge.atomic import write_text
 from trainforge.report import plots
+from trainforge.report.board import leaderboard
+from trainforge.report.columns import input_columns
+from trainforge.report.tables import duration, e, number, table
 
 REPORT = "report.html"
 STYLE = """
@@ -21,6 +22,9 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4}td.l,th.l{text-align:left}
+table.board td{white-space:nowrap}table.board td.l{white-space:normal;overflow-wrap:anywhere}
+table.board th{vertical-align:bottom}
+details{margin:.5em 0}summary{cursor:pointer;color:#555}
 img{max-width:100%;margin:.3em}.grid{display:flex;flex-wrap:wrap;align-items:flex-start}
 .wide{overflow-x:auto}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
@@ -38,12 +42,15 @@ def write_report(
         status: the status to show; the runner writes the report as the run's last artifact,
             just before it marks the run ``completed``.
     """
+    from trainforge.rundir import read_manifest
+
     run = Path(run)
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(run)  # checked: names no candidate folder outside the run
     if status:
         manifest["status"] = status
     sections = [
-        ("Leaderboard", lambda: _leaderboard(run)),
+        ("Leaderboard", lambda: leaderboard(run, manifest)),
+        ("Input columns", lambda: input_columns(run, manifest)),
         ("Learning curves", lambda: _curves(run)),
         ("Diagnostics of the best model", lambda: _diagnostics(run, manifest)),
         ("Permutation feature importance", lambda: _importance(run, manifest)),
@@ -52,16 +59,16 @@ def write_report(
         ("Run manifest", lambda: _manifest(manifest)),
         ("Resolved spec", lambda: _spec(run)),
     ]
-    body = [f"<h1>trainforge run {_e(manifest.get('id', run.name))}</h1>", _summary(manifest)]
+    body = [f"<h1>trainforge run {e(manifest.get('id', run.name))}</h1>", _summary(manifest)]
     for title, draw in sections:
         content = _drawn(draw)
         if content:
-            body.append(f"<h2>{_e(title)}</h2>\n{content}")
+            body.append(f"<h2>{e(title)}</h2>\n{content}")
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     body.append(f'<p class="muted">written {stamp} by trainforge</p>')
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>trainforge run {_e(manifest.get('id', run.name))}</title>"
+        f"<title>trainforge run {e(manifest.get('id', run.name))}</title>"
         f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
     target = Path(output) if output else run / REPORT
@@ -75,29 +82,22 @@ def _drawn(draw) -> str:
         return draw()
     except Exception as exc:  # noqa: BLE001 - one odd file must not cost the whole report
         reason = f"{type(exc).__name__}: {exc}"
-        return f'<p class="warn">this section could not be drawn: {_e(reason)}</p>'
+        return f'<p class="warn">this section could not be drawn: {e(reason)}</p>'
 
 
 def _summary(manifest: dict) -> str:
     best = manifest.get("best") or {}
     metric = manifest.get("primary_metric")
-    parts = [f"status <b>{_e(manifest.get('status'))}</b>", f"task {_e(manifest.get('task'))}"]
+    parts = [f"status <b>{e(manifest.get('status'))}</b>", f"task {e(manifest.get('task'))}"]
     if best:
-        parts.append(f"best <b>{_e(best.get('candidate'))}</b>")
+        parts.append(f"best <b>{e(best.get('candidate'))}</b>")
         if metric in best:
-            parts.append(f"{_e(metric)} {_fmt(best[metric])}")
-    parts.append(f"seed {_e(manifest.get('seed'))}")
+            parts.append(f"{e(metric)} {number(best[metric])}")
+    parts.append(f"seed {e(manifest.get('seed'))}")
     lines = [f"<p>{' · '.join(parts)}</p>"]
     for text in manifest.get("warnings", []) or []:
-        lines.append(f'<p class="warn">warning: {_e(text)}</p>')
+        lines.append(f'<p class="warn">warning: {e(text)}</p>')
     return "\n".join(lines)
-
-
-def _leaderboard(run: Path) -> str:
-    path = run / "leaderboard.csv"
-    if not path.is_file():
-        return ""
-    return _table(pd.read_csv(path))
 
 
 def _candidates(run: Path) -> list[Path]:
@@ -191,7 +191,7 @@ def _importance(run: Path, manifest: dict) -> str:
     if not best or not path.is_file():
         return ""
     frame = pd.read_csv(path)
-    return _img(plots.importance(frame, best)) + _table(frame)
+    return _img(plots.importance(frame, best)) + table(frame)
 
 
 def _search(run: Path, manifest: dict) -> str:
@@ -214,7 +214,7 @@ def _search(run: Path, manifest: dict) -> str:
         plots.search_history(trials, metric or "score", greater),
         plots.search_importance(importance),
     )
-    return images + _table(counts) + '<p class="muted">every trial: search.csv</p>'
+    return images + table(counts) + '<p class="muted">every trial: search.csv</p>'
 
 
 def _figures(run: Path) -> str:
@@ -223,7 +223,7 @@ def _figures(run: Path) -> str:
     for folder in _candidates(run):
         for path in sorted((folder / "figures").glob("*.png")):
             data = base64.b64encode(path.read_bytes()).decode("ascii")
-            parts.append(f"<h3>{_e(folder.name)}: {_e(path.stem)}</h3>{_img(data)}")
+            parts.append(f"<h3>{e(folder.name)}: {e(path.stem)}</h3>{_img(data)}")
     return "\n".join(parts)
 
 
@@ -241,8 +241,10 @@ def _manifest(manifest: dict) -> str:
         "error",
         "host",
     ):
-        if manifest.get(key) is not None:
-            rows.append((key, str(manifest[key])))
+        value = manifest.get(key)
+        if value is not None:
+            seconds = key == "seconds" and isinstance(value, (int, float))
+            rows.append((key, duration(value) if seconds else str(value)))
     for role, item in (manifest.get("inputs") or {}).items():
         rows.append(
             (
@@ -257,38 +259,13 @@ def _manifest(manifest: dict) -> str:
         rows.append((f"version: {name}", str(version)))
     for text in manifest.get("notices", []) or []:
         rows.append(("notice", text))
-    cells = "".join(
-        f'<tr><th class="l">{_e(k)}</th><td class="l">{_e(v)}</td></tr>' for k, v in rows
-    )
+    cells = "".join(f'<tr><th class="l">{e(k)}</th><td class="l">{e(v)}</td></tr>' for k, v in rows)
     return f"<table>{cells}</table>"
 
 
 def _spec(run: Path) -> str:
     path = run / "spec.yaml"
-    return f"<pre>{_e(path.read_text(encoding='utf-8'))}</pre>" if path.is_file() else ""
-
-
-def _table(frame: pd.DataFrame) -> str:
-    head = "".join(f'<th class="{_align(frame[c])}">{_e(c)}</th>' for c in frame.columns)
-    rows = []
-    for row in frame.itertuples(index=False):
-        cells = "".join(
-            f'<td class="{_align(frame[c])}">{_e(_fmt(v))}</td>' for c, v in zip(frame.columns, row)
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    return f'<div class="wide"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
-
-
-def _align(column: pd.Series) -> str:
-    return "" if pd.api.types.is_numeric_dtype(column) else "l"
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "-"
-        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+    return f"<pre>{e(path.read_text(encoding='utf-8'))}</pre>" if path.is_file() else ""
 
 
 def _img(data: str | None) -> str:
@@ -297,7 +274,3 @@ def _img(data: str | None) -> str:
 
 def _imgs(*images: str | None) -> str:
     return '<div class="grid">' + "\n".join(_img(i) for i in images if i) + "</div>"
-
-
-def _e(value) -> str:
-    return html.escape(str(value))

@@ -1,13 +1,15 @@
 """The report's figures, drawn with matplotlib's Agg canvas (no display, no pyplot state).
 
 Each function takes plain frames read from the run folder and returns a PNG as base64 text, or
-None when there is nothing to draw.
+None when there is nothing to draw. Titles that would reach past a figure's edges (long
+candidate names) are wrapped before it is saved, so none is clipped.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -17,15 +19,83 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 
 def _figure(width: float = 6.0, height: float = 4.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=90, layout="constrained")
+    figure = Figure(figsize=(width, height), dpi=90, layout="constrained")
+    FigureCanvasAgg(figure)  # measures text for fit_titles
+    return figure
 
 
 def _png(figure) -> str:
+    fit_titles(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.05)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def fit_titles(figure, tries: int = 3) -> None:
+    """Wrap each title wider than the room its anchor leaves inside the figure.
+
+    Each try lays the figure out again, since a title of two lines moves the axes.
+    """
+    for _ in range(tries):
+        figure.draw_without_rendering()
+        renderer = figure.canvas.get_renderer()
+        wrapped = False
+        for text in _titles(figure):
+            extent = text.get_window_extent(renderer)
+            room = _room(text.get_horizontalalignment(), extent, figure.bbox) - 4
+            if extent.width <= room:
+                continue
+            longest = max(len(line) for line in text.get_text().splitlines())
+            chars = max(8, int(longest * room / extent.width))
+            text.set_text(textwrap.fill(" ".join(text.get_text().split()), chars))
+            wrapped = True
+        if not wrapped:
+            return
+
+
+def _titles(figure) -> list:
+    texts = [figure._suptitle] if figure._suptitle is not None else []
+    for ax in figure.axes:
+        texts += [ax.title, ax._left_title, ax._right_title]
+    return [t for t in texts if t.get_text()]
+
+
+def _room(align: str, extent, box) -> float:
+    """How wide a text anchored where ``extent`` sits can be without leaving ``box``."""
+    if align == "left":
+        return box.x1 - extent.x0
+    if align == "right":
+        return extent.x1 - box.x0
+    middle = (extent.x0 + extent.x1) / 2
+    return 2 * min(middle - box.x0, box.x1 - middle)
+
+
+def _log_y(ax) -> None:
+    """A log y-axis labelled 0.03, 0.1, 0.6 rather than 3x10^-2 (a loss spans a decade or two)."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class Plain(LogFormatterSciNotation):
+        def __call__(self, x, pos=None):
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(Plain())
+    ax.yaxis.set_minor_formatter(Plain(labelOnlyBase=False))
+
+
+def _on_log_scale(measure: str, values: list) -> bool:
+    """Losses (and error metrics) fall by orders of magnitude over boosting rounds: on a linear
+    axis everything after the first rounds is a flat line."""
+    from trainforge.metrics import METRICS
+
+    lower_is_better = measure in METRICS and not METRICS[measure].greater_is_better
+    if not (lower_is_better or "loss" in measure):
+        return False
+    numbers = pd.concat(values).dropna()
+    return bool(len(numbers)) and bool((numbers > 0).all() and np.isfinite(numbers).all())
 
 
 def learning_curves(name: str, history: pd.DataFrame) -> str | None:
@@ -50,6 +120,10 @@ def learning_curves(name: str, history: pd.DataFrame) -> str | None:
             ax.plot(x, history[measure], label=f"training {measure}", color=COLORS[0])
         if f"val_{measure}" in history:
             ax.plot(x, history[f"val_{measure}"], label=f"validation {measure}", color=COLORS[1])
+        drawn = [history[c] for c in (measure, f"val_{measure}") if c in history]
+        if _on_log_scale(measure, drawn):
+            _log_y(ax)
+            ax.set_ylabel(f"{measure} (log scale)")
         ax.set_xlabel("epoch / round")
         ax.set_title(f"{name}: {measure}")
         ax.legend(fontsize=8)

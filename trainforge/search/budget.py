@@ -161,16 +161,18 @@ class PartDeadlines:
     def __init__(self, end: float, parts: int, clock=time.monotonic):
         self.end, self.parts, self.clock = end, max(parts, 1), clock
         self.started = 0
-        self.floor = max(end - clock(), 0.0) / self.parts
+        self.whole = max(end - clock(), 0.0)
 
-    def next(self) -> float:
-        """The deadline of the part starting now."""
+    def next(self, workers: int = 1) -> float:
+        """The deadline of the part starting now, when ``workers`` parts run at once: each
+        gets the time left shared by the rounds of parts still to run."""
         now = self.clock()
-        left = max(self.parts - self.started, 1)
+        rounds = math.ceil(max(self.parts - self.started, 1) / workers)
+        floor = self.whole / math.ceil(self.parts / workers)
         self.started += 1
         if math.isinf(self.end):
             return math.inf
-        return now + max((self.end - now) / left, self.floor)
+        return now + max((self.end - now) / rounds, floor)
 
 
 def bag_folds(spec, dataset, modality: str) -> int | None:

@@ -12,7 +12,7 @@ BOOSTING_NOTE = "pruned by its validation loss every 10 rounds; stopped at the d
 LOOP_NOTE = "pruned by its per-epoch validation loss; stopped at the deadline"
 
 
-def loop_hooks(report, at: float) -> list:
+def loop_hooks(report, at: float, stopped=None) -> list:
     """Pruning and deadline callbacks for estimators built on trainforge's training loop."""
     from trainforge.training.callbacks.deadline import Deadline
     from trainforge.training.callbacks.pruning import Pruning
@@ -22,13 +22,15 @@ def loop_hooks(report, at: float) -> list:
 
 class RoundHook:
     """``hook(round, val_loss) -> stop?`` for the boosting estimators' ``callbacks``: prunes
-    through ``report`` every REPORT_ROUNDS rounds and stops at the monotonic time ``at``."""
+    through ``report`` every REPORT_ROUNDS rounds, stops at the monotonic time ``at``, and
+    stops when ``stopped()`` says the trial was pruned (another fold, trained at the same
+    time, reported it)."""
 
-    def __init__(self, report, at: float):
-        self.report, self.at = report, at
+    def __init__(self, report, at: float, stopped=None):
+        self.report, self.at, self.stopped = report, at, stopped
 
     def __call__(self, round_: int, val_loss: float) -> bool:
-        if time.monotonic() >= self.at:
+        if time.monotonic() >= self.at or (self.stopped is not None and self.stopped()):
             return True
         return (
             self.report is not None
@@ -37,5 +39,5 @@ class RoundHook:
         )
 
 
-def boosting_hooks(report, at: float) -> list:
-    return [RoundHook(report, at)]
+def boosting_hooks(report, at: float, stopped=None) -> list:
+    return [RoundHook(report, at, stopped)]

@@ -78,11 +78,12 @@ class Space:
         params: the searchable parameters.
         fixed: settings every trial uses on top of the family's initial ones (e.g. more
             boosting rounds, since a search also tries small learning rates).
-        hooks: for families that can be stopped mid-fit: ``hooks(report, at)`` returns the
-            estimator's extra ``callbacks``, which report each epoch's (or boosting round's)
-            validation value through ``report(step, value) -> stop?`` (None: no pruning) and
-            stop at the ``time.monotonic()`` value ``at``. None: the fit cannot be stopped, so
-            the search starts it only when its predicted time fits the budget.
+        hooks: for families that can be stopped mid-fit: ``hooks(report, at, stopped)``
+            returns the estimator's extra ``callbacks``, which report each epoch's (or boosting
+            round's) validation value through ``report(step, value) -> stop?`` (None: no
+            pruning), stop at the ``time.monotonic()`` value ``at``, and stop when
+            ``stopped()`` (optional) says another fold of the trial was pruned. None: the fit
+            cannot be stopped, so the search starts it only when its predicted time fits.
         note: one line for the docs (where the settings come from, what is left out).
     """
 

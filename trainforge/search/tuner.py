@@ -27,7 +27,7 @@ import zlib
 
 from trainforge import stacking
 from trainforge.atomic import write_json
-from trainforge.candidate_run import Limits, record, train_one
+from trainforge.candidate_run import Limits, is_finished, record, train_one
 from trainforge.candidates import Candidate, CandidateResult, name_candidates
 from trainforge.leaderboard import ranked
 from trainforge.search.budget import Budget, PartDeadlines
@@ -382,20 +382,22 @@ class Tuner:
         """
         self.index += 1
         total = max(self.index, len(self.bases) + (self.budget.trials or 0))
-        self.ctx.observer.candidate_started(self.index, total, candidate.name)
+        if not is_finished(self.ctx.run, candidate.name):  # read back: not training
+            self.ctx.observer.candidate_started(self.index, total, candidate.name)
         space = candidate.family.space
         callbacks = None
         if space is not None and space.hooks is not None:
             deadlines = PartDeadlines(self.budget.fit_deadline(), len(self.ctx.dataset.folds))
 
-            def callbacks(part: str) -> list:
+            def callbacks(part: str, workers: int = 1) -> list:
                 if pruned:
-                    return space.hooks(None, time.monotonic())
-                return space.hooks(report if part == "fold-0" else None, deadlines.next())
+                    return space.hooks(None, time.monotonic(), lambda: True)
+                reporter = report if part == "fold-0" else None
+                return space.hooks(reporter, deadlines.next(workers), lambda: bool(pruned))
 
         folds = len(self.ctx.dataset.folds)
         by_size = self.budget.by_size(candidate.family, self.ctx.profile, folds)
-        done = (self.ctx.run.path / "candidates" / candidate.name / "metrics.json").is_file()
+        done = is_finished(self.ctx.run, candidate.name)
         clock = time.perf_counter()
         result = train_one(candidate, self.ctx, Limits(callbacks, save_if))
         result.model = None  # on disk; the run reads back what it needs

@@ -1,11 +1,13 @@
 """The MLflow tracker: one parent MLflow run per trainforge run, one nested run per candidate.
 
-Parent: tags (trainforge version, data sha256, git commit and dirty flag, seed), the best
-candidate's validation metrics, and artifacts (resolved spec, manifest, leaderboard, report, the
-best model as an MLflow pyfunc model). Each candidate: its resolved settings as parameters, its
-per-epoch metrics as steps, its final validation metrics, metrics.json and history.csv. Only the
-best model is copied into MLflow (a forest can weigh hundreds of MB); every candidate's bundle
-stays in the run folder, and ``trainforge.tracking.pyfunc.save_pyfunc`` wraps any of them.
+Parent (named after the user's run name, then the run id's stamp): tags (trainforge version,
+data sha256, git commit and dirty flag, seed), the input files as dataset inputs (name, path,
+sha256; no data), every validation metric of the best candidate, artifacts (resolved spec,
+manifest, leaderboard, report), and the best model as an MLflow logged model (a pyfunc model
+that loads without pickle). Each candidate: its resolved settings as parameters, its per-epoch
+metrics as steps, its final validation metrics, metrics.json and history.csv. Only the best
+model is copied into MLflow (a forest can weigh hundreds of MB); every candidate's bundle stays
+in the run folder, and ``trainforge.tracking.pyfunc.save_pyfunc`` wraps any of them.
 
 Tracking must never cost a user their training: the store is checked before training starts
 (a clear one-line error), and a failure later on prints one warning and switches tracking off
@@ -30,7 +32,10 @@ from trainforge import __version__
 from trainforge.errors import TrackingError
 
 PARENT_FILE = "tracking.json"  # in the run folder: where this run is tracked
+MODEL_NAME = "model"  # the best model's logged-model name: runs:/<parent run id>/model
 MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
+MAX_DIGEST = 36  # MLflow's limit on a dataset digest's length
+LIVE_SECONDS = 2.0  # how often epochs are sent while a candidate trains
 _STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 _QUIET = {  # MLflow's own console output stays out of the user's (a user's setting wins)
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
@@ -61,7 +66,13 @@ class MlflowTracker:
         self.parent: str | None = None
         self.children: dict[str, str] = {}
         self.live: set[str] = set()  # candidates whose epochs were logged as they happened
+        self.finished: set[str] = set()  # candidates whose nested run is terminated
+        self.earlier: dict[str, str] = {}  # on resume: candidates logged by an earlier attempt
+        self.pending: dict[str, list] = {}  # epochs not sent yet, by candidate
+        self.sent = 0.0  # time.monotonic() when pending epochs were last sent
         self.notices: list[str] = []
+        self.datasets: dict[str, tuple[str, str]] = {}  # role: (name, digest), once logged
+        self.data_logged = False
         self.path: Path | None = None
         self.enabled = True
 
@@ -72,17 +83,21 @@ class MlflowTracker:
             self.path = Path(path)
             manifest = _manifest(self.path)
             earlier = _read_parent(self.path, self.uri)
-            if earlier:  # a resumed run continues its MLflow run
+            if earlier:  # a resumed run continues its MLflow run and its candidates' runs
                 self.parent = earlier
                 self.client.update_run(earlier, status="RUNNING")
+                self._take_over_children()
             else:
+                name = _run_name(run_id, manifest.get("name") or _spec_name(self.path))
                 run = self.client.create_run(
-                    self.experiment_id, run_name=run_id, tags=_run_tags(manifest, path)
+                    self.experiment_id, run_name=name, tags=_run_tags(manifest, path)
                 )
                 self.parent = run.info.run_id
                 info = {"uri": self.uri, "experiment_id": self.experiment_id, "run": self.parent}
                 (self.path / PARENT_FILE).write_text(json.dumps(info, indent=2) + "\n")
-            self._log_params(self.parent, {"seed": manifest.get("seed")})
+            self._send(self.parent, params=_params({"seed": manifest.get("seed")}))
+            if manifest.get("resumed"):
+                self._close_orphans()
 
     def notice(self, message: str) -> None:
         self.notices.append(message)
@@ -92,70 +107,109 @@ class MlflowTracker:
 
     def candidate_started(self, index: int, total: int, name: str) -> None:
         with self._guard():
-            tags = {"mlflow.parentRunId": self.parent, "trainforge.candidate": name}
-            tags.update(_data_tags(_manifest(self.path)))
-            run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
-            self.children[name] = run.info.run_id
-            if index == 1:
-                self._set_tags(self.parent, _data_tags(_manifest(self.path)))
+            self._start_child(name)
 
     def epoch_end(self, name: str, epoch: int, total: int, metrics: dict) -> None:
+        """Epochs are sent at most every ``LIVE_SECONDS`` (and when the candidate finishes):
+        one database commit per epoch cost small runs more than their training."""
         with self._guard():
-            child = self.children.get(name)
-            if child is not None:
-                self.live.add(name)
-                self._log_metrics(child, metrics, step=epoch)
+            if name not in self.children:
+                return
+            self.live.add(name)
+            self.pending.setdefault(name, []).extend(_metrics(metrics, step=epoch))
+            if time.monotonic() - self.sent >= LIVE_SECONDS:
+                self._send_pending()
 
     def candidate_finished(self, index: int, total: int, result) -> None:
         with self._guard():
-            child = self.children.get(result.name)
-            if child is None:
+            if result.name in self.earlier:  # read back: an earlier attempt logged it
                 return
-            settings = dict(result.settings or {})
-            self._log_params(child, {"family": result.family, **settings})
+            child = self.children.get(result.name)
+            if child is None or result.name in self.finished:  # read back, not announced
+                child = self._start_child(result.name)
+            metrics = self.pending.pop(result.name, [])
             if result.name not in self.live:  # rounds known only after fitting, or resumed
-                self._log_history(child, result.history)
-            self._log_metrics(child, {**result.metrics, "fit_seconds": result.fit_seconds})
-            self._set_tags(child, {"trainforge.status": result.status})
+                metrics += _history(result.history)
+            metrics += _metrics({**result.metrics, "fit_seconds": result.fit_seconds})
+            tags = {"trainforge.status": result.status}
             if result.error:
-                self._set_tags(child, {"trainforge.error": result.error[:5000]})
-            # from the result itself: the run writes the candidate's files in another thread
-            from trainforge.candidate_run import record
-
-            self.client.log_dict(child, record(result), "metrics.json")
-            if result.history:
-                import pandas as pd
-
-                history = pd.DataFrame(result.history).to_csv(index=False)
-                self.client.log_text(child, history, "history.csv")
+                tags["trainforge.error"] = result.error[:5000]
+            settings = {"family": result.family, **(result.settings or {})}
+            self._send(child, metrics, _params(settings), _tags(tags))
+            with tempfile.TemporaryDirectory() as folder:  # one upload for both files
+                _candidate_files(result, Path(folder))
+                self.client.log_artifacts(child, folder)
             self.client.set_terminated(child, "FINISHED" if result.status == "ok" else "FAILED")
+            self.finished.add(result.name)
 
     def run_finished(self, status: str, path: str) -> None:
         with self._guard():
             if self.parent is None:
                 return
+            self._send_pending()
             run = Path(path)
             manifest = _manifest(run)
-            self._set_tags(self.parent, _data_tags(manifest))
+            if not self.data_logged:
+                self._log_datasets(manifest)
             best = manifest.get("best") or {}
-            if best:
-                self._set_tags(self.parent, {"trainforge.best": best.get("candidate")})
-                scores = {k: v for k, v in best.items() if k != "candidate"}
-                self._log_metrics(self.parent, scores)
-            for name in ("spec.yaml", "manifest.json", "leaderboard.csv", "report.html"):
+            saved = _candidate_record(run, best.get("candidate"))
+            scores = saved.get("metrics") or {k: v for k, v in best.items() if k != "candidate"}
+            tags = {**_data_tags(manifest), "trainforge.best": best.get("candidate")}
+            self._send(self.parent, _metrics(scores), tags=_tags(tags))
+            for name in ("spec.yaml", "leaderboard.csv", "report.html"):
                 if (run / name).is_file():
                     self.client.log_artifact(self.parent, str(run / name))
+            # the folder's manifest is marked completed only once tracking has finished
+            ended = {**manifest, "status": status} if manifest else {"status": status}
+            self.client.log_dict(self.parent, ended, "manifest.json")
             if self.notices:
                 self.client.log_text(self.parent, "\n".join(self.notices) + "\n", "notices.txt")
             model = run / "candidates" / str(best.get("candidate")) / "model"
             if status == "completed" and (model / "bundle.json").is_file():
-                self._log_model(self.parent, model)
+                self._log_model(model, saved, scores)
             for name, child in self.children.items():  # a failed run leaves some unfinished
-                if self.client.get_run(child).info.status == "RUNNING":
+                if name not in self.finished:
                     self.client.set_terminated(child, _STATUS.get(status, "FAILED"))
             self.client.set_terminated(self.parent, _STATUS.get(status, "FAILED"))
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _close_orphans(self) -> None:
+        """Mark KILLED any other parent run of this trainforge run that a kill left RUNNING
+        (killed after MLflow made it, before tracking.json named it)."""
+        run_id = self.path.name if self.path is not None else ""
+        for orphan in self.client.search_runs(
+            [self.experiment_id], f"tags.`trainforge.run_id` = '{run_id}'"
+        ):
+            if orphan.info.run_id != self.parent and orphan.info.status == "RUNNING":
+                self.client.set_terminated(orphan.info.run_id, "KILLED")
+
+    def _take_over_children(self) -> None:
+        """On resume: the candidates an earlier attempt logged keep their nested runs (they are
+        read back, not logged again); a nested run a kill left RUNNING is marked KILLED."""
+        found = self.client.search_runs(
+            [self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent}'"
+        )
+        for child in found:
+            name = child.data.tags.get("trainforge.candidate")
+            if child.info.status == "RUNNING":
+                self.client.set_terminated(child.info.run_id, "KILLED")
+            elif name and child.info.status in ("FINISHED", "FAILED"):
+                self.earlier[name] = child.info.run_id
+
+    def _start_child(self, name: str) -> str:
+        """A nested run for the candidate ``name``; the first one also records the data."""
+        manifest = _manifest(self.path)
+        tags = {"mlflow.parentRunId": self.parent, "trainforge.candidate": name}
+        tags.update(_data_tags(manifest))
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        self.children[name] = run.info.run_id
+        self.finished.discard(name)
+        self.earlier.pop(name, None)  # trained again in this attempt: logged again
+        if not self.data_logged:
+            self._send(self.parent, tags=_tags(_data_tags(manifest)))
+            self._log_datasets(manifest)
+        return run.info.run_id
 
     @contextmanager
     def _guard(self):
@@ -174,54 +228,63 @@ class MlflowTracker:
                 file=sys.stderr,
             )
 
-    def _log_metrics(self, run_id: str, values: dict, step: int = 0) -> None:
-        from mlflow.entities import Metric
+    def _send(self, run_id: str, metrics=(), params=(), tags=()) -> None:
+        """Metrics, parameters and tags in as few calls as MLflow allows (1,000 values each,
+        at most 100 parameters and 100 tags): one call per boosting round cost a CatBoost run
+        on 178 rows 25 s."""
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        while metrics or params or tags:
+            some_params, params = params[:100], params[100:]
+            some_tags, tags = tags[:100], tags[100:]
+            room = 1000 - len(some_params) - len(some_tags)
+            some_metrics, metrics = metrics[:room], metrics[room:]
+            self.client.log_batch(run_id, some_metrics, some_params, some_tags)
 
-        stamp = int(time.time() * 1000)
-        metrics = [
-            Metric(_key(k), float(v), stamp, step)
-            for k, v in values.items()
-            if k != "epoch" and _finite(v)
-        ]
-        for start in range(0, len(metrics), 1000):
-            self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    def _send_pending(self) -> None:
+        for name, metrics in self.pending.items():
+            self._send(self.children[name], metrics)
+        self.pending.clear()
+        self.sent = time.monotonic()
 
-    def _log_history(self, run_id: str, history: list[dict]) -> None:
-        """Every epoch's (or boosting round's) values in as few calls as MLflow allows (1,000
-        values each): one call per round cost a CatBoost run on 178 rows 25 s."""
-        from mlflow.entities import Metric
+    def _log_model(self, bundle: Path, saved: dict, scores: dict) -> None:
+        """The best model as the parent's logged model ``model``, with the candidate's settings
+        as its parameters and its validation metrics, measured on the validation data (a
+        holdout of the training data when there is no validation file)."""
+        from trainforge.tracking.pyfunc import log_pyfunc
 
-        stamp = int(time.time() * 1000)
-        metrics = [
-            Metric(_key(k), float(v), stamp, int(entry.get("epoch", entry.get("round", 0))))
-            for entry in history
-            for k, v in entry.items()
-            if k not in ("epoch", "round") and _finite(v)
-        ]
-        for start in range(0, len(metrics), 1000):
-            self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+        family = saved.get("family")
+        settings = {"family": family, **(saved.get("settings") or {})}
+        candidate = {"trainforge.candidate": saved.get("candidate"), "trainforge.family": family}
+        model_id = log_pyfunc(
+            self.client,
+            self.parent,
+            self.experiment_id,
+            bundle,
+            name=MODEL_NAME,
+            tags={k: str(v) for k, v in candidate.items() if v is not None},
+            params={_key(k): _text(v) for k, v in settings.items() if v is not None},
+        )
+        measured = self.datasets.get("validation") or self.datasets.get("train")
+        link = dict(zip(("dataset_name", "dataset_digest"), measured)) if measured else {}
+        self._send(self.parent, _metrics(scores, model_id=model_id, **link))
 
-    def _log_params(self, run_id: str, values: dict) -> None:
-        from mlflow.entities import Param
+    def _log_datasets(self, manifest: dict) -> None:
+        """The run's input files as MLflow dataset inputs of the parent run: name, source and
+        digest only (MLflow reads no data)."""
+        from mlflow.entities import DatasetInput, InputTag
 
-        params = [Param(_key(k), _text(v)) for k, v in values.items() if v is not None]
-        for start in range(0, len(params), 100):
-            self.client.log_batch(run_id, params=params[start : start + 100])
-
-    def _set_tags(self, run_id: str, tags: dict) -> None:
-        from mlflow.entities import RunTag
-
-        items = [RunTag(k, _text(v)) for k, v in tags.items() if v is not None]
-        if items:
-            self.client.log_batch(run_id, tags=items)
-
-    def _log_model(self, run_id: str, bundle: Path) -> None:
-        from trainforge.tracking.pyfunc import save_pyfunc
-
-        with tempfile.TemporaryDirectory() as staging:
-            target = Path(staging) / "model"
-            save_pyfunc(bundle, target)
-            self.client.log_artifacts(run_id, str(target), "model")
+        inputs = []
+        for role, item in (manifest.get("inputs") or {}).items():
+            if not (item or {}).get("fingerprint"):
+                continue
+            dataset, sha256 = _dataset(role, item, manifest.get("id"))
+            context = "training" if role == "train" else role
+            tags = [InputTag("mlflow.data.context", context), InputTag("trainforge.sha256", sha256)]
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags))
+            self.datasets[role] = (dataset.name, dataset.digest)
+        if inputs:
+            self.client.log_inputs(self.parent, datasets=inputs)
+            self.data_logged = True
 
 
 def quiet_mlflow() -> None:
@@ -322,6 +385,57 @@ def _read_parent(path: Path, uri: str) -> str | None:
     return info.get("run") if info.get("uri") == uri else None
 
 
+def _spec_name(path: Path) -> str | None:
+    """The ``name`` in the run's spec.yaml, if the user gave one."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load((path / "spec.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return spec.get("name") if isinstance(spec, dict) else None
+
+
+def _run_name(run_id: str, name: str | None) -> str:
+    """The parent's MLflow run name: the user's run name first, since the MLflow UI cuts long
+    names; then the id's time stamp and suffix (``adult-20261126-101010-a1b2c3`` for the run
+    ``20261126-101010-adult-a1b2c3``). Without a name, the run id."""
+    if not name:
+        return run_id
+    rest = run_id.replace(f"-{name}-", "-", 1)
+    return f"{name}-{rest}" if rest != run_id else f"{name} {run_id}"
+
+
+def _candidate_record(run: Path, candidate) -> dict:
+    """A candidate's metrics.json ({} if it cannot be read)."""
+    try:
+        saved = json.loads((run / "candidates" / str(candidate) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _dataset(role: str, item: dict, run_id):
+    """An input file as an MLflow dataset with no data: its file name, its path as a local
+    source (in-memory frames: a code source), and the first 36 hex digits of its sha256 as the
+    digest (MLflow keeps at most 36 characters). Returns the dataset and the full fingerprint
+    (``<sha256>``, or ``frame:<sha256>`` for an in-memory frame)."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+    from mlflow.data.meta_dataset import MetaDataset
+
+    sha256 = str(item.get("fingerprint", "")).removeprefix("sha256:")
+    digest = sha256.rpartition(":")[2][:MAX_DIGEST]
+    if item.get("path"):
+        path = Path(item["path"]).resolve()
+        source = get_dataset_source_from_json(json.dumps({"uri": str(path)}), "local")
+        name = path.name
+    else:
+        source = CodeDatasetSource({"trainforge.run_id": str(run_id)})
+        name = f"{role} (in memory)"
+    return MetaDataset(source, name=name, digest=digest), sha256
+
+
 def _run_tags(manifest: dict, path: str) -> dict:
     code = manifest.get("code") or {}
     tags = {
@@ -343,6 +457,56 @@ def _data_tags(manifest: dict) -> dict:
     if manifest.get("task"):
         tags["trainforge.task"] = manifest["task"]
     return tags
+
+
+def _metrics(values: dict, step: int = 0, **link) -> list:
+    """MLflow metrics of ``values`` at ``step`` (non-finite values left out); ``link``: a
+    Metric's ``model_id``, ``dataset_name`` and ``dataset_digest``."""
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    return [
+        Metric(_key(k), float(v), stamp, step, **link)
+        for k, v in values.items()
+        if k != "epoch" and _finite(v)
+    ]
+
+
+def _history(history: list[dict]) -> list:
+    """Every epoch's (or boosting round's) values as metrics, the epoch or round as step."""
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    return [
+        Metric(_key(k), float(v), stamp, int(entry.get("epoch", entry.get("round", 0))))
+        for entry in history or []
+        for k, v in entry.items()
+        if k not in ("epoch", "round") and _finite(v)
+    ]
+
+
+def _params(values: dict) -> list:
+    from mlflow.entities import Param
+
+    return [Param(_key(k), _text(v)) for k, v in values.items() if v is not None]
+
+
+def _tags(values: dict) -> list:
+    from mlflow.entities import RunTag
+
+    return [RunTag(k, _text(v)) for k, v in values.items() if v is not None]
+
+
+def _candidate_files(result, folder: Path) -> None:
+    """A candidate's metrics.json and history.csv, from the result itself (the run writes the
+    candidate's own files in another thread)."""
+    from trainforge.candidate_run import record
+
+    (folder / "metrics.json").write_text(json.dumps(record(result), indent=2, default=str))
+    if result.history:
+        import pandas as pd
+
+        pd.DataFrame(result.history).to_csv(folder / "history.csv", index=False)
 
 
 def _key(name) -> str:

@@ -8,7 +8,9 @@
 A checkpoint is written to a temporary folder beside its target, fsynced, moved into place with
 ``os.replace``, the parent folder fsynced, and only then is the manifest written (atomically).
 A folder without a manifest, or whose files do not match it, is incomplete or corrupt: loading
-reports it and falls back to the previous good checkpoint.
+reports it and falls back to the previous good checkpoint. So does one whose files match a
+rewritten manifest but cannot be put back into the loop (``resume_latest`` restores inside the
+fallback).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 
 from trainforge.atomic import fsync_dir, fsync_tree, write_json
 from trainforge.data.read import file_sha256
-from trainforge.errors import CheckpointError
+from trainforge.errors import CheckpointError, CheckpointMismatch
 
 TENSORS, STATE, MANIFEST = "tensors.safetensors", "state.json", "manifest.json"
 _NAME = re.compile(r"^step-(\d{8})$")
@@ -77,6 +79,35 @@ def load_latest(folder: Path, warn=print) -> Checkpoint | None:
     return None
 
 
+def resume_latest(folder: Path, build, restore, warn=print):
+    """A loop to train with: ``build()``'s, restored by ``restore(loop, checkpoint)`` from the
+    newest checkpoint that both loads and restores. One that fails either way is reported
+    (``warn``) and the previous one is tried, each on a freshly built loop (a half-restored
+    one is thrown away); with none left, the fresh loop starts from the beginning, unless one
+    of them belonged to a different model or data (CheckpointMismatch, raised then)."""
+    loop = build()
+    mismatch = None
+    for path in reversed(checkpoints(folder)):
+        try:
+            restore(loop, load_checkpoint(path))
+            return loop
+        except CheckpointMismatch as exc:  # tampered, or the folder is another model's
+            mismatch = exc
+            warn(f"{exc}; using the previous checkpoint")
+            loop = build()
+        except Exception as exc:  # noqa: BLE001 - any failure moves to the previous checkpoint
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            if not isinstance(exc, CheckpointError):
+                reason = (
+                    f"checkpoint {path.name} cannot be restored ({type(exc).__name__}: {reason})"
+                )
+            warn(f"{reason}; using the previous checkpoint")
+            loop = build()
+    if mismatch is not None:
+        raise mismatch  # no checkpoint here is this model's: refuse rather than overwrite them
+    return loop
+
+
 def load_checkpoint(path: Path) -> Checkpoint:
     """Load one checkpoint after verifying every file against its manifest."""
     from safetensors.torch import load_file
@@ -90,8 +121,12 @@ def load_checkpoint(path: Path) -> Checkpoint:
             if file_sha256(path / name) != expected[name]:
                 raise CheckpointError(f"checkpoint {path.name} is corrupt ({name} changed)")
         return Checkpoint(path, load_file(path / TENSORS), json.loads((path / STATE).read_text()))
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {path.name} cannot be read ({exc})") from None
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a manifest of [] or null, a file that is no
+        # safetensors: every way a checkpoint can be unreadable is a reason to fall back
+        kind = type(exc).__name__
+        raise CheckpointError(f"checkpoint {path.name} cannot be read ({kind}: {exc})") from None
 
 
 def prune(folder: Path, keep: int) -> None:

@@ -12,7 +12,7 @@ import random
 import numpy as np
 import torch
 
-from trainforge.errors import CheckpointError
+from trainforge.errors import CheckpointError, CheckpointMismatch
 
 
 def capture(loop, identity: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -57,7 +57,7 @@ def restore(loop, tensors: dict[str, torch.Tensor], state: dict, identity: dict)
             f"{k}: checkpoint {state['identity'].get(k)!r}, now {identity.get(k)!r}"
             for k in differs[:3]
         )
-        raise CheckpointError(f"the checkpoint belongs to a different model or spec ({shown})")
+        raise CheckpointMismatch(f"the checkpoint belongs to a different model or spec ({shown})")
     loop.model.load_state_dict(_prefixed(tensors, "model."))
     _load_optimizer(loop.optimizer, tensors, state["optimizer"])
     if state.get("scaler"):
@@ -68,7 +68,12 @@ def restore(loop, tensors: dict[str, torch.Tensor], state: dict, identity: dict)
     loop.epoch, loop.batch, loop.step = counters["epoch"], counters["batch"], counters["step"]
     loop.rows, loop.history, loop.stop = counters["rows"], counters["history"], counters["stop"]
     device = next(loop.model.parameters()).device
-    loop.order = tensors["loop.order"].to(device) if tensors["loop.order"].numel() else None
+    order = tensors["loop.order"]
+    if order.numel() and not torch.equal(
+        torch.sort(order.flatten()).values, torch.arange(len(order))
+    ):
+        raise CheckpointError("the checkpoint's row order is not a permutation of the rows")
+    loop.order = order.to(device) if order.numel() else None
     loop.loss_sum = tensors["loop.loss_sum"].to(device)
     for callback in loop.callbacks:
         callback.load_state_dict(

@@ -53,7 +53,8 @@ def load_unlabeled(spec: DataSpec, task: str, frame: pd.DataFrame | None = None)
     elif spec.train is None:
         raise DataError("data.train: no train data given; name a file or pass a frame")
     else:
-        frame, fingerprint = read_table(spec.train), f"sha256:{file_sha256(spec.train)}"
+        frame = read_table(spec.train, spec.sep, spec.decimal)
+        fingerprint = f"sha256:{file_sha256(spec.train)}"
     if len(frame) < 2:
         raise DataError(f"{task} needs at least 2 rows; the data has {len(frame)}")
     labels = None

@@ -41,20 +41,28 @@ TIMED_ROWS = 1000  # rows used to time predict/transform
 ONE_THREAD_MAX_CELLS = 20_000_000
 
 
-def train_all(spec, run, train, observer):
-    """Fit every candidate on all rows, score, save; returns the run's RunResult."""
-    from trainforge.candidate_run import record
-    from trainforge.run import RunResult, check_unchanged, inputs
-
+def prepare(spec, train=None) -> tuple:
+    """Read and check the data and plan the candidates, before the run has a folder (bad input
+    then leaves none behind): ``(data, primary, profile, candidates, notices)``."""
     task = spec.task.value
     data = load_unlabeled(spec.data, task, train)
-    check_unchanged(run, spec, data)
     primary = primary_metric(spec.metric, task)
     if primary.name in ("ari", "nmi") and data.labels is None:
         raise SpecError(f"metric: {primary.name} compares with true labels; name data.labels")
     profile = Profile(task, len(data.X), len(data.schema.columns), 0, spec.seed)
     candidates, substitutions = plan(spec.models, profile)
     notices = data.notices + substitutions + _sampling_notice(task, len(data.X))
+    return data, primary, profile, candidates, notices
+
+
+def train_all(spec, run, prepared: tuple, observer):
+    """Fit every candidate on all rows, score, save; returns the run's RunResult."""
+    from trainforge.candidate_run import record
+    from trainforge.run import RunResult, check_unchanged, inputs
+
+    task = spec.task.value
+    data, primary, profile, candidates, notices = prepared
+    check_unchanged(run, spec, data)
     for message in notices:
         observer.notice(message)
     run.update(

@@ -83,6 +83,35 @@ class ConvBlock(nn.Module):
         return self.dropout(self.pool(out))
 
 
+class AveragePool(nn.Module):
+    """Adaptive average pooling to ``size`` x ``size`` cells, written as two small matrix
+    products: each output cell is the mean of the same input window ``nn.AdaptiveAvgPool2d``
+    uses (start ``floor(i * n / size)``, end ``ceil((i + 1) * n / size)``). CUDA has no
+    deterministic backward for adaptive pooling with more than one output cell, so in
+    trainforge's default deterministic mode it failed at the first backward pass; matrix
+    products have one. It has no parameters, so saved models are unchanged."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.size == 1:  # a plain mean: deterministic everywhere
+            return x.mean(dim=(2, 3), keepdim=True)
+        rows = _windows(x.shape[2], self.size, x)
+        cols = _windows(x.shape[3], self.size, x)
+        return torch.einsum("ih,nchw,jw->ncij", rows, x, cols)
+
+
+def _windows(n: int, size: int, like: torch.Tensor) -> torch.Tensor:
+    """``(size, n)``: row i averages the inputs adaptive pooling gives output i."""
+    weights = torch.zeros(size, n, dtype=like.dtype, device=like.device)
+    for i in range(size):
+        start, end = (i * n) // size, -(-((i + 1) * n) // size)
+        weights[i, start:end] = 1.0 / (end - start)
+    return weights
+
+
 class CNN(nn.Module):
     """Conv blocks, average pooling, dropout and a linear head; input ``(N, C, H, W)``."""
 
@@ -92,7 +121,7 @@ class CNN(nn.Module):
         widths = (config.in_channels, *config.channels)
         self.blocks = nn.Sequential(*[ConvBlock(a, b, config) for a, b in zip(widths, widths[1:])])
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(config.pooled_size),
+            AveragePool(config.pooled_size),
             nn.Flatten(),
             nn.Dropout(min(2 * config.dropout, 0.5)),
             nn.Linear(widths[-1] * config.pooled_size**2, config.n_outputs),

@@ -10,6 +10,10 @@ from trainforge.training.callbacks.base import Callback
 class MetricsHook(Callback):
     """Calls ``forward(step, logs)`` at the end of every epoch.
 
+    A loop resumed from a checkpoint first replays the epochs it already has, so what listens
+    (a watchdog judging the whole curve, a tracker, a display) sees the run's full history, not
+    only the part after the resume.
+
     The loop never imports tracking; a tracker passes its logging function here.
     """
 
@@ -17,6 +21,10 @@ class MetricsHook(Callback):
 
     def __init__(self, forward: Callable[[int, dict], None]):
         self.forward = forward
+
+    def on_train_begin(self, loop) -> None:
+        for entry in loop.history:  # empty unless the loop was restored from a checkpoint
+            self.forward(0, dict(entry))
 
     def on_epoch_end(self, loop, logs: dict) -> None:
         self.forward(loop.step, dict(logs))
