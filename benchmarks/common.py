@@ -34,3 +34,16 @@ def machine_line() -> str:
     cores = len(os.sched_getaffinity(0))
     system = f"{platform.system()} {platform.release()}"
     return f"- Machine: {cores} cores (nproc), {cpu}, {ram:.1f} GiB RAM, {system}"
+
+
+def replace_section(path, heading: str, text: str) -> None:
+    """Put ``text`` (starting with ``heading``) in the Markdown file at ``path`` in place of the
+    section under that heading, or at the end when there is none."""
+    current = path.read_text()
+    if heading in current:
+        before, after = current.split(heading, 1)
+        rest = after.split("\n## ", 1)
+        current = before + text + ("\n## " + rest[1] if len(rest) > 1 else "")
+    else:
+        current = current.rstrip("\n") + "\n\n" + text
+    path.write_text(current)

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "tabular"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -153,14 +155,7 @@ def table(rows: list[dict], repeats: int) -> str:
 
 
 def write(text: str) -> None:
-    current = RESULTS.read_text()
-    if SECTION in current:
-        head, rest = current.split(SECTION, 1)
-        tail = rest.split("\n## ", 1)
-        current = head + text + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        current = current.rstrip() + "\n\n" + text
-    RESULTS.write_text(current)
+    replace_section(RESULTS, SECTION, text)
 
 
 def main() -> None:

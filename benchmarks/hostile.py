@@ -24,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from common import replace_section  # noqa: E402
+
 import hostile_corpus as corpus  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -109,14 +111,7 @@ def table(bundle_rows, checkpoint_rows, seconds: float, args) -> str:
 
 
 def write(text: str) -> None:
-    current = RESULTS.read_text()
-    if SECTION in current:
-        head, rest = current.split(SECTION, 1)
-        tail = rest.split("\n## ", 1)
-        current = head + text + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        current = current.rstrip() + "\n\n" + text
-    RESULTS.write_text(current)
+    replace_section(RESULTS, SECTION, text)
 
 
 def main() -> None:

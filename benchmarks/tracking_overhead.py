@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import machine_line, versions
+from common import machine_line, replace_section, versions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "tabular" / "adult.csv"
@@ -231,14 +231,7 @@ def main() -> None:
 
 
 def _write(text: str) -> None:
-    current = RESULTS.read_text()
-    if HEADING in current:
-        before, after = current.split(HEADING, 1)
-        rest = after.split("\n## ", 1)
-        current = before + text + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(current)
+    replace_section(RESULTS, HEADING, text)
 
 
 if __name__ == "__main__":

@@ -262,3 +262,32 @@ def test_a_20_second_budget_bounds_the_whole_command(tmp_path, small_csv):
     assert elapsed <= 21.0, f"the command took {elapsed:.1f} s"
     manifest = json.loads(next((tmp_path / "runs").glob("*/manifest.json")).read_text())
     assert manifest["status"] == "completed" and manifest["budget"]["used_seconds"] <= 20.0
+
+
+def test_histogram_boosting_stops_when_a_deadline_hook_asks(tmp_path):
+    """A search's deadline reaches scikit-learn's histogram boosting after every iteration (a
+    1,000-iteration fit at learning rate 0.01 once ran 43 s past a 60 s limit)."""
+    from trainforge.models.hgb import HGBClassifier
+    from trainforge.search.hooks import RoundHook
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(2000, 6))
+    y = (X[:, 0] + rng.normal(scale=0.5, size=2000) > 0).astype(int)
+    settings = {"max_iter": 1000, "learning_rate": 0.01, "early_stopping": True}
+    seen = []
+
+    def hook(iteration, val_loss):
+        seen.append(val_loss)
+        return iteration >= 7
+
+    stopped = HGBClassifier(**settings, callbacks=[hook], random_state=0).fit(X, y)
+    assert stopped.n_iter_ == 7 and len(seen) == 8 and seen[-1] < seen[0]
+    past = HGBClassifier(**settings, callbacks=[RoundHook(None, 0.0)], random_state=0).fit(X, y)
+    assert past.n_iter_ == 1  # a deadline already passed stops it after its first iteration
+    short = {**settings, "max_iter": 40}
+    whole = HGBClassifier(**short, random_state=0).fit(X, y)
+    hooked = HGBClassifier(**short, callbacks=[lambda i, v: False], random_state=0).fit(X, y)
+    assert np.array_equal(whole.predict_proba(X), hooked.predict_proba(X))
+    stopped.save_files(tmp_path)
+    loaded = HGBClassifier.load_files(tmp_path)
+    assert loaded.callbacks is None and np.array_equal(loaded.predict(X), stopped.predict(X))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,3 +74,149 @@ def test_the_cnns_pooling_equals_adaptive_pooling_and_is_deterministic(height, w
         torch.use_deterministic_algorithms(before)
     # each output cell averages its window: the gradient of their sum sums to their count
     assert torch.allclose(x.grad[0, 0].sum(), torch.tensor(float(size * size)), atol=1e-4)
+
+
+# -- the CUDA-graph step, through its CPU fallback -------------------------------------------
+
+
+def _loop(graph: bool, callbacks=()):
+    from trainforge.training.callbacks.grad_clip import GradientClipping
+    from trainforge.training.loop import Loop
+    from trainforge.training.optim import build_optimizer
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 3)
+    )
+    optimizer = build_optimizer("adamw", model.parameters(), lr=1e-2, weight_decay=1e-3)
+    loop = Loop(
+        model=model,
+        optimizer=optimizer,
+        loss_fn=torch.nn.functional.cross_entropy,
+        generator=torch.Generator().manual_seed(1),
+        max_epochs=4,
+        batch_size=32,
+        l1=1e-4,
+        callbacks=[GradientClipping(0.5), *callbacks],
+        graph=graph,
+    )
+    return loop
+
+
+def test_the_graph_step_on_the_cpu_computes_what_the_plain_step_does(monkeypatch):
+    from trainforge.training import graph_step
+    from trainforge.training.callbacks.lr_schedule import LRSchedule
+    from trainforge.training.loop import fit
+    from trainforge.training.schedules import build_schedule
+
+    X = torch.randn(203, 6, generator=torch.Generator().manual_seed(2))  # a ragged last batch
+    y = (X[:, 0] > 0).long() + (X[:, 1] > 0.5).long()
+    calls = []
+    original = graph_step.GraphStep.__call__
+    monkeypatch.setattr(
+        graph_step.GraphStep, "__call__", lambda self, *a: calls.append(1) or original(self, *a)
+    )
+    weights = []
+    for graph in (False, True):
+        loop = _loop(graph)
+        schedule = build_schedule("cosine", loop.optimizer, steps_per_epoch=7, max_epochs=4)
+        loop.callbacks = [*loop.callbacks, LRSchedule(schedule, monitor="loss")]
+        fit(loop, X, y)
+        weights.append({k: v.clone() for k, v in loop.model.state_dict().items()})
+        assert [h["epoch"] for h in loop.history] == [1, 2, 3, 4]
+    assert len(calls) == 4 * (203 // 32)  # every full batch, and only those, went through it
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
+
+
+def test_steps_a_graph_cannot_replay_stay_eager():
+    from trainforge.training.callbacks.base import Callback
+    from trainforge.training.graph_step import graph_safe
+
+    class Reads(Callback):
+        def after_backward(self, loop):
+            float(next(loop.model.parameters()).grad.norm())  # syncs with the host
+
+    assert graph_safe(_loop(True))  # gradient clipping is marked safe
+    assert not graph_safe(_loop(True, [Reads()]))
+    scaled = _loop(True)
+    scaled.precision = "16"
+    assert not graph_safe(scaled)
+    from trainforge.training.optim import build_optimizer
+
+    plain_adam = _loop(True)
+    captured = build_optimizer("adam", plain_adam.model.parameters(), lr=1e-3, capturable=True)
+    assert captured.param_groups[0]["capturable"] and not captured.param_groups[0]["fused"]
+
+
+# -- every neural family under torch's deterministic mode ------------------------------------
+
+
+@pytest.fixture
+def strict_determinism():
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=False)
+    yield
+    torch.use_deterministic_algorithms(before)
+
+
+def _families():
+    import numpy as np
+    from test_images import make_images
+    from test_sequences import spam_texts, wave_series
+
+    from trainforge.models.gan import GAN
+    from trainforge.models.image import CNNClassifier
+    from trainforge.models.neural import MLPClassifier, MLPRegressor
+    from trainforge.models.sequence import (
+        RNNClassifier,
+        RNNRegressor,
+        TransformerClassifier,
+        TransformerRegressor,
+    )
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(80, 5)).astype(np.float32)
+    images, labels = make_images(60)
+    series, waves = wave_series(40)
+    texts, spam = spam_texts(40)
+    short = {"max_epochs": 2, "random_state": 0}
+    return {
+        "mlp": (MLPClassifier(**short), table, (table[:, 0] > 0).astype(int)),
+        "mlp_regression": (MLPRegressor(**short), table, table[:, 1]),
+        "cnn_pooled": (CNNClassifier(channels=(4, 8), pooled_size=3, **short), images, labels),
+        "rnn": (RNNClassifier(hidden_size=8, **short), series, waves),
+        "rnn_text": (RNNRegressor(hidden_size=8, **short), texts, (spam == "spam").astype(float)),
+        "transformer": (TransformerClassifier(d_model=8, heads=2, **short), texts, spam),
+        "transformer_series": (
+            TransformerRegressor(d_model=8, heads=2, **short),
+            series,
+            (waves == "fast").astype(float),
+        ),
+        "gan": (GAN(width=8, latent_dim=4, quality_samples=50, **short), table, None),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mlp",
+        "mlp_regression",
+        "cnn_pooled",
+        "rnn",
+        "rnn_text",
+        "transformer",
+        "transformer_series",
+        "gan",
+    ],
+)
+def test_every_neural_family_fits_in_strict_deterministic_mode(strict_determinism, name):
+    estimator, X, y = _families()[name]
+    fitted = estimator.fit(X) if y is None else estimator.fit(X, y)
+    again = type(estimator)(**estimator.get_params())
+    again = again.fit(X) if y is None else again.fit(X, y)
+    if y is None:
+        assert np.array_equal(fitted.sample(5, random_state=0), again.sample(5, random_state=0))
+    else:
+        assert np.array_equal(fitted.predict(X), again.predict(X))

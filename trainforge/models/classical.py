@@ -15,6 +15,7 @@ from trainforge.models.registry import (
     Substitution,
     register,
 )
+from trainforge.search.hooks import BOOSTING_NOTE, boosting_hooks
 from trainforge.search.portfolio import learned_cost
 from trainforge.search.space import Choice, Float, Int, Space
 
@@ -292,7 +293,8 @@ for family in [
             ),
             fixed={"max_iter": 1000},
             note="early stopping as in the initial settings ends most fits well before 1,000 "
-            "rounds",
+            "rounds; " + BOOSTING_NOTE,
+            hooks=boosting_hooks,
         ),
         budget=_rules(20, "hist_gradient_boosting"),
     ),

@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from trainforge.errors import CheckpointWarning, DataError
 from trainforge.models.gan_quality import frechet_distance, image_features, table_features
 from trainforge.models.nets.gan import GANConfig, GANPair
+from trainforge.models.neural import NOT_IDENTITY
 from trainforge.training.callbacks.adversarial import AdversarialStep
 from trainforge.training.callbacks.checkpointing import Checkpointing
 from trainforge.training.callbacks.early_stopping import EarlyStopping
@@ -37,7 +38,8 @@ from trainforge.training.determinism import deterministic
 from trainforge.training.loop import Loop, fit
 from trainforge.training.state import restore
 
-_NOT_IDENTITY = {"checkpoint_dir", "checkpoint_every_steps", "resume", "verbose", "sample_dir"}
+# where and how loudly a fit runs, not what it computes: the MLP's list, and the sample folder
+_NOT_IDENTITY = {*NOT_IDENTITY, "sample_dir"}
 
 
 class GAN(BaseEstimator):

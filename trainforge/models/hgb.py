@@ -5,11 +5,17 @@ per tree: on car, five bagged fold models of about 800 trees each took 3 s to sa
 load, longer than fitting them. These subclasses save the trees as three concatenated arrays in
 one ``.npz`` (read with ``allow_pickle=False``) and the rest of the fitted estimator through
 skops; nothing else changes.
+
+They also take ``callbacks``: hooks ``hook(iteration, val_loss) -> stop?`` checked after every
+iteration when early stopping is on, as the other boosting estimators' are. A search's deadline
+and pruning stop a fit there (a fit of 1,000 iterations at learning rate 0.01 on five folds ran
+43 s past a 60 s limit without them); a stopped fit keeps the iterations it has.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +28,23 @@ TRUSTED = ["functools.partial", "sklearn.utils.validation.check_array"]
 
 
 class _Compact:
+    def __init__(self, *, callbacks=None, **params):
+        super().__init__(**params)
+        self.callbacks = callbacks
+
+    def _check_early_stopping_loss(self, *args, **kwargs):
+        stop = super()._check_early_stopping_loss(*args, **kwargs)
+        return self._hooked(stop, -self.validation_score_[-1])
+
+    def _check_early_stopping_scorer(self, *args, **kwargs):
+        stop = super()._check_early_stopping_scorer(*args, **kwargs)
+        return self._hooked(stop, -self.validation_score_[-1])
+
+    def _hooked(self, stop: bool, val_loss: float) -> bool:
+        iteration = len(self.validation_score_) - 1
+        asked = [hook(iteration, float(val_loss)) for hook in self.callbacks or ()]
+        return bool(stop or any(asked))
+
     def save_files(self, folder: Path) -> list[str]:
         import skops.io as sio
 
@@ -39,6 +62,7 @@ class _Compact:
         )
         rest = copy.copy(self)
         rest._predictors = []
+        rest.callbacks = None  # hooks of the search that trained it, not part of the model
         sio.dump(rest, folder / ESTIMATOR_FILE)
         return [ESTIMATOR_FILE, TREES_FILE]
 
@@ -74,9 +98,25 @@ def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _with_callbacks(cls: type) -> type:
+    """scikit-learn reads an estimator's parameters from its ``__init__`` signature: the
+    library class's parameters and ``callbacks``."""
+    parent = inspect.signature(cls.__mro__[2].__init__)
+    hook = inspect.Parameter("callbacks", inspect.Parameter.KEYWORD_ONLY, default=None)
+
+    def __init__(self, *, callbacks=None, **params):
+        _Compact.__init__(self, callbacks=callbacks, **params)
+
+    __init__.__signature__ = parent.replace(parameters=[*parent.parameters.values(), hook])
+    cls.__init__ = __init__
+    return cls
+
+
+@_with_callbacks
 class HGBClassifier(_Compact, HistGradientBoostingClassifier):
     """HistGradientBoostingClassifier that saves itself compactly (see the module doc)."""
 
 
+@_with_callbacks
 class HGBRegressor(_Compact, HistGradientBoostingRegressor):
     """HistGradientBoostingRegressor that saves itself compactly (see the module doc)."""

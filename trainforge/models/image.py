@@ -152,6 +152,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         deterministic=True,
         precision="32",
         compile=False,
+        cuda_graph=True,
         on_epoch=None,
         callbacks=None,
     ):
@@ -188,6 +189,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         self.deterministic = deterministic
         self.precision = precision
         self.compile = compile
+        self.cuda_graph = cuda_graph
         self.on_epoch = on_epoch
         self.callbacks = callbacks
 

@@ -40,7 +40,7 @@ from trainforge.training.state import restore
 
 PREDICT_BATCH = 8192
 # Parameters that change where or how loudly a fit runs, not what it computes.
-_NOT_IDENTITY = {
+NOT_IDENTITY = {
     "checkpoint_dir",
     "checkpoint_every_steps",
     "resume",
@@ -79,6 +79,7 @@ class _MLPBase(BaseEstimator):
         "deterministic": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
         "compile": ["boolean"],
+        "cuda_graph": ["boolean"],
         "on_epoch": [callable, None],
         "callbacks": [list, None],
     }
@@ -110,6 +111,7 @@ class _MLPBase(BaseEstimator):
         deterministic=True,
         precision="32",
         compile=False,
+        cuda_graph=True,
         on_epoch=None,
         callbacks=None,
     ):
@@ -138,6 +140,7 @@ class _MLPBase(BaseEstimator):
         self.deterministic = deterministic
         self.precision = precision
         self.compile = compile
+        self.cuda_graph = cuda_graph
         self.on_epoch = on_epoch
         self.callbacks = callbacks
 
@@ -153,6 +156,8 @@ class _MLPBase(BaseEstimator):
         monitor = "val_loss" if len(valid) else "loss"
         identity = self._identity(X, targets)
 
+        graph = self.cuda_graph and device.type == "cuda" and not self.compile
+
         def build() -> Loop:
             torch.manual_seed(seed)
             model = self._network(X, n_outputs).to(device)
@@ -163,6 +168,7 @@ class _MLPBase(BaseEstimator):
                     model.parameters(),
                     lr=self.learning_rate,
                     weight_decay=self.weight_decay,
+                    capturable=graph,
                 ),
                 loss_fn=loss_fn,
                 generator=torch.Generator().manual_seed(seed),
@@ -171,6 +177,7 @@ class _MLPBase(BaseEstimator):
                 l1=self.l1,
                 forward=torch.compile(model) if self.compile else None,
                 precision=self.precision,
+                graph=graph,
             )
             loop.callbacks = self._callbacks(loop, monitor, identity, len(train))
             return loop
@@ -269,7 +276,7 @@ class _MLPBase(BaseEstimator):
 
     def _identity(self, X: np.ndarray, targets: np.ndarray) -> dict:
         """What a checkpoint must match to be resumed: class, parameters, data."""
-        params = {k: repr(v) for k, v in self.get_params().items() if k not in _NOT_IDENTITY}
+        params = {k: repr(v) for k, v in self.get_params().items() if k not in NOT_IDENTITY}
         digest = hashlib.sha256(np.ascontiguousarray(X).tobytes())
         digest.update(np.ascontiguousarray(targets).tobytes())
         return {"estimator": type(self).__name__, **params, "data_sha256": digest.hexdigest()}

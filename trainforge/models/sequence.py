@@ -226,6 +226,7 @@ class _RNNBase(_SequenceBase):
         deterministic=True,
         precision="32",
         compile=False,
+        cuda_graph=True,
         on_epoch=None,
         callbacks=None,
     ):
@@ -301,6 +302,7 @@ class _TransformerBase(_SequenceBase):
         deterministic=True,
         precision="32",
         compile=False,
+        cuda_graph=True,
         on_epoch=None,
         callbacks=None,
     ):

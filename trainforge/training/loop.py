@@ -7,8 +7,9 @@ progress, tracking). Callbacks talk to the loop through the ``Loop`` fields and 
 
 The loop syncs with the host once per epoch (to read the epoch's mean loss), never per step, so
 it stays fast on a GPU. Optional speed-ups: ``forward`` can be a ``torch.compile``-d model (the
-plain ``model`` is what checkpoints save), and ``precision`` runs forward and loss under
-autocast in bfloat16 or float16 (float16 with a gradient scaler, saved in checkpoints too).
+plain ``model`` is what checkpoints save), ``precision`` runs forward and loss under
+autocast in bfloat16 or float16 (float16 with a gradient scaler, saved in checkpoints too), and
+``graph`` replays the step of full batches from a CUDA graph (trainforge.training.graph_step).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from trainforge.errors import TrainingError
 from trainforge.training.callbacks import Callback
+from trainforge.training.graph_step import GraphStep, graph_safe
 from trainforge.training.optim import l1_penalty
 
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
@@ -43,6 +45,8 @@ class Loop:
             draws on its own seeded generator, which a callback saves in checkpoints.
         train_step: optional replacement for forward/backward/step on one batch that returns
             the batch's loss (a GAN's alternating updates with two optimizers).
+        graph: replay full batches' steps from a CUDA graph where the step allows it (on the
+            CPU the same static-buffer step runs eagerly and computes what the plain one does).
     """
 
     model: torch.nn.Module
@@ -58,6 +62,7 @@ class Loop:
     scaler: torch.amp.GradScaler | None = None
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
     train_step: Callable[[Loop, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    graph: bool = False
     epoch: int = 0
     batch: int = 0
     step: int = 0
@@ -87,6 +92,9 @@ def fit(
     autocast = torch.autocast(X.device.type, PRECISIONS[loop.precision], loop.precision != "32")
     if loop.precision == "16" and loop.scaler is None:
         loop.scaler = torch.amp.GradScaler(X.device.type)
+    graphed = None
+    if loop.graph and graph_safe(loop):
+        graphed = GraphStep(loop, forward, autocast, lambda loss: _penalised(loop, loss))
     _each(loop, "on_train_begin")
     while loop.epoch < loop.max_epochs and not loop.stop:
         if loop.batch == 0:  # a new epoch; a resumed one keeps its order and sums
@@ -105,12 +113,13 @@ def fit(
                 xb = loop.augment(xb)
             if loop.train_step is not None:
                 loss = loop.train_step(loop, xb, yb)
+            elif graphed is not None and len(xb) == loop.batch_size:
+                loss = graphed(xb, yb)
             else:
                 with autocast:
                     loss = loop.loss_fn(forward(xb), yb)
-                penalised = loss + l1_penalty(loop.model, loop.l1) if loop.l1 else loss
                 loop.optimizer.zero_grad(set_to_none=True)
-                _backward(loop, penalised)
+                _backward(loop, _penalised(loop, loss))
                 _each(loop, "after_backward")
                 _step(loop)
             loop.loss_sum += loss.detach().double() * len(xb)
@@ -129,6 +138,10 @@ def fit(
         _each(loop, "on_epoch_end", logs)
     _each(loop, "on_train_end")
     return loop
+
+
+def _penalised(loop: Loop, loss: torch.Tensor) -> torch.Tensor:
+    return loss + l1_penalty(loop.model, loop.l1) if loop.l1 else loss
 
 
 def _backward(loop: Loop, loss: torch.Tensor) -> None:

@@ -35,6 +35,7 @@ def build_optimizer(
     momentum: float | None = None,
     nesterov: bool = False,
     fused: bool | None = None,
+    capturable: bool = False,
 ) -> torch.optim.Optimizer:
     """Build an optimizer by name.
 
@@ -48,6 +49,9 @@ def build_optimizer(
         nesterov: Nesterov momentum, ``sgd`` only; needs a positive momentum.
         fused: use the fused kernel. ``None`` chooses it whenever the optimizer has one (sgd,
             adam, adamw, on CPU or CUDA); fused kernels are deterministic on the CPU too.
+        capturable: keep ``adam``'s and ``adamw``'s step count on the device so that a CUDA
+            graph can capture the step (the foreach kernels then, not the fused ones); the other
+            optimizers ignore it.
 
     Returns:
         The torch optimizer.
@@ -68,7 +72,9 @@ def build_optimizer(
         options["momentum"] = momentum
     if name == "sgd":
         options["nesterov"] = nesterov
-    if _use_fused(name, cls, params, fused):
+    if capturable and name in ("adam", "adamw"):
+        options["capturable"] = True
+    elif _use_fused(name, cls, params, fused):
         options["fused"] = True
     return cls(params, **options)
 

@@ -11,6 +11,7 @@ class GradientClipping(Callback):
     """Scales gradients so their global L2 norm is at most ``max_norm``."""
 
     name = "gradient_clipping"
+    graph_safe = True  # tensor operations only: a CUDA graph can replay them
 
     def __init__(self, max_norm: float):
         self.max_norm = max_norm
