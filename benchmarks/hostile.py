@@ -85,24 +85,35 @@ def table(bundle_rows, checkpoint_rows, seconds: float, args) -> str:
     )
     lines += [
         "",
-        "| checkpoint mutation | cases | fell back, weights identical | other |",
-        "|---|---:|---:|---:|",
+        "| checkpoint mutation | cases | fell back, weights identical | refused in one line "
+        "| resumed, other weights | crashed |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     by_ckpt = collections.defaultdict(collections.Counter)
     for mutation, outcome in checkpoint_rows:
         by_ckpt[mutation][outcome.kind] += 1
     for mutation, counts in by_ckpt.items():
         total = sum(counts.values())
-        other = total - counts["fallback"]
-        lines.append(f"| {mutation} | {total} | {counts['fallback']} | {other} |")
+        lines.append(
+            f"| {mutation} | {total} | {counts['fallback']} | {counts['refused']} "
+            f"| {counts['wrong']} | {counts['crashed']} |"
+        )
     crashes = [f"{k} {m}: {o.detail}" for k, m, _, o in bundle_rows if o.kind == "crashed"]
-    wrong = [f"{m}: {o.kind} {o.detail}" for m, o in checkpoint_rows if o.kind != "fallback"]
+    wrong = [f"{m}: {o.kind} {o.detail}" for m, o in checkpoint_rows if o.kind == "crashed"]
+    undetected = [o.detail for _, o in checkpoint_rows if o.kind == "wrong"]
     lines += [
         "",
         '"Loaded and predicted" are mutations that did not matter to the model (a byte of '
         "bundle.json outside any field it reads, a threshold) or that bundle.json's sha256 "
         "values cannot catch because they are not signed; a signed bundle refuses them "
         "(docs/runs.md).",
+        "",
+        '"Resumed, other weights" are checkpoints whose tensor values were changed and whose '
+        "manifest was rewritten to match: the sha256 values of a checkpoint stop accidents, not "
+        "someone who can write to the run folder, and a changed weight that keeps its shape is "
+        f"a valid checkpoint ({len(undetected)} here: "
+        + "; ".join(sorted(set(undetected))[:6])
+        + ").",
         "",
     ]
     if crashes or wrong:
@@ -123,7 +134,7 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        bundle_rows = bundles(work, args.seeds)
+        bundle_rows = bundles(work, args.seeds) if args.seeds else []
         checkpoint_rows = checkpoints(work / "checkpoints", args.checkpoint_seeds)
     text = table(bundle_rows, checkpoint_rows, time.monotonic() - started, args)
     print(text)

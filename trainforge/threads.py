@@ -89,6 +89,8 @@ def limited(threads: int, torch: bool = False):
     if torch:
         import torch as _torch  # noqa: F401 - loaded so that its pool can be limited
     torch = sys.modules.get("torch")
+    if not hasattr(torch, "get_num_threads"):
+        torch = None  # absent, or still being imported by another thread: nothing to limit yet
     before = torch.get_num_threads() if torch is not None else None
     try:
         with threadpool_limits(limits=threads):

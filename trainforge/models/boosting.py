@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 _COMMON = {
     "n_estimators": [Interval(Integral, 1, None, closed="left")],
@@ -52,6 +52,8 @@ class _Boosted(BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
+        if len(X) < 2:
+            raise ValueError(f"boosting needs at least 2 rows to train, got {len(X)} sample")
         if self._task == "classification":
             check_classification_targets(y)
             self.classes_, y = np.unique(y, return_inverse=True)
@@ -59,7 +61,13 @@ class _Boosted(BaseEstimator):
                 raise ValueError("the target has 1 class; a classifier needs at least 2")
         else:
             y = np.asarray(y, dtype=np.float64)
-        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        weight = None
+        if sample_weight is not None:
+            weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            if not weight.any():
+                raise ValueError("every sample weight is zero: nothing to learn from")
         train, valid = _split(y, self._task, self.validation_fraction, self._seed())
         self.n_jobs_ = _threads(self.n_jobs)
         self.booster_, self.history_ = self._train(
@@ -68,6 +76,11 @@ class _Boosted(BaseEstimator):
         )
         self.n_rounds_ = len(self.history_)
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values go down a learned branch
+        return tags
 
     def _seed(self) -> int:
         rs = self.random_state
@@ -148,7 +161,8 @@ class _Classifier(ClassifierMixin):
         return raw
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class _Regressor(RegressorMixin):

@@ -500,9 +500,12 @@ def _tags(values: dict) -> list:
 def _candidate_files(result, folder: Path) -> None:
     """A candidate's metrics.json and history.csv, from the result itself (the run writes the
     candidate's own files in another thread)."""
-    from trainforge.candidate_run import record
+    saved = getattr(result, "record", None)  # sent from the run's process as a record
+    if saved is None:
+        from trainforge.candidate_run import record
 
-    (folder / "metrics.json").write_text(json.dumps(record(result), indent=2, default=str))
+        saved = record(result)
+    (folder / "metrics.json").write_text(json.dumps(saved, indent=2, default=str))
     if result.history:
         import pandas as pd
 

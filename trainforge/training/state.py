@@ -106,7 +106,37 @@ def _load_optimizer(optimizer, tensors: dict, state: dict) -> None:
         values = dict(state["plain"].get(str(index), {}))
         values.update(_prefixed(tensors, f"optimizer.{index}."))
         restored[index] = values
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    _check_optimizer_state(restored, params, _NEEDS.get(type(optimizer).__name__, set()))
     optimizer.load_state_dict({"state": restored, "param_groups": state["param_groups"]})
+
+
+# what each optimizer's step reads from a parameter's state, once it has stepped
+_NEEDS = {"Adam": {"step", "exp_avg", "exp_avg_sq"}, "AdamW": {"step", "exp_avg", "exp_avg_sq"}}
+
+
+def _check_optimizer_state(restored: dict, params: list, needs: set) -> None:
+    """Refuse optimizer state that would fail or misbehave at the next step: every parameter's
+    state has the same entries, each buffer has its parameter's shape, a step count is one
+    number. (torch loads such state without a word and fails later, mid-training.)"""
+    keys = {frozenset(values) for values in restored.values()}
+    if len(keys) > 1:
+        raise CheckpointError("the checkpoint's optimizer state differs between parameters")
+    if keys and next(iter(keys)) and not needs <= next(iter(keys)):
+        missing = ", ".join(sorted(needs - next(iter(keys))))
+        raise CheckpointError(f"the checkpoint's optimizer state lacks {missing}")
+    for index, values in restored.items():
+        if not isinstance(index, int) or not 0 <= index < len(params):
+            raise CheckpointError(f"the checkpoint's optimizer state names parameter {index!r}")
+        for key, value in values.items():
+            if not torch.is_tensor(value):
+                continue
+            expected = () if key == "step" else tuple(params[index].shape)
+            if tuple(value.shape) != expected and not (key == "step" and value.numel() == 1):
+                raise CheckpointError(
+                    f"the checkpoint's optimizer {key} for parameter {index} has shape "
+                    f"{tuple(value.shape)}, not {expected}"
+                )
 
 
 def _rng_tensors(generator: torch.Generator) -> dict:
