@@ -935,14 +935,9 @@ def venv_versions() -> dict:
 
 
 def write_section(text: str) -> None:
-    current = RESULTS.read_text()
-    if SECTION in current:
-        head, rest = current.split(SECTION, 1)
-        tail = rest.split("\n## ", 1)
-        current = head + text + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(current)
+    from common import replace_section
+
+    replace_section(RESULTS, SECTION, text)
 
 
 def main() -> None:

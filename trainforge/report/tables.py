@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from trainforge.console import size  # one formatting for sizes, terminal and report
+
 
 def number(value) -> str:
     """A score or any other value: four decimals, thousands separated, "-" for missing."""
@@ -26,18 +28,6 @@ def number(value) -> str:
     if value != 0 and abs(value) < 0.001:
         return f"{value:.3g}"
     return f"{value:.4f}"
-
-
-def size(kb: float) -> str:
-    """A size in kB (KiB, as the leaderboard's ``size_kb``): "3.9 kB", "194 kB", "1.2 MB"."""
-    if _missing(kb):
-        return "-"
-    if kb < 10:
-        return f"{kb:.1f} kB"
-    if kb < 999.5:
-        return f"{kb:.0f} kB"
-    mb = kb / 1024
-    return f"{mb:.1f} MB" if mb < 10 else f"{mb:,.0f} MB"
 
 
 def duration(seconds: float) -> str:
