@@ -77,7 +77,9 @@ def test_a_time_budget_cuts_the_importance_repeats_or_skips_it(binary_run, tmp_p
     model = binary_run.best
     for name in ("none", "all", "free"):
         (tmp_path / name).mkdir()
-    skipped = write_importance(model, dataset, metric, tmp_path / "none", seconds=0.0)
+    none = write_importance(model, dataset, metric, tmp_path / "none", seconds=0.0)
+    assert none == "permutation importance skipped: the time limit left no time for it"
+    skipped = write_importance(model, dataset, metric, tmp_path / "none", seconds=1e-6)
     assert skipped.startswith("permutation importance skipped: one pass takes about ")
     assert not any((tmp_path / "none").iterdir())
     assert write_importance(model, dataset, metric, tmp_path / "all", seconds=600.0) is None

@@ -116,7 +116,12 @@ def write_importance(
     fold = dataset.folds[0] if dataset.folds else None
     if model is None or fold is None or len(fold.X_valid) < 2:
         return None
-    model = first_fold(model)
+    seconds = IMPORTANCE_SECONDS if seconds is None else seconds
+    if seconds <= 0:
+        return "permutation importance skipped: the time limit left no time for it"
+    clock = time.perf_counter()
+    model = first_fold(model)  # a model kept on disk loads here, in the time given
+    seconds -= time.perf_counter() - clock
     X, y = fold.X_valid, np.asarray(fold.y_valid)
     if len(X) > IMPORTANCE_ROWS:
         rows = np.sort(np.random.RandomState(0).choice(len(X), IMPORTANCE_ROWS, replace=False))
@@ -133,7 +138,6 @@ def write_importance(
         value = primary.compute(y, pred, proba)
         return value if primary.greater_is_better else -value
 
-    seconds = IMPORTANCE_SECONDS if seconds is None else seconds
     # Many small predictions: thread pools cost more than they give here (measured on adult
     # with histogram gradient boosting: 66 s on all threads, 9 s on one, same numbers).
     with threadpool_limits(1):
@@ -176,15 +180,20 @@ def _permuted_drops(X: pd.DataFrame, columns, score, reference: float, repeats: 
 
 def first_fold(model: Model) -> Model:
     """A bagged model's first fold model; for an ensemble or a stack, the same made of its
-    members' (and its top's) first fold models. Other models are returned as they are."""
+    members' (and its top's) first fold models, read from disk for a model kept there. Other
+    models are returned as they are."""
+    from trainforge.bundle import SavedModel, load_bundle
     from trainforge.model import BaggedModel, EnsembleModel, StackedModel
 
+    if isinstance(model, SavedModel):  # only the first folds are read from disk
+        loaded = model.in_memory
+        return first_fold(loaded) if loaded else load_bundle(model.path, first_fold=True)
     if isinstance(model, BaggedModel):
         return model.folds[0]
     if isinstance(model, StackedModel):
-        members = {name: first_fold(m.loaded()) for name, m in model.members.items()}
-        return StackedModel(members, first_fold(model.top.loaded()), model.schema, model.threshold)
+        members = {name: first_fold(m) for name, m in model.members.items()}
+        return StackedModel(members, first_fold(model.top), model.schema, model.threshold)
     if isinstance(model, EnsembleModel):
-        members = {name: first_fold(m.loaded()) for name, m in model.members.items()}
+        members = {name: first_fold(m) for name, m in model.members.items()}
         return EnsembleModel(members, model.weights, model.schema, model.threshold, model.meta)
     return model

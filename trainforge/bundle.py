@@ -129,6 +129,11 @@ class SavedModel(Model):
     def has_proba(self) -> bool:
         return self.loaded().has_proba
 
+    @property
+    def in_memory(self) -> Model | None:
+        """The model if it has been loaded, else None."""
+        return self._loaded
+
     def loaded(self) -> Model:
         if self._loaded is None:
             self._loaded = load_bundle(self.path)
@@ -200,36 +205,41 @@ def _link_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, copy_function=link)
 
 
-def load_bundle(path: str | Path, key=None) -> Model:
+def load_bundle(path: str | Path, key=None, first_fold: bool = False) -> Model:
     """Load a bundle folder, refusing files that changed or hold untrusted types, paths that
     leave the folder, symbolic links and malformed trees (trainforge.bundle_checks).
 
     Args:
         key: with a signing key (bytes, or a key file's path), the bundle must carry a valid
             signature made with it (``trainforge sign``).
+        first_fold: load a bagged model as its first fold model only, in an ensemble or stack
+            too (what the permutation importance measures: trainforge.artifacts.first_fold).
     """
     path = Path(path)
     no_links(path)
     if key is not None:
         verify(path, read_key(key))
     info = read_info(path)
-    model = _load(path, info)
+    model = _load(path, info, first_fold)
     about = {k: info[k] for k in ("candidate", "validation") if k in info}
     if isinstance(about.get("validation"), dict):
         model.about = about
     return model
 
 
-def _load(path: Path, info: dict) -> Model:
+def _load(path: Path, info: dict, first_fold: bool = False) -> Model:
     schema = _schema(path, info)
     if info["format"] == ENSEMBLE_FORMAT:
-        return _load_ensemble(path, info, schema)
+        return _load_ensemble(path, info, schema, first_fold)
     if info["format"] == STACKED_FORMAT:
-        members = _load_members(path, info.get("members"))
-        top = load_bundle(path / "top")
+        members = _load_members(path, info.get("members"), first_fold)
+        top = load_bundle(path / "top", first_fold=first_fold)
         return StackedModel(members, top, schema, info.get("threshold"))
     if info["format"] == BAGGED_FORMAT:
-        folds = [_load_plain(path / "folds" / str(k)) for k in range(_fold_count(path, info))]
+        count = _fold_count(path, info)
+        if first_fold:
+            return _load_plain(path / "folds" / "0")
+        folds = [_load_plain(path / "folds" / str(k)) for k in range(count)]
         return BaggedModel(folds, schema, info["family"], info.get("threshold"))
     if schema.task in ("clustering", "reduction"):
         from trainforge.unsupervised.model import UnsupervisedModel
@@ -273,18 +283,18 @@ def _fold_count(path: Path, info: dict) -> int:
     return count
 
 
-def _load_ensemble(path: Path, info: dict, schema: Schema) -> EnsembleModel:
+def _load_ensemble(path: Path, info: dict, schema: Schema, first_fold: bool) -> EnsembleModel:
     """Load the members (each checked as its own bundle) and combine them."""
     weights = info.get("weights")
     if not isinstance(weights, dict) or not weights:
         raise BundleError(f"{path / INFO_FILE}: 'weights' must name the ensemble's members")
-    members = _load_members(path, list(weights))
+    members = _load_members(path, list(weights), first_fold)
     weights = {str(k): float(v) for k, v in weights.items()}
     meta = _load_meta(path / META_FILE, info["meta_sha256"]) if info.get("meta_sha256") else None
     return EnsembleModel(members, weights, schema, info.get("threshold"), meta)
 
 
-def _load_members(path: Path, names) -> dict[str, Model]:
+def _load_members(path: Path, names, first_fold: bool) -> dict[str, Model]:
     if not isinstance(names, list) or not names:
         raise BundleError(f"{path / INFO_FILE}: the bundle names no members")
     members = {}
@@ -292,7 +302,7 @@ def _load_members(path: Path, names) -> dict[str, Model]:
         folder = path / "members" / _member_name(name, path)
         if not folder.is_dir():
             raise BundleError(f"{path}: member {name} is missing; the model is incomplete")
-        members[name] = load_bundle(folder)
+        members[name] = load_bundle(folder, first_fold=first_fold)
     return members
 
 

@@ -29,9 +29,15 @@ class RunResult:
 
     path: Path
     leaderboard: pd.DataFrame
-    best: Model
+    best_model: Model  # may still be on disk (trainforge.bundle.SavedModel): see ``best``
     best_name: str
     results: list[CandidateResult]
+
+    @property
+    def best(self) -> Model:
+        """The best model, in memory (read from the run folder on first use: a command line
+        run that never predicts in Python does not spend seconds loading an ensemble)."""
+        return self.best_model.loaded()
 
 
 def execute(

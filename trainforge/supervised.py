@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from trainforge.artifacts import write_importance
 from trainforge.atomic import write_json
-from trainforge.bundle import SavedModel, load_bundle
+from trainforge.bundle import SavedModel
 from trainforge.candidate_run import (
     RunContext,
     finished,
@@ -156,8 +156,8 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
     if best is None or best.status != "ok":
         raise RunError(f"every candidate failed; see {run.path / 'candidates'}/*/error.txt")
     _forget_unlisted(results, run)
-    if best.model is None or isinstance(best.model, SavedModel):
-        best.model = load_bundle(run.path / "candidates" / best.name / "model")
+    if best.model is None:  # loaded when something predicts with it (the importance, Python)
+        best.model = SavedModel(run.path / "candidates" / best.name / "model")
     listed = [r for r in results if r.listed]
     board = leaderboard_frame(listed, primary, dataset.task, first=best.name)
     run.write_text("leaderboard.csv", board.to_csv(index=False))

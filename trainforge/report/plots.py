@@ -30,7 +30,7 @@ def _figure(width: float = 6.0, height: float = 4.0):
 def _png(figure) -> str:
     fit_titles(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.05)
+    figure.savefig(buffer, format="png")  # constrained layout already keeps all inside
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

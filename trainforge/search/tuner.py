@@ -122,6 +122,7 @@ class Tuner:
         self.stopped_by: str | None = None
         self.skipped: list[str] = []
         self.studies: dict[str, object] = {}
+        self.storage = None  # search.db, opened for the first trial or an earlier attempt's
         self.interrupted: dict[str, int] = {}  # study -> trial id a kill interrupted
         self.history_written = -math.inf
 
@@ -163,10 +164,8 @@ class Tuner:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.storage = _storage(self.ctx.run.path / "search.db")
-        for name in optuna.get_all_study_names(self.storage):
-            if name in self.bases:
-                self._reload(name)
+        if (self.ctx.run.path / "search.db").exists():
+            self._open()
         while True:
             if self.budget.trials is not None and self.trials_run >= self.budget.trials:
                 self.stopped_by = "trials"
@@ -176,7 +175,18 @@ class Tuner:
                 timed = self.bases and self.budget.limit is not None
                 self.stopped_by = "time" if timed else "nothing to tune"
                 return
+            if self.storage is None:  # opening it takes about a second: only for a trial
+                self._open()
             self._trial(name)
+
+    def _open(self) -> None:
+        """Open search.db and continue the studies an earlier attempt left in it."""
+        import optuna
+
+        self.storage = _storage(self.ctx.run.path / "search.db")
+        for name in optuna.get_all_study_names(self.storage):
+            if name in self.bases:
+                self._reload(name)
 
     def _next_study(self) -> str | None:
         """The study to try next: among the best few, the one with the fewest trials per
@@ -461,7 +471,7 @@ class Tuner:
 
         for trial_id in self.interrupted.values():  # never got their turn again
             self.storage.set_trial_state_values(trial_id, _fail())
-        if self.bases and hasattr(self, "storage"):
+        if self.bases and self.storage is not None:
             write_history(self.ctx.run.path, self.storage)
             write_importance(self.ctx.run.path, self.storage, self.ctx.profile.seed)
         for result in self.results:
