@@ -1,6 +1,7 @@
 """The child process of tests/test_sequence_resume.py: resume_harness's protocol (``training``,
-``write`` and ``manifest`` markers, then one JSON line) for an RNN on series or a Transformer on
-text, chosen by the name of the folder above FOLDER (``rnn`` or ``transformer``)."""
+``write`` and ``manifest`` markers, then one JSON line) for an RNN or InceptionTime on series or
+a Transformer on text, chosen by the name of the folder above FOLDER (``rnn``,
+``inception_time`` or ``transformer``)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,13 @@ def main(folder: Path) -> None:
         resume=True,
         random_state=0,
     )
-    if folder.parent.name == "rnn":
+    if folder.parent.name == "inception_time":
+        from trainforge.models.inception import InceptionTimeClassifier
+
+        X, y = wave_series(96, seed=4)
+        y[::4] = np.where(y[::4] == "fast", "slow", "fast")
+        model = InceptionTimeClassifier(members=2, depth=3, filters=4, kernel=8, **settings)
+    elif folder.parent.name == "rnn":
         X, y = wave_series(96, seed=4)
         y[::4] = np.where(y[::4] == "fast", "slow", "fast")  # label noise: it overfits, stops
         model = RNNClassifier(cell="lstm", pooling="last", dropout=0.2, **settings)

@@ -1,4 +1,4 @@
-"""SIGKILL an RNN (series) and a Transformer (text, its tokenizer trained again in every
+"""SIGKILL an RNN and InceptionTime (series) and a Transformer (text, its tokenizer trained again in every
 process) at random moments, also inside checkpoint writes, and resume each time: the final
 weights, predictions, history and early-stopping epoch equal those of a run never interrupted.
 """
@@ -16,7 +16,7 @@ CHILD = Path(__file__).resolve().parent / "sequence_resume_child.py"
 pytestmark = pytest.mark.long  # minutes of kills per network: opt-in, `pytest -m long`
 
 
-@pytest.mark.parametrize("family", ["rnn", "transformer"])
+@pytest.mark.parametrize("family", ["rnn", "transformer", "inception_time"])
 def test_kills_resume_to_bit_identical_weights(family, tmp_path, monkeypatch):
     monkeypatch.setattr(resume_harness, "HERE", CHILD)
     result = resume_harness.campaign(tmp_path / family, kills=6, seed=7)

@@ -126,10 +126,10 @@ def write_importance(
     if len(X) > IMPORTANCE_ROWS:
         rows = np.sort(np.random.RandomState(0).choice(len(X), IMPORTANCE_ROWS, replace=False))
         X, y = X.iloc[rows], y[rows]
-    columns, sampled = list(X.columns), None
+    columns, sampled = _groups(list(X.columns)), None
     if len(columns) > IMPORTANCE_COLUMNS:  # each column costs a scoring pass per repeat
-        picked = np.random.RandomState(0).choice(len(columns), IMPORTANCE_COLUMNS, replace=False)
-        columns = [columns[i] for i in sorted(picked)]
+        picked = set(np.random.RandomState(0).choice(len(columns), IMPORTANCE_COLUMNS, False))
+        columns = {name: group for i, (name, group) in enumerate(columns.items()) if i in picked}
         sampled = f"permutation importance of a seeded sample of {len(columns)} of the "
         sampled += f"{X.shape[1]} input columns"
 
@@ -153,7 +153,7 @@ def write_importance(
         drops = _permuted_drops(X, columns, score, reference, repeats)
     frame = pd.DataFrame(
         {
-            "feature": columns,
+            "feature": list(columns),
             "importance_mean": drops.mean(axis=1),
             "importance_std": drops.std(axis=1),
             "metric": primary.name,
@@ -166,16 +166,45 @@ def write_importance(
     return "; ".join(notes) or None
 
 
-def _permuted_drops(X: pd.DataFrame, columns, score, reference: float, repeats: int):
-    """``drops[column, repeat]``: the score lost when that column's values are shuffled."""
+def _groups(columns: list) -> dict[str, list]:
+    """What is shuffled together: each column, or for series flattened into ``t<step>.c<k>``
+    columns each channel (a single step is nothing a user acts on; a channel is)."""
+    from trainforge.data.sequences import is_flat
+
+    if not is_flat(columns):
+        return {str(c): [c] for c in columns}
+    groups: dict[str, list] = {}
+    for column in columns:
+        groups.setdefault("channel " + str(column).split(".c")[1], []).append(column)
+    return groups
+
+
+def _permuted_drops(X: pd.DataFrame, groups: dict, score, reference: float, repeats: int):
+    """``drops[group, repeat]``: the score lost when that group's columns are shuffled (the
+    same row order for all of them)."""
     rng = np.random.RandomState(0)
-    drops = np.zeros((len(columns), repeats))
+    drops = np.zeros((len(groups), repeats))
     for repeat in range(repeats):
-        for index, column in enumerate(columns):
+        for index, columns in enumerate(groups.values()):
             shuffled = X.copy()
-            shuffled[column] = X[column].to_numpy()[rng.permutation(len(X))]
+            values, order = X[columns].to_numpy(), rng.permutation(len(X))
+            shuffled[columns] = _donated(values, order) if len(columns) > 1 else values[order]
             drops[index, repeat] = reference - score(shuffled)
     return drops
+
+
+def _donated(channel: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Each series' channel replaced by series ``order[i]``'s, stretched (linearly) to this
+    series' own length: shorter series end in NaN, and a channel moved as it is would leave
+    gaps or cut it short."""
+    lengths = (~np.isnan(channel)).sum(axis=1)
+    out = np.full(channel.shape, np.nan)
+    for row, donor in enumerate(order):
+        have, want = lengths[donor], lengths[row]
+        if have and want:
+            steps = np.linspace(0, have - 1, want)
+            out[row, :want] = np.interp(steps, np.arange(have), channel[donor, :have])
+    return out
 
 
 def first_fold(model: Model) -> Model:

@@ -152,7 +152,7 @@ class _MLPBase(BaseEstimator):
         device = torch.device(self.device)
         X_t = self._tensor(X, device)
         y_t = torch.as_tensor(targets, device=device)
-        loss_fn = build_loss(default_loss(task) if self.loss == "auto" else self.loss)
+        loss_fn = self._loss(task)
         monitor = "val_loss" if len(valid) else "loss"
         identity = self._identity(X, targets)
 
@@ -217,6 +217,10 @@ class _MLPBase(BaseEstimator):
         return self
 
     # -- what subclasses for other inputs (images, sequences) replace ----------------------
+
+    def _loss(self, task: str) -> torch.nn.Module:
+        """The training loss (a network with several outputs per row wraps it)."""
+        return build_loss(default_loss(task) if self.loss == "auto" else self.loss)
 
     def _network(self, X: np.ndarray, n_outputs: int) -> torch.nn.Module:
         """A fresh network for inputs like ``X``; its ``config`` dataclass is saved with it."""
