@@ -119,7 +119,7 @@ def measure(archive, name: str, regression: bool) -> dict:
         y, y_test = y.astype(float), y_test.astype(float)
     task = "sequence_regression" if regression else "sequence_classification"
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out:
         result = trainforge.train(
             {"task": task}, data=X, y=y, target="label", output=out, tracking=False,
             quiet=True,

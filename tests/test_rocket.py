@@ -104,7 +104,8 @@ def test_a_saved_model_predicts_the_same_in_a_fresh_process_without_pickle(tmp_p
     np.save(tmp_path / "x.npy", X_test)
     expected = result.best.predict_proba(X_test).to_numpy()
     folder = result.path / "candidates" / "rocket" / "model"
-    files = sorted(p.name for p in (folder / "estimator").iterdir())
+    assert len(list((folder / "folds").iterdir())) == 5  # few series: bagged over 5 folds
+    files = sorted(p.name for p in (folder / "folds" / "0" / "estimator").iterdir())
     assert files == ["arrays.npz", "estimator.json"]
     code = (
         "import numpy as np, pickle, sys\n"
@@ -163,3 +164,11 @@ def test_the_sequence_ladder_starts_with_rocket_and_leaves_nets_out_of_tiny_data
     importance = pd.read_csv(result.path / "candidates" / result.best_name / "importance.csv")
     assert sorted(importance["feature"]) == ["channel 0", "channel 1", "channel 2"]
     assert importance["feature"].iloc[0] == "channel 1"
+
+
+def test_a_spec_that_says_sequences_keeps_a_wide_3d_array_as_series(tmp_path):
+    """(N, 100, 6) looks like images unless the task says otherwise, also in a spec mapping."""
+    X, y, _ = _waves(40, 11, channels=6)
+    result = _run(tmp_path, X, y, "sequence_classification", ["series_linear"])
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert any("40 series of 100 steps x 6 channel(s)" in n for n in manifest["notices"])

@@ -53,10 +53,11 @@ def train(
     frames: dict[str, Any] = {"train": None, "validation": None}
     if y is not None and settings.get("target") is None:
         settings["target"] = "target"
+    task = settings.get("task") or (spec.get("task") if isinstance(spec, dict) else None)
     for role, value in (("train", data), ("validation", validation)):
         if isinstance(value, (str, Path)):
             settings[role] = value
-        elif is_image_array(value, settings.get("task")):  # (N, H, W[, C]) images: a pixel table
+        elif is_image_array(value, task):  # (N, H, W[, C]) images: a pixel table
             target = settings.setdefault("target", "label")
             settings.setdefault("task", "image_classification")
             frames[role] = images_frame(value, y if role == "train" else None, target)

@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--no-ensemble", action="store_true", help="do not add an ensemble of the candidates"
     )
+    train.add_argument(
+        "--export", choices=["onnx"], help="also write the best model as model.onnx (verified)"
+    )
     train.add_argument("--class-weight", choices=("auto", "balanced", "none"), help="default auto")
     train.add_argument("--threshold", choices=("auto", "tuned", "none"), help="binary decision")
     train.add_argument("--threshold-metric", choices=("f1", "balanced_accuracy", "mcc"))
@@ -144,6 +147,18 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("--key", required=True, metavar="FILE", help="the key file (16+ bytes)")
     sign.add_argument("--out", default="runs", help="runs folder for run ids (default: runs)")
     sign.set_defaults(handler=_sign)
+
+    export = commands.add_parser(
+        "export", help="a model as one ONNX graph, verified against it (docs/export.md)"
+    )
+    export.add_argument("model", help="a run folder, a run id, or a model folder")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    export.add_argument("--format", default="onnx", choices=["onnx"], help="(only onnx)")
+    export.add_argument(
+        "--rows", metavar="FILE", help="rows to verify on (default: the run's training file)"
+    )
+    export.add_argument("--out", default="runs", help="runs folder for run ids (default: runs)")
+    export.set_defaults(handler=_export)
 
     runs = commands.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--out", default="runs", help="runs folder (default: runs)")
@@ -268,6 +283,7 @@ def _train(args) -> int:
         "validation_fraction": args.validation_fraction,
         "columns": _roles(args.role) or None,
         "ensemble": False if args.no_ensemble else None,
+        "export": args.export,
         "device": args.device,
         "imbalance": _imbalance(args),
         **_tracking(args),
@@ -362,6 +378,31 @@ def _sign(args) -> int:
         source = find_run(args.model, Path(args.out))
     folder = sign(source, args.key)
     print(f"signed {folder} (signature.json); load it with --verify-key {args.key}")
+    return 0
+
+
+def _export(args) -> int:
+    from trainforge.data.read import read_table
+    from trainforge.errors import DataError
+    from trainforge.onnx_export import export
+    from trainforge.rundir import MANIFEST, find_run
+
+    source = Path(args.model)
+    if not (source / "bundle.json").is_file() and not (source / MANIFEST).is_file():
+        source = find_run(args.model, Path(args.out))
+    rows = read_table(Path(args.rows)) if args.rows else None
+    try:
+        import onnxruntime  # noqa: F401
+        import skl2onnx  # noqa: F401
+    except ImportError:
+        raise DataError('export needs the onnx extra: pip install "trainforge[onnx]"') from None
+    manifest = export(source, args.output, rows)
+    check = manifest["verification"]
+    print(
+        f"wrote {args.output} ({', '.join(manifest['families'])}, {manifest['parts']} part(s)); "
+        f"verified on {check['rows']} rows: largest difference {check['max_difference']:.2g}, "
+        f"labels agree {check['labels_agree']:.0%}; manifest {args.output}.json"
+    )
     return 0
 
 

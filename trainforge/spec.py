@@ -192,6 +192,7 @@ class RunSpec(_Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     budget: BudgetSpec | None = None
+    export: Literal["onnx"] | None = None  # the best model as model.onnx (docs/export.md)
 
     @field_validator("models", mode="before")
     @classmethod

@@ -162,6 +162,8 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
     board = leaderboard_frame(listed, primary, dataset.task, first=best.name)
     run.write_text("leaderboard.csv", board.to_csv(index=False))
     _importance(best, dataset, primary, run, observer, _left_for_importance(spec, run, closing))
+    if spec.export == "onnx":
+        _export(best, dataset, run, observer)
     run.update(
         best={"candidate": best.name, primary.name: best.metrics[primary.name]},
         selection=selection,
@@ -178,18 +180,24 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
 
 
 def _bagged(spec: RunSpec, dataset: Dataset, folds: int):
-    """A budgeted run on a small table bags its candidates over ``folds`` folds; the spec (and
-    so spec.yaml) records it, so a resumed run splits the same way."""
-    from trainforge.search.budget import BAG_ROWS
+    """A budgeted run on a small table, or any run on few series, bags its candidates over
+    ``folds`` folds; the spec (and so spec.yaml) records it, so a resumed run splits the same
+    way."""
+    from trainforge.search.budget import BAG_ROWS, SERIES_BAG_ROWS
 
+    series = spec.budget is None  # only few series are bagged without a budget
     split = spec.data.split.model_copy(update={"strategy": "cv", "folds": folds})
     spec = spec.model_copy(update={"data": spec.data.model_copy(update={"split": split})})
     dataset = with_folds(dataset, folds, spec.seed)
+    why = (
+        f"{len(dataset.X)} training series (fewer than {SERIES_BAG_ROWS:,})"
+        if series
+        else f"budget: {len(dataset.X)} training rows (fewer than {BAG_ROWS:,})"
+    )
     dataset.notices.append(
-        f"budget: {len(dataset.X)} training rows (fewer than {BAG_ROWS:,}): every candidate "
-        f"is {folds} models, one per fold of {folds}-fold cross-validation, scored on the rows "
-        "it did not see and predicting their average (set split.strategy: holdout to keep a "
-        "holdout)"
+        f"{why}: every candidate is {folds} models, one per fold of {folds}-fold "
+        "cross-validation, scored on the rows it did not see and predicting their average "
+        "(set split.strategy: holdout to keep a holdout)"
     )
     return spec, dataset
 
@@ -259,6 +267,29 @@ def _importance(best, dataset, primary, run: RunDir, observer, seconds=None) -> 
         notice = f"permutation importance skipped for {best.name}: {exc}"
     if notice:
         observer.notice(notice)
+
+
+def _export(best, dataset, run: RunDir, observer) -> None:
+    """The best model as ``model.onnx`` in the run folder, verified on the run's training
+    rows (trainforge.onnx_export); a model with no faithful ONNX form is a notice, not a
+    failed run."""
+    from trainforge.errors import TrainforgeError
+
+    observer.stage("exporting the best model to ONNX")
+    try:
+        from trainforge.onnx_export import export
+
+        folder = run.path / "candidates" / best.name / "model"
+        manifest = export(folder, run.path / "model.onnx", features=dataset.X)
+        observer.notice(
+            f"export: model.onnx ({manifest['parts']} part(s)), largest difference from the "
+            f"model {manifest['verification']['max_difference']:.2g} on "
+            f"{manifest['verification']['rows']} check rows"
+        )
+    except ImportError:
+        observer.notice('export: needs the onnx extra (pip install "trainforge[onnx]")')
+    except TrainforgeError as exc:
+        observer.notice(str(exc))
 
 
 def _left_for_importance(spec: RunSpec, run: RunDir, closing: float) -> float | None:

@@ -34,6 +34,10 @@ BAG_ROWS = 20_000
 BAG_FOLDS = 5
 MORE_FOLDS = 8
 MORE_FOLDS_SECONDS = 300
+# Series are bagged (BAG_FOLDS folds) below this many, with or without a budget: on UCR
+# problems of 50 series a 10-series holdout picked series_linear (test accuracy 0.64) over
+# rocket (0.82), and every model learned from 80% of the few series there are.
+SERIES_BAG_ROWS = 1_000
 # Of that time, the permutation importance leaves this much for the report, the tracking run
 # and the end of the process after it: its repeats shrink to what fits
 # (trainforge.artifacts.write_importance).
@@ -179,18 +183,21 @@ class PartDeadlines:
 def bag_folds(spec, dataset, modality: str) -> int | None:
     """How many folds a budgeted run on ``dataset`` bags with, or None to keep its split (see
     BAG_ROWS): k from BAG_FOLDS to MORE_FOLDS by the time limit, at most the smallest class's
-    row count, and no bagging below 3 folds."""
+    row count, and no bagging below 3 folds. Small series data (SERIES_BAG_ROWS) is bagged
+    with BAG_FOLDS folds also without a budget."""
+    series = modality == "sequence" and len(dataset.X) < SERIES_BAG_ROWS
     if (
-        spec.budget is None
+        (spec.budget is None and not series)
         or spec.data.split.model_fields_set  # the spec chose a split of its own
         or "validation" in dataset.fingerprints
         or dataset.bagged
-        or modality != "table"
+        or (modality != "table" and not series)
         or len(dataset.X) >= BAG_ROWS
     ):
         return None
-    limit = spec.budget.time
+    limit = spec.budget.time if spec.budget is not None else None
     folds = MORE_FOLDS if limit is None or limit >= MORE_FOLDS_SECONDS else BAG_FOLDS
+    folds = BAG_FOLDS if series else folds
     if dataset.task != "regression":
         folds = min(folds, int(np.bincount(dataset.y).min()))
     return folds if folds >= 3 else None

@@ -35,6 +35,7 @@ PARENT_FILE = "tracking.json"  # in the run folder: where this run is tracked
 MODEL_NAME = "model"  # the best model's logged-model name: runs:/<parent run id>/model
 MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
 MAX_DIGEST = 36  # MLflow's limit on a dataset digest's length
+EXPORTED = ("model.onnx", "model.onnx.json")  # a run's export (spec ``export: onnx``)
 LIVE_SECONDS = 2.0  # how often epochs are sent while a candidate trains
 _STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 _QUIET = {  # MLflow's own console output stays out of the user's (a user's setting wins)
@@ -156,7 +157,7 @@ class MlflowTracker:
             scores = saved.get("metrics") or {k: v for k, v in best.items() if k != "candidate"}
             tags = {**_data_tags(manifest), "trainforge.best": best.get("candidate")}
             self._send(self.parent, _metrics(scores), tags=_tags(tags))
-            for name in ("spec.yaml", "leaderboard.csv", "report.html"):
+            for name in ("spec.yaml", "leaderboard.csv", "report.html", *EXPORTED):
                 if (run / name).is_file():
                     self.client.log_artifact(self.parent, str(run / name))
             # the folder's manifest is marked completed only once tracking has finished

@@ -1,0 +1,100 @@
+"""ONNX Runtime against trainforge's Python path: batch throughput and single-row latency of
+each exported family, on adult (string categories, missing values).
+
+    python benchmarks/onnx.py          # prints the table
+    python benchmarks/onnx.py --write  # and puts it in RESULTS.md
+
+Models: logistic regression and a random forest, each bagged over 5 folds (what a small table
+gets under a budget), and their ensemble; trained on 5,000 rows. Batch: 10,000 raw rows, best
+of 3. Single row: the median of 200 calls with one row, each from a data frame of one row
+(Python) or one-row arrays (ONNX Runtime, one thread). Python's path includes reading the rows
+through the schema (trainforge predict does the same).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pandas as pd
+from common import machine_line, replace_section, versions
+
+import trainforge
+from trainforge.data.features import feature_frame
+from trainforge.onnx_export import export
+from trainforge.onnx_export.verify import feeds
+
+HERE = Path(__file__).resolve().parent
+ADULT = HERE.parents[1] / "shared" / "data" / "tabular" / "adult.csv"
+TARGET = "income >50K"
+
+
+def best_of(function, times: int) -> float:
+    seconds = []
+    for _ in range(times):
+        started = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - started)
+    return min(seconds)
+
+
+def median_of(function, times: int) -> float:
+    seconds = []
+    for _ in range(times):
+        started = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - started)
+    return float(np.median(seconds))
+
+
+def main(write: bool) -> None:
+    frame = pd.read_csv(ADULT)
+    train, rows = frame.iloc[:5000], frame.iloc[5000:15000].drop(columns=TARGET)
+    lines = [
+        "| model | parts | Python batch rows/s | ONNX batch rows/s | Python 1 row ms | "
+        "ONNX 1 row ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as out:
+        result = trainforge.train(
+            data=train, target=TARGET, models=["logistic_regression", "random_forest"],
+            folds=5, output=out, tracking=False, quiet=True,
+        )  # fmt: skip
+        for name in ("logistic_regression", "random_forest", "ensemble"):
+            folder = result.path / "candidates" / name / "model"
+            manifest = export(folder, Path(out) / f"{name}.onnx", rows=train)
+            model = trainforge.load(folder)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1
+            session = onnxruntime.InferenceSession(str(Path(out) / f"{name}.onnx"), options)
+            batch = feeds(feature_frame(rows, model.schema), model.schema)
+            one_frame = rows.head(1)
+            one = feeds(feature_frame(one_frame, model.schema), model.schema)
+            python = best_of(lambda: model.predict_proba(rows), 3)
+            graph = best_of(lambda: session.run(None, batch), 3)
+            python_one = median_of(lambda: model.predict_proba(one_frame), 200)
+            graph_one = median_of(lambda: session.run(None, one), 200)
+            lines.append(
+                f"| {name} | {manifest['parts']} | {len(rows) / python:,.0f} | "
+                f"{len(rows) / graph:,.0f} | {python_one * 1e3:.2f} | {graph_one * 1e3:.3f} |"
+            )
+            print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    if write:
+        heading = "## ONNX export: throughput and latency"
+        body = (
+            f"{heading}\n\nCommand: `.venv/bin/python benchmarks/onnx.py --write`.\n\n"
+            f"{machine_line()}\n- Versions: "
+            f"{versions(['trainforge', 'onnxruntime', 'skl2onnx', 'scikit-learn'])}\n\n"
+            f"{__doc__.split(chr(10) + chr(10))[2].strip()}\n\n{text}\n"
+        )
+        replace_section(HERE / "RESULTS.md", heading, body)
+    print(text)
+
+
+if __name__ == "__main__":
+    main("--write" in sys.argv)
