@@ -4,11 +4,11 @@ each exported family, on adult (string categories, missing values).
     python benchmarks/onnx.py          # prints the table
     python benchmarks/onnx.py --write  # and puts it in RESULTS.md
 
-Models: logistic regression and a random forest, each bagged over 5 folds (what a small table
-gets under a budget), and their ensemble; trained on 5,000 rows. Batch: 10,000 raw rows, best
-of 3. Single row: the median of 200 calls with one row, each from a data frame of one row
-(Python) or one-row arrays (ONNX Runtime, one thread). Python's path includes reading the rows
-through the schema (trainforge predict does the same).
+Models: logistic regression, a random forest, LightGBM and XGBoost, each bagged over 5 folds
+(what a small table gets under a budget), and their ensemble; trained on 5,000 rows. Batch:
+10,000 raw rows, best of 3. Single row: the median of 200 calls with one row, from a data
+frame of one row (Python) or one-row arrays (ONNX Runtime, one thread). Python's path includes
+reading the rows through the schema (trainforge predict does the same).
 """
 
 from __future__ import annotations
@@ -61,10 +61,11 @@ def main(write: bool) -> None:
     ]
     with tempfile.TemporaryDirectory() as out:
         result = trainforge.train(
-            data=train, target=TARGET, models=["logistic_regression", "random_forest"],
+            data=train, target=TARGET,
+            models=["logistic_regression", "random_forest", "lightgbm", "xgboost"],
             folds=5, output=out, tracking=False, quiet=True,
         )  # fmt: skip
-        for name in ("logistic_regression", "random_forest", "ensemble"):
+        for name in ("logistic_regression", "random_forest", "lightgbm", "xgboost", "ensemble"):
             folder = result.path / "candidates" / name / "model"
             manifest = export(folder, Path(out) / f"{name}.onnx", rows=train)
             model = trainforge.load(folder)

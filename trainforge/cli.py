@@ -392,6 +392,7 @@ def _export(args) -> int:
         source = find_run(args.model, Path(args.out))
     rows = read_table(Path(args.rows)) if args.rows else None
     try:
+        import onnxmltools  # noqa: F401
         import onnxruntime  # noqa: F401
         import skl2onnx  # noqa: F401
     except ImportError:

@@ -32,8 +32,11 @@ EXPORTABLE = (
     "random_forest",
     "extra_trees",
     "hist_gradient_boosting",
+    "lightgbm",
+    "xgboost",
     "knn",
     "naive_bayes",
+    "mlp",
 )
 
 

@@ -79,10 +79,10 @@ def _prefixed(graph: onnx.GraphProto, prefix: str, keep: set[str]) -> onnx.Graph
     def rename(name: str) -> str:
         return name if not name or name in keep else prefix + name
 
-    for node in graph.node:
+    for index, node in enumerate(graph.node):
         node.input[:] = [rename(n) for n in node.input]
         node.output[:] = [rename(n) for n in node.output]
-        node.name = prefix + node.name
+        node.name = f"{prefix}{node.name}" if node.name else f"{prefix}node{index}"
     for initializer in graph.initializer:
         initializer.name = rename(initializer.name)
     for value in list(graph.value_info) + list(graph.output):

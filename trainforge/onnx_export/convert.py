@@ -56,12 +56,18 @@ def input_types(schema) -> list:
 
 
 def pipeline_graph(pipeline, schema, classification: bool):
-    """One fitted scikit-learn pipeline as an ONNX model (outputs ``label``, ``probabilities``)."""
+    """One fitted scikit-learn pipeline as an ONNX model (outputs ``probabilities``, or
+    ``variable`` for regression). trainforge's MLP is written from its weights after its
+    converted preprocessing (trainforge.onnx_export.mlp)."""
     from skl2onnx import convert_sklearn
 
+    from trainforge.models.neural import MLPClassifier, MLPRegressor
+    from trainforge.onnx_export.mlp import with_network
+
     _register()
-    fixed = _fixed(copy.deepcopy(pipeline))
-    options = {id(fixed): {"zipmap": False}} if classification else None
+    network = pipeline[-1] if isinstance(pipeline[-1], (MLPClassifier, MLPRegressor)) else None
+    fixed = _fixed(copy.deepcopy(pipeline[:-1] if network is not None else pipeline))
+    options = {id(fixed): {"zipmap": False}} if classification and network is None else None
     types = input_types(schema)
     try:
         graph = convert_sklearn(
@@ -70,7 +76,8 @@ def pipeline_graph(pipeline, schema, classification: bool):
             target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
             options=options,
         )
-        return _named(graph, [name for name, _ in types])
+        graph = _named(graph, [name for name, _ in types])
+        return with_network(graph, network, classification) if network is not None else graph
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - a converter's refusal, said in one line
@@ -108,6 +115,8 @@ def _fixed(estimator):
             (name, _fixed(step) if not isinstance(step, str) else step, columns)
             for name, step, columns in estimator.transformers_
         ]
+    elif _booster_kind(estimator) is not None:
+        return _wrapped_booster(estimator)
     elif isinstance(estimator, SimpleImputer):
         if estimator.statistics_.dtype == object:  # strings: skl2onnx compares with ""
             estimator.missing_values = ""
@@ -118,6 +127,44 @@ def _fixed(estimator):
             union.transformer_list = [("values", estimator), ("missing", MissingColumns(features))]
             return union
     return estimator
+
+
+def _booster_kind(estimator) -> str | None:
+    from trainforge.models.boosting import _LightGBM, _XGBoost
+
+    if isinstance(estimator, _LightGBM):
+        return "lightgbm"
+    if isinstance(estimator, _XGBoost):
+        return "xgboost"
+    return None
+
+
+def _wrapped_booster(estimator):
+    """onnxmltools' stand-in for a raw booster (trainforge keeps the trees up to the best
+    round only, so the booster is the whole model), as a classifier or a regressor."""
+    task = "classification" if hasattr(estimator, "classes_") else "regression"
+    return _booster_classes()[_booster_kind(estimator), task](estimator.booster_)
+
+
+_BOOSTERS: dict = {}
+
+
+def _booster_classes() -> dict:
+    """``{(library, task): class}``: onnxmltools' wrapped boosters, the classifiers marked as
+    such so that skl2onnx gives them a label and probabilities."""
+    if not _BOOSTERS:
+        from onnxmltools.convert.lightgbm._parse import WrappedBooster as LightGBMBooster
+        from onnxmltools.convert.xgboost._parse import WrappedBooster as XGBoostBooster
+        from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+        for kind, base in (("lightgbm", LightGBMBooster), ("xgboost", XGBoostBooster)):
+            for task, mixin in (
+                ("classification", ClassifierMixin),
+                ("regression", RegressorMixin),
+            ):
+                name = f"{kind.title()}{task.title()}Booster"
+                _BOOSTERS[kind, task] = type(name, (mixin, BaseEstimator, base), {})
+    return _BOOSTERS
 
 
 _REGISTERED = False
@@ -139,12 +186,39 @@ def _register() -> None:
     update_registered_converter(
         MissingColumns, "TrainforgeMissingColumns", _indicator_shape, _indicator_converter
     )
+    _register_boosters(update_registered_converter)
     for ours, parent in (
         (HGBClassifier, HistGradientBoostingClassifier),
         (HGBRegressor, HistGradientBoostingRegressor),
     ):
         sklearn_operator_name_map[ours] = sklearn_operator_name_map[parent]
     _REGISTERED = True
+
+
+def _register_boosters(update) -> None:
+    """LightGBM's and XGBoost's raw boosters through onnxmltools' converters."""
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from skl2onnx._parse import _parse_sklearn_classifier
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    converters = {"lightgbm": convert_lightgbm, "xgboost": convert_xgboost}
+    options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    for (kind, task), cls in _booster_classes().items():
+        classifier = task == "classification"
+        update(
+            cls,
+            f"Trainforge{cls.__name__}",
+            calculate_linear_classifier_output_shapes
+            if classifier
+            else calculate_linear_regressor_output_shapes,
+            converters[kind],
+            options=options if classifier else None,
+            parser=_parse_sklearn_classifier if classifier else None,
+        )
 
 
 def _indicator_shape(operator) -> None:
