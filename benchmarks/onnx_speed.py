@@ -1,8 +1,8 @@
 """ONNX Runtime against trainforge's Python path: batch throughput and single-row latency of
 each exported family, on adult (string categories, missing values).
 
-    python benchmarks/onnx.py          # prints the table
-    python benchmarks/onnx.py --write  # and puts it in RESULTS.md
+    python benchmarks/onnx_speed.py          # prints the table
+    python benchmarks/onnx_speed.py --write  # and puts it in RESULTS.md
 
 Models: logistic regression, a random forest, LightGBM and XGBoost, each bagged over 5 folds
 (what a small table gets under a budget), and their ensemble; trained on 5,000 rows. Batch:
@@ -88,7 +88,7 @@ def main(write: bool) -> None:
     if write:
         heading = "## ONNX export: throughput and latency"
         body = (
-            f"{heading}\n\nCommand: `.venv/bin/python benchmarks/onnx.py --write`.\n\n"
+            f"{heading}\n\nCommand: `.venv/bin/python benchmarks/onnx_speed.py --write`.\n\n"
             f"{machine_line()}\n- Versions: "
             f"{versions(['trainforge', 'onnxruntime', 'skl2onnx', 'scikit-learn'])}\n\n"
             f"{__doc__.split(chr(10) + chr(10))[2].strip()}\n\n{text}\n"
