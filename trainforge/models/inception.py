@@ -93,11 +93,12 @@ class _InceptionBase(_SequenceBase):
         self.kernel = kernel
         _store_common(self, locals())
 
-    def _learn_inputs(self, X):
-        inputs = super()._learn_inputs(X)
-        if self.input_kind_ == "text":
+    def _learn_inputs(self, X, y, y_numeric: bool = False):
+        from trainforge.data import text
+
+        if text.is_text(X):
             raise DataError("inception_time reads series, not text; use rnn or transformer")
-        return inputs
+        return super()._learn_inputs(X, y, y_numeric)
 
     def _loss(self, task: str) -> torch.nn.Module:
         return MemberLoss(super()._loss(task))

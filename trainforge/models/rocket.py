@@ -27,17 +27,17 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from trainforge.data import sequences
 from trainforge.errors import DataError
 from trainforge.models import rocket_features
 from trainforge.models.rocket_features import Kernels
+from trainforge.models.series_input import SeriesInput
 
 ALPHAS = np.logspace(-3, 3, 10)  # ridge penalties tried, as in the ROCKET papers
 ARRAYS_FILE = "arrays.npz"
 REPRESENTATIONS = ("series", "diff")
 
 
-class _RocketBase(BaseEstimator):
+class _RocketBase(SeriesInput, BaseEstimator):
     _parameter_constraints: dict = {
         "n_features": [Interval(Integral, 8 * 84, None, closed="left")],
         "channels": [Interval(Integral, 1, None, closed="left")],
@@ -50,37 +50,30 @@ class _RocketBase(BaseEstimator):
         self.channels = channels
         self.random_state = random_state
 
-    def _series(self, X) -> tuple[np.ndarray, np.ndarray]:
-        array = sequences.as_series(X, self.channels)
-        return array, sequences.series_lengths(array)
-
-    def _learn(self, X, y) -> np.ndarray:
-        """Fit the kernels and the feature scaling; the scaled training features."""
+    def _learn(self, X, y, y_numeric: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Fit the kernels and the feature scaling; the scaled training features and y."""
         self._validate_params()
-        array, lengths = self._series(X)
-        if len(array) != len(y):
-            raise ValueError(f"X has {len(array)} series but y has {len(y)} values")
-        if len(array) < 2:
-            raise ValueError("ROCKET needs at least 2 training series")
+        array, lengths, y = self._series(X, y, reset=True, y_numeric=y_numeric)
         seed = self.random_state if isinstance(self.random_state, int) else 0
         self.kernels_ = rocket_features.fit(array, lengths, self.n_features, seed)
         features = rocket_features.transform(array, lengths, self.kernels_)
         self.mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
-        self.n_features_in_ = int(array.shape[1] * array.shape[2])
         self.n_channels_ = int(array.shape[2])
-        return (features - self.mean_) / self.scale_
+        return (features - self.mean_) / self.scale_, y
 
     def _features(self, X) -> np.ndarray:
+        """Scaled features of ``X``, float64 (predictions then do not depend on the batch)."""
         check_is_fitted(self, "kernels_")
-        array, lengths = self._series(X)
+        array, lengths, _ = self._series(X)
         if array.shape[2] != self.n_channels_:
             raise DataError(
                 f"sequences: the model was trained on {self.n_channels_} channel(s), "
                 f"got {array.shape[2]}"
             )
-        return (rocket_features.transform(array, lengths, self.kernels_) - self.mean_) / self.scale_
+        features = rocket_features.transform(array, lengths, self.kernels_)
+        return ((features - self.mean_) / self.scale_).astype(np.float64)
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -153,11 +146,11 @@ class RocketClassifier(ClassifierMixin, _RocketBase):
     _FITTED = _RocketBase._FITTED + ("classes_", "temperature_")
 
     def fit(self, X, y):
+        features, y = self._learn(X, y)
         check_classification_targets(y)
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError("the training series hold one class; classification needs two")
-        features = self._learn(X, codes)
+            raise ValueError("the training series hold 1 class; classification needs two")
         ridge = RidgeClassifierCV(
             alphas=ALPHAS, scoring="neg_mean_squared_error", store_cv_results=True
         ).fit(features, codes)
@@ -177,7 +170,8 @@ class RocketClassifier(ClassifierMixin, _RocketBase):
         return softmax(_scores(scores) / self.temperature_, axis=1)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[proba.argmax(axis=1)]
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"coef": self.coef_, "intercept": self.intercept_}
@@ -193,9 +187,8 @@ class RocketRegressor(RegressorMixin, _RocketBase):
     """MultiRocket features and ridge regression (penalty by leave-one-out)."""
 
     def fit(self, X, y):
-        y = np.asarray(y, dtype=np.float64)
-        features = self._learn(X, y)
-        ridge = RidgeCV(alphas=ALPHAS).fit(features, y)
+        features, y = self._learn(X, y, y_numeric=True)
+        ridge = RidgeCV(alphas=ALPHAS).fit(features, np.asarray(y, dtype=np.float64))
         self.alpha_ = float(ridge.alpha_)
         self.coef_ = np.atleast_2d(ridge.coef_).astype(np.float32)
         self.intercept_ = np.atleast_1d(ridge.intercept_).astype(np.float32)

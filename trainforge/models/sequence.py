@@ -31,6 +31,7 @@ from trainforge.models.nets.rnn import POOLING as RNN_POOLING
 from trainforge.models.nets.transformer import POOLING as TRANSFORMER_POOLING
 from trainforge.models.nets.transformer import TransformerConfig, TransformerEncoder
 from trainforge.models.neural import _MLPBase
+from trainforge.models.series_input import SeriesInput
 
 PREDICT_BATCH = 512  # attention over long inputs needs far less than the MLP's 8192 rows
 TOKENIZER_FILE = "tokenizer.json"
@@ -46,25 +47,27 @@ _INPUTS = {
 }
 
 
-class _SequenceBase(_MLPBase):
+class _SequenceBase(SeriesInput, _MLPBase):
     """Input handling shared by the RNN and Transformer estimators."""
 
     _FITTED = _MLPBase._FITTED + ("input_kind_", "seq_len_", "channel_mean_", "channel_scale_")
 
-    def _learn_inputs(self, X) -> np.ndarray:
-        """Learn the tokenizer or the channel scaling from training inputs; the network input."""
+    def _learn_inputs(self, X, y, y_numeric: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Learn the tokenizer or the channel scaling from training inputs; the network input
+        and the checked targets."""
         if text.is_text(X):
             texts = text.as_texts(X)
             self.input_kind_ = "text"
             self.tokenizer_ = text.train_tokenizer(texts, self.vocab_size)
             self.seq_len_ = text.fitted_length(self.tokenizer_, texts, self.max_length)
-            return text.encode(self.tokenizer_, texts, self.seq_len_)
-        array = sequences.as_series(X, self.channels)
-        lengths = sequences.series_lengths(array)
+            inputs = text.encode(self.tokenizer_, texts, self.seq_len_)
+            self.n_features_in_ = 1
+            return inputs, _targets(y, len(inputs))
+        array, lengths, y = self._series(X, y, reset=True, y_numeric=y_numeric)
         mean, scale = sequences.channel_stats(array, lengths)
         self.input_kind_, self.seq_len_ = "series", int(array.shape[1])
         self.channel_mean_, self.channel_scale_ = mean.tolist(), scale.tolist()
-        return sequences.network_input(array, lengths, mean, scale)
+        return sequences.network_input(array, lengths, mean, scale), np.asarray(y)
 
     def _check(self, X) -> np.ndarray:
         """Prediction inputs through the fitted tokenizer or scaling."""
@@ -72,7 +75,7 @@ class _SequenceBase(_MLPBase):
             if not text.is_text(X) and len(np.asarray(X, dtype=object)):
                 raise DataError("this model was trained on text; give strings to predict on")
             return text.encode(self.tokenizer_, text.as_texts(X), self.seq_len_)
-        array = sequences.as_series(X, self.channels)
+        array, lengths, _ = self._series(X)
         trained = len(self.channel_mean_)
         if array.shape[2] != trained:
             raise DataError(
@@ -96,10 +99,6 @@ class _SequenceBase(_MLPBase):
         if self.input_kind_ == "text":
             return 1
         return self.patch_size or max(1, -(-self.seq_len_ // AUTO_PATCHES))
-
-    def _n_features(self, X) -> int:
-        shape = np.shape(X)
-        return 1 if self.input_kind_ == "text" or len(shape) < 2 else int(np.prod(shape[1:]))
 
     def _forward(self, X) -> torch.Tensor:
         check_is_fitted(self, "model_")
@@ -132,34 +131,36 @@ class _SequenceBase(_MLPBase):
 class _SequenceClassifier(ClassifierMixin):
     def fit(self, X, y):
         self._validate_params()
-        inputs = self._learn_inputs(X)
-        y = _targets(y, len(inputs))
+        inputs, y = self._learn_inputs(X, y)
+        width = self.n_features_in_  # of the input, not of the network's input
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("the target has 1 class; a classifier needs at least 2")
         self._fit(inputs, codes.astype(np.int64), len(self.classes_), "multiclass")
-        self.n_features_in_ = self._n_features(X)
+        self.n_features_in_ = width
         return self
 
     def predict_proba(self, X) -> np.ndarray:
         return torch.softmax(self._forward(X), dim=1).numpy().astype(np.float64)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class _SequenceRegressor(RegressorMixin):
     def fit(self, X, y):
         self._validate_params()
-        inputs = self._learn_inputs(X)
-        y = _targets(y, len(inputs)).astype(np.float64)
+        inputs, y = self._learn_inputs(X, y, y_numeric=True)
+        width = self.n_features_in_
+        y = np.asarray(y, dtype=np.float64)
         if not np.isfinite(y).all():
             raise DataError("the regression target holds NaN or infinite values")
         self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std()) or 1.0
         scaled = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
         self._fit(inputs, scaled, 1, "regression")
-        self.n_features_in_ = self._n_features(X)
+        self.n_features_in_ = width
         return self
 
     def predict(self, X) -> np.ndarray:
