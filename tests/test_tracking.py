@@ -439,3 +439,4 @@ def test_a_model_that_fails_to_upload_warns_once_and_the_run_completes(
     parent, _ = _logged(client, result.path)
     (output,) = parent.outputs.model_outputs
     assert client.get_logged_model(output.model_id).status == "FAILED"
+    assert parent.info.status == "FAILED"  # tracking stopped: the MLflow run says so

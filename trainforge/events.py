@@ -27,6 +27,8 @@ class RunObserver(Protocol):
 
     def stage(self, text: str) -> None: ...
 
+    def best_chosen(self, path: str) -> None: ...
+
     def run_finished(self, status: str, path: str) -> None: ...
 
 
@@ -57,6 +59,10 @@ class SilentObserver:
     def stage(self, text: str) -> None:
         """A closing step starts: the importance, the report, the tracking upload."""
 
+    def best_chosen(self, path: str) -> None:
+        """The best model is picked and saved, and the manifest names it (a tracker logs it
+        while the report is drawn)."""
+
     def run_finished(self, status: str, path: str) -> None:
         pass
 
@@ -70,6 +76,7 @@ EVENTS = (
     "candidate_finished",
     "round_end",
     "stage",
+    "best_chosen",
     "run_finished",
 )
 

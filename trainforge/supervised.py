@@ -170,6 +170,7 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
         timings=timings,
         threads={r.name: r.threads for r in listed if r.threads is not None},
     )
+    observer.best_chosen(str(run.path))
     observer.stage("writing the report")
     write_report(run.path, status="completed")  # the last artifact; completed comes next
     if spec.budget is not None:

@@ -16,6 +16,7 @@ for the rest of the run.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -46,6 +47,23 @@ _QUIET = {  # MLflow's own console output stays out of the user's (a user's sett
 }
 
 
+def _guarded(event):
+    """An event's logging: skipped once tracking has stopped; any failure stops it (one
+    warning) and the run goes on."""
+
+    @functools.wraps(event)
+    def guarded(self, *args):
+        if not self.enabled:
+            return None
+        try:
+            return event(self, *args)
+        except Exception as exc:  # noqa: BLE001 - any tracking failure must not end the run
+            self._stop(exc)
+            return None
+
+    return guarded
+
+
 class MlflowTracker:
     """A run observer that mirrors a run into MLflow.
 
@@ -74,31 +92,32 @@ class MlflowTracker:
         self.notices: list[str] = []
         self.datasets: dict[str, tuple[str, str]] = {}  # role: (name, digest), once logged
         self.data_logged = False
+        self.model_logged = False
         self.path: Path | None = None
         self.enabled = True
 
     # -- observer events ------------------------------------------------------------------
 
+    @_guarded
     def run_started(self, run_id: str, path: str) -> None:
-        with self._guard():
-            self.path = Path(path)
-            manifest = _manifest(self.path)
-            earlier = _read_parent(self.path, self.uri)
-            if earlier:  # a resumed run continues its MLflow run and its candidates' runs
-                self.parent = earlier
-                self.client.update_run(earlier, status="RUNNING")
-                self._take_over_children()
-            else:
-                name = _run_name(run_id, manifest.get("name") or _spec_name(self.path))
-                run = self.client.create_run(
-                    self.experiment_id, run_name=name, tags=_run_tags(manifest, path)
-                )
-                self.parent = run.info.run_id
-                info = {"uri": self.uri, "experiment_id": self.experiment_id, "run": self.parent}
-                (self.path / PARENT_FILE).write_text(json.dumps(info, indent=2) + "\n")
-            self._send(self.parent, params=_params({"seed": manifest.get("seed")}))
-            if manifest.get("resumed"):
-                self._close_orphans()
+        self.path = Path(path)
+        manifest = _manifest(self.path)
+        earlier = _read_parent(self.path, self.uri)
+        if earlier:  # a resumed run continues its MLflow run and its candidates' runs
+            self.parent = earlier
+            self.client.update_run(earlier, status="RUNNING")
+            self._take_over_children()
+        else:
+            name = _run_name(run_id, manifest.get("name") or _spec_name(self.path))
+            run = self.client.create_run(
+                self.experiment_id, run_name=name, tags=_run_tags(manifest, path)
+            )
+            self.parent = run.info.run_id
+            info = {"uri": self.uri, "experiment_id": self.experiment_id, "run": self.parent}
+            (self.path / PARENT_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        self._send(self.parent, params=_params({"seed": manifest.get("seed")}))
+        if manifest.get("resumed"):
+            self._close_orphans()
 
     def notice(self, message: str) -> None:
         self.notices.append(message)
@@ -106,74 +125,93 @@ class MlflowTracker:
     def warning(self, message: str) -> None:
         self.notices.append(f"warning: {message}")
 
+    @_guarded
     def candidate_started(self, index: int, total: int, name: str) -> None:
-        with self._guard():
-            self._start_child(name)
+        self._start_child(name)
 
+    @_guarded
     def epoch_end(self, name: str, epoch: int, total: int, metrics: dict) -> None:
         """Epochs are sent at most every ``LIVE_SECONDS`` (and when the candidate finishes):
         one database commit per epoch cost small runs more than their training."""
-        with self._guard():
-            if name not in self.children:
-                return
-            self.live.add(name)
-            self.pending.setdefault(name, []).extend(_metrics(metrics, step=epoch))
-            if time.monotonic() - self.sent >= LIVE_SECONDS:
-                self._send_pending()
-
-    def candidate_finished(self, index: int, total: int, result) -> None:
-        with self._guard():
-            if result.name in self.earlier:  # read back: an earlier attempt logged it
-                return
-            child = self.children.get(result.name)
-            if child is None or result.name in self.finished:  # read back, not announced
-                child = self._start_child(result.name)
-            metrics = self.pending.pop(result.name, [])
-            if result.name not in self.live:  # rounds known only after fitting, or resumed
-                metrics += _history(result.history)
-            metrics += _metrics({**result.metrics, "fit_seconds": result.fit_seconds})
-            tags = {"trainforge.status": result.status}
-            if result.error:
-                tags["trainforge.error"] = result.error[:5000]
-            settings = {"family": result.family, **(result.settings or {})}
-            self._send(child, metrics, _params(settings), _tags(tags))
-            with tempfile.TemporaryDirectory() as folder:  # one upload for both files
-                _candidate_files(result, Path(folder))
-                self.client.log_artifacts(child, folder)
-            self.client.set_terminated(child, "FINISHED" if result.status == "ok" else "FAILED")
-            self.finished.add(result.name)
-
-    def run_finished(self, status: str, path: str) -> None:
-        with self._guard():
-            if self.parent is None:
-                return
+        if name not in self.children:
+            return
+        self.live.add(name)
+        self.pending.setdefault(name, []).extend(_metrics(metrics, step=epoch))
+        if time.monotonic() - self.sent >= LIVE_SECONDS:
             self._send_pending()
-            run = Path(path)
-            manifest = _manifest(run)
-            if not self.data_logged:
-                self._log_datasets(manifest)
-            best = manifest.get("best") or {}
-            saved = _candidate_record(run, best.get("candidate"))
-            scores = saved.get("metrics") or {k: v for k, v in best.items() if k != "candidate"}
-            tags = {**_data_tags(manifest), "trainforge.best": best.get("candidate")}
-            self._send(self.parent, _metrics(scores), tags=_tags(tags))
-            for name in ("spec.yaml", "leaderboard.csv", "report.html", *EXPORTED):
-                if (run / name).is_file():
-                    self.client.log_artifact(self.parent, str(run / name))
-            # the folder's manifest is marked completed only once tracking has finished
-            ended = {**manifest, "status": status} if manifest else {"status": status}
-            self.client.log_dict(self.parent, ended, "manifest.json")
-            if self.notices:
-                self.client.log_text(self.parent, "\n".join(self.notices) + "\n", "notices.txt")
-            model = run / "candidates" / str(best.get("candidate")) / "model"
-            if status == "completed" and (model / "bundle.json").is_file():
-                self._log_model(model, saved, scores)
-            for name, child in self.children.items():  # a failed run leaves some unfinished
-                if name not in self.finished:
-                    self.client.set_terminated(child, _STATUS.get(status, "FAILED"))
-            self.client.set_terminated(self.parent, _STATUS.get(status, "FAILED"))
+
+    @_guarded
+    def candidate_finished(self, index: int, total: int, result) -> None:
+        if result.name in self.earlier:  # read back: an earlier attempt logged it
+            return
+        child = self.children.get(result.name)
+        if child is None or result.name in self.finished:  # read back, not announced
+            child = self._start_child(result.name)
+        metrics = self.pending.pop(result.name, [])
+        if result.name not in self.live:  # rounds known only after fitting, or resumed
+            metrics += _history(result.history)
+        metrics += _metrics({**result.metrics, "fit_seconds": result.fit_seconds})
+        tags = {"trainforge.status": result.status}
+        if result.error:
+            tags["trainforge.error"] = result.error[:5000]
+        settings = {"family": result.family, **(result.settings or {})}
+        self._send(child, metrics, _params(settings), _tags(tags))
+        with tempfile.TemporaryDirectory() as folder:  # one upload for both files
+            _candidate_files(result, Path(folder))
+            self.client.log_artifacts(child, folder)
+        self.client.set_terminated(child, "FINISHED" if result.status == "ok" else "FAILED")
+        self.finished.add(result.name)
+
+    @_guarded
+    def best_chosen(self, path: str) -> None:
+        """Log the best model now, while the run draws its report (the pyfunc save takes most
+        of a second); a run that fails after this keeps the model in its FAILED MLflow run."""
+        if self.parent is None:
+            return
+        _, best, saved, scores = self._closing(Path(path))
+        model = Path(path) / "candidates" / str(best.get("candidate")) / "model"
+        if (model / "bundle.json").is_file():
+            self._log_model(model, saved, scores)
+            self.model_logged = True
+
+    @_guarded
+    def run_finished(self, status: str, path: str) -> None:
+        if self.parent is None:
+            return
+        run = Path(path)
+        manifest, best, saved, scores = self._closing(run)
+        tags = {**_data_tags(manifest), "trainforge.best": best.get("candidate")}
+        self._send(self.parent, _metrics(scores), tags=_tags(tags))
+        for name in ("spec.yaml", "leaderboard.csv", "report.html", *EXPORTED):
+            if (run / name).is_file():
+                self.client.log_artifact(self.parent, str(run / name))
+        # the folder's manifest is marked completed only once tracking has finished
+        ended = {**manifest, "status": status} if manifest else {"status": status}
+        self.client.log_dict(self.parent, ended, "manifest.json")
+        if self.notices:
+            self.client.log_text(self.parent, "\n".join(self.notices) + "\n", "notices.txt")
+        model = run / "candidates" / str(best.get("candidate")) / "model"
+        logged = self.model_logged or not (model / "bundle.json").is_file()
+        if status == "completed" and not logged:
+            self._log_model(model, saved, scores)
+        for name, child in self.children.items():  # a failed run leaves some unfinished
+            if name not in self.finished:
+                self.client.set_terminated(child, _STATUS.get(status, "FAILED"))
+        self.client.set_terminated(self.parent, _STATUS.get(status, "FAILED"))
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _closing(self, run: Path) -> tuple[dict, dict, dict, dict]:
+        """Send what is pending and log the datasets (once); the manifest, its best entry, the
+        best candidate's record and scores."""
+        self._send_pending()
+        manifest = _manifest(run)
+        if not self.data_logged:
+            self._log_datasets(manifest)
+        best = manifest.get("best") or {}
+        saved = _candidate_record(run, best.get("candidate"))
+        scores = saved.get("metrics") or {k: v for k, v in best.items() if k != "candidate"}
+        return manifest, best, saved, scores
 
     def _close_orphans(self) -> None:
         """Mark KILLED any other parent run of this trainforge run that a kill left RUNNING
@@ -212,22 +250,21 @@ class MlflowTracker:
             self._log_datasets(manifest)
         return run.info.run_id
 
-    @contextmanager
-    def _guard(self):
-        """Run a logging step; on failure warn once and stop tracking, but keep training."""
-        if not self.enabled:
-            yield
-            return
+    def _stop(self, exc: Exception) -> None:
+        """Warn once and stop tracking (the MLflow run marked FAILED if the store still
+        answers); training goes on."""
+        self.enabled = False
         try:
-            yield
-        except Exception as exc:  # noqa: BLE001 - any tracking failure must not end the run
-            self.enabled = False
-            message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            print(
-                f"warning: MLflow tracking at {self.uri} stopped ({type(exc).__name__}: "
-                f"{message}); training goes on, the run folder has everything",
-                file=sys.stderr,
-            )
+            if self.parent is not None:
+                self.client.set_terminated(self.parent, "FAILED")
+        except Exception:  # noqa: BLE001, S110 - the store that just failed may fail again
+            pass
+        message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(
+            f"warning: MLflow tracking at {self.uri} stopped ({type(exc).__name__}: "
+            f"{message}); training goes on, the run folder has everything",
+            file=sys.stderr,
+        )
 
     def _send(self, run_id: str, metrics=(), params=(), tags=()) -> None:
         """Metrics, parameters and tags in as few calls as MLflow allows (1,000 values each,
