@@ -22,20 +22,20 @@ from trainforge.errors import DataError
 # Families whose fitted pipelines skl2onnx converts (with trainforge's fixes): the rest are
 # refused before conversion with this list in the message.
 EXPORTABLE = (
-    "baseline",
     "logistic_regression",
     "linear_regression",
     "ridge",
     "lasso",
     "elastic_net",
+    "naive_bayes",
     "decision_tree",
     "random_forest",
     "extra_trees",
     "hist_gradient_boosting",
     "lightgbm",
     "xgboost",
-    "knn",
-    "naive_bayes",
+    "svm",
+    "linear_svm",
     "mlp",
 )
 
@@ -60,7 +60,7 @@ def export(
     from trainforge.data.features import feature_frame
     from trainforge.onnx_export.combine import joined
     from trainforge.onnx_export.convert import ML_OPSET, OPSET, pipeline_graph
-    from trainforge.onnx_export.verify import check_rows, verify
+    from trainforge.onnx_export.verify import check_rows, tolerance, verify
 
     folder, run = _model_folder(Path(source))
     model = load_bundle(folder)
@@ -72,7 +72,8 @@ def export(
         data = rows if rows is not None else _training_rows(run, model)
         features = feature_frame(data, model.schema)
     features = check_rows(features, model.schema)
-    checked = verify(model, graph.SerializeToString(), features)
+    limit = tolerance(p.family for p, _ in parts)
+    checked = verify(model, graph.SerializeToString(), features, limit)
     if not checked.passed:
         raise DataError(_refusal(checked, parts, converted, classes, features))
     payload = graph.SerializeToString()
@@ -99,12 +100,12 @@ def _refusal(checked, parts, converted, classes, features) -> str:
     from trainforge.onnx_export.combine import joined
     from trainforge.onnx_export.verify import verify
 
+    def differs(part, graph) -> bool:
+        alone = joined([(graph, 1.0)], classes).SerializeToString()
+        return not verify(part, alone, features, checked.tolerance).passed
+
     culprits = sorted(
-        {
-            part.family
-            for (part, _), (one, _) in zip(parts, converted)
-            if not verify(part, joined([(one, 1.0)], classes).SerializeToString(), features).passed
-        }
+        {part.family for (part, _), (one, _) in zip(parts, converted) if differs(part, one)}
     ) or sorted({p.family for p, _ in parts})
     return (
         f"export refused: the ONNX graph of {', '.join(culprits)} differs from the model by up "

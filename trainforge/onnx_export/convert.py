@@ -66,6 +66,7 @@ def pipeline_graph(pipeline, schema, classification: bool):
 
     _register()
     network = pipeline[-1] if isinstance(pipeline[-1], (MLPClassifier, MLPRegressor)) else None
+    pipeline, scaler = _target_scaling(pipeline)
     fixed = _fixed(copy.deepcopy(pipeline[:-1] if network is not None else pipeline))
     options = {id(fixed): {"zipmap": False}} if classification and network is None else None
     types = input_types(schema)
@@ -77,7 +78,9 @@ def pipeline_graph(pipeline, schema, classification: bool):
             options=options,
         )
         graph = _named(graph, [name for name, _ in types])
-        return with_network(graph, network, classification) if network is not None else graph
+        if network is not None:
+            return with_network(graph, network, classification)
+        return _rescaled(graph, scaler) if scaler is not None else graph
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - a converter's refusal, said in one line
@@ -86,6 +89,42 @@ def pipeline_graph(pipeline, schema, classification: bool):
         raise DataError(
             f"export: {final} cannot be converted to ONNX ({type(exc).__name__}: {message})"
         ) from None
+
+
+def _target_scaling(pipeline):
+    """A pipeline ending in ``TransformedTargetRegressor`` (standardised target: the SVMs) as
+    the pipeline ending in its regressor, and the fitted target scaler (else None)."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    final = pipeline[-1]
+    if not isinstance(final, TransformedTargetRegressor):
+        return pipeline, None
+    if not isinstance(final.transformer_, StandardScaler) or final.func is not None:
+        raise DataError("export: only a standardised target has an ONNX form here")
+    return Pipeline([*pipeline.steps[:-1], ("model", final.regressor_)]), final.transformer_
+
+
+def _rescaled(graph, scaler):
+    """The regressor's standardised output scaled back to the target's units."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    output = graph.graph.output[0]
+    inner = output.name + "_standardised"
+    for node in graph.graph.node:
+        node.output[:] = [inner if n == output.name else n for n in node.output]
+    for name, value in (("target_scale", scaler.scale_), ("target_mean", scaler.mean_)):
+        array = np.asarray(value, dtype=np.float32).reshape(1, -1)
+        graph.graph.initializer.append(numpy_helper.from_array(array, name))
+    graph.graph.node.extend(
+        [
+            helper.make_node("Mul", [inner, "target_scale"], [inner + "_scaled"]),
+            helper.make_node("Add", [inner + "_scaled", "target_mean"], [output.name]),
+        ]
+    )
+    return graph
 
 
 def _named(graph, names: list[str]):
