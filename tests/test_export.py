@@ -161,6 +161,8 @@ def test_a_run_with_export_onnx_writes_and_logs_the_file(adult, tmp_path, shared
     got = _onnx_outputs(result.path / "model.onnx", result.best, test.head(200))
     expected = result.best.predict_proba(test.head(200)).to_numpy()
     assert np.abs(got["probabilities"] - expected).max() < 1e-5
+    page = (result.path / "report.html").read_text()
+    assert "<h2>ONNX export</h2>" in page and "labels agree on 1.0 of them" in page
     client = MlflowClient(shared_mlflow_store)
     parent = json.loads((result.path / "tracking.json").read_text())["run"]
     logged = {a.path for a in client.list_artifacts(parent)}

@@ -56,6 +56,7 @@ def write_report(
         ("Permutation feature importance", lambda: _importance(run, manifest)),
         ("Search history", lambda: _search(run, manifest)),
         ("Other figures", lambda: _figures(run)),
+        ("ONNX export", lambda: _export(run)),
         ("Run manifest", lambda: _manifest(manifest)),
         ("Resolved spec", lambda: _spec(run)),
     ]
@@ -261,6 +262,25 @@ def _manifest(manifest: dict) -> str:
         rows.append(("notice", text))
     cells = "".join(f'<tr><th class="l">{e(k)}</th><td class="l">{e(v)}</td></tr>' for k, v in rows)
     return f"<table>{cells}</table>"
+
+
+def _export(run: Path) -> str:
+    """What ``export: onnx`` wrote (docs/export.md): the file, its inputs and its check."""
+    import json
+
+    path = run / "model.onnx.json"
+    if not (run / "model.onnx").is_file() or not path.is_file():
+        return ""
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    check = manifest.get("verification") or {}
+    inputs = ", ".join(f"{i['name']} ({i['type']})" for i in manifest.get("inputs") or [])
+    return (
+        f"<p><code>model.onnx</code>: {e(', '.join(manifest.get('families') or []))}, "
+        f"{e(manifest.get('parts'))} part(s), sha256 <code>{e(manifest.get('sha256'))}</code>. "
+        f"Checked against the Python model on {e(check.get('rows'))} rows: largest difference "
+        f"{e(check.get('max_difference'))} (tolerance {e(check.get('tolerance'))}), labels "
+        f"agree on {e(check.get('labels_agree'))} of them.</p><p>Inputs: {e(inputs)}.</p>"
+    )
 
 
 def _spec(run: Path) -> str:
