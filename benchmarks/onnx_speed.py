@@ -33,22 +33,14 @@ ADULT = HERE.parents[1] / "shared" / "data" / "tabular" / "adult.csv"
 TARGET = "income >50K"
 
 
-def best_of(function, times: int) -> float:
+def timings(function, times: int) -> list[float]:
+    """Seconds of ``times`` calls of ``function``."""
     seconds = []
     for _ in range(times):
         started = time.perf_counter()
         function()
         seconds.append(time.perf_counter() - started)
-    return min(seconds)
-
-
-def median_of(function, times: int) -> float:
-    seconds = []
-    for _ in range(times):
-        started = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - started)
-    return float(np.median(seconds))
+    return seconds
 
 
 def main(write: bool) -> None:
@@ -75,10 +67,10 @@ def main(write: bool) -> None:
             batch = feeds(feature_frame(rows, model.schema), model.schema)
             one_frame = rows.head(1)
             one = feeds(feature_frame(one_frame, model.schema), model.schema)
-            python = best_of(lambda: model.predict_proba(rows), 3)
-            graph = best_of(lambda: session.run(None, batch), 3)
-            python_one = median_of(lambda: model.predict_proba(one_frame), 200)
-            graph_one = median_of(lambda: session.run(None, one), 200)
+            python = min(timings(lambda: model.predict_proba(rows), 3))
+            graph = min(timings(lambda: session.run(None, batch), 3))
+            python_one = float(np.median(timings(lambda: model.predict_proba(one_frame), 200)))
+            graph_one = float(np.median(timings(lambda: session.run(None, one), 200)))
             lines.append(
                 f"| {name} | {manifest['parts']} | {len(rows) / python:,.0f} | "
                 f"{len(rows) / graph:,.0f} | {python_one * 1e3:.2f} | {graph_one * 1e3:.3f} |"
