@@ -227,3 +227,19 @@ def test_every_exportable_family_matches_on_held_out_rows(table, models, tmp_pat
         assert difference.max() <= tolerance([name]) * 2, name
         exported.add(name)
     assert exported <= set(EXPORTABLE)
+
+
+def test_a_tuned_threshold_decides_the_graphs_label_as_in_python(adult, tmp_path):
+    train, test = adult
+    result = trainforge.train(
+        data=train.head(1500), target=TARGET, models=["logistic_regression"],
+        imbalance={"threshold": "tuned"}, output=tmp_path / "runs", tracking=False, quiet=True,
+    )  # fmt: skip
+    folder = result.path / "candidates" / "logistic_regression" / "model"
+    model = trainforge.load(folder)
+    assert model.threshold is not None and abs(model.threshold - 0.5) > 0.05
+    export(folder, tmp_path / "m.onnx", rows=train)
+    label = _onnx_outputs(tmp_path / "m.onnx", model, test)["label"]
+    expected = model.predict(test).astype(str)
+    by_argmax = np.asarray(model.classes)[model.predict_proba(test).to_numpy().argmax(1)]
+    assert (label == expected).all() and (by_argmax.astype(str) != expected).any()
