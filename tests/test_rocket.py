@@ -99,7 +99,9 @@ def _run(tmp_path, X, y, task, models=None):
 
 def test_a_saved_model_predicts_the_same_in_a_fresh_process_without_pickle(tmp_path):
     X, y, _ = _waves(60, 7)
-    result = _run(tmp_path, X, y, "sequence_classification", ["rocket"])
+    result = _run(
+        tmp_path, X, y, "sequence_classification", [{"name": "rocket", "n_features": FEW}]
+    )
     X_test, _, _ = _waves(20, 8)
     np.save(tmp_path / "x.npy", X_test)
     expected = result.best.predict_proba(X_test).to_numpy()
