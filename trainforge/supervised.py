@@ -62,7 +62,7 @@ def prepare(spec: RunSpec, train=None, validation=None) -> Prepared:
     profile = profile_of(dataset, spec.seed)
     folds = bag_folds(spec, dataset, profile.modality)
     if folds is not None:
-        spec, dataset = _bagged(spec, dataset, folds)
+        spec, dataset = _bagged(spec, dataset, folds, profile.modality == "sequence")
         profile = profile_of(dataset, spec.seed)
     candidates, substitutions = plan(spec.models, profile)
     classes = dataset.schema.classes
@@ -180,13 +180,12 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
     return RunResult(run.path, board, best.model, best.name, results)
 
 
-def _bagged(spec: RunSpec, dataset: Dataset, folds: int):
+def _bagged(spec: RunSpec, dataset: Dataset, folds: int, series: bool):
     """A budgeted run on a small table, or any run on few series, bags its candidates over
     ``folds`` folds; the spec (and so spec.yaml) records it, so a resumed run splits the same
     way."""
     from trainforge.search.budget import BAG_ROWS, SERIES_BAG_ROWS
 
-    series = spec.budget is None  # only few series are bagged without a budget
     split = spec.data.split.model_copy(update={"strategy": "cv", "folds": folds})
     spec = spec.model_copy(update={"data": spec.data.model_copy(update={"split": split})})
     dataset = with_folds(dataset, folds, spec.seed)

@@ -128,7 +128,9 @@ class _Boosted(BaseEstimator):
         }
         if self._task == "classification":
             fitted["classes_"] = self.classes_.tolist()
-        params = {k: _plain(v) for k, v in self.get_params().items()}
+        from trainforge.models.saved import json_ready
+
+        params = {k: json_ready(v) for k, v in self.get_params().items()}
         params["random_state"] = self._seed()
         params["callbacks"] = None  # hooks of the search that trained it, not part of the model
         params["on_round"] = None
@@ -581,9 +583,3 @@ def _threads(n_jobs: int | None) -> int:
     if n_jobs is None:
         return 1
     return os.cpu_count() or 1 if n_jobs == -1 else int(n_jobs)
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return list(value) if isinstance(value, tuple) else value

@@ -15,6 +15,7 @@ from numbers import Integral
 import torch
 from sklearn.utils._param_validation import Interval
 
+from trainforge.data import text
 from trainforge.errors import DataError
 from trainforge.models.nets.inception import InceptionConfig, InceptionTime
 from trainforge.models.sequence import (
@@ -94,8 +95,6 @@ class _InceptionBase(_SequenceBase):
         _store_common(self, locals())
 
     def _learn_inputs(self, X, y, y_numeric: bool = False):
-        from trainforge.data import text
-
         if text.is_text(X):
             raise DataError("inception_time reads series, not text; use rnn or transformer")
         return super()._learn_inputs(X, y, y_numeric)

@@ -316,8 +316,10 @@ class _MLPBase(BaseEstimator):
             on_epoch=None,
             callbacks=None,
         )
-        fitted = {k: _plain(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
-        config = {k: _plain(v) for k, v in vars(self.model_.config).items()}
+        from trainforge.models.saved import json_ready
+
+        fitted = {k: json_ready(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
+        config = {k: json_ready(v) for k, v in vars(self.model_.config).items()}
         (folder / "estimator.json").write_text(
             json.dumps({"params": params, "fitted": fitted, "config": config}, indent=1)
         )
@@ -401,15 +403,6 @@ class MLPRegressor(RegressorMixin, _MLPBase):
     def predict(self, X) -> np.ndarray:
         out = self._forward(X)[:, 0].numpy().astype(np.float64)
         return out * self.y_scale_ + self.y_mean_
-
-
-def _plain(value):
-    """JSON-ready: numpy arrays and scalars become lists and Python numbers."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _split(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -86,7 +86,9 @@ class _RocketBase(SeriesInput, BaseEstimator):
 
         check_is_fitted(self, "kernels_")
         folder.mkdir(parents=True, exist_ok=True)
-        fitted = {k: _plain(getattr(self, k)) for k in self._FITTED}
+        from trainforge.models.saved import json_ready
+
+        fitted = {k: json_ready(getattr(self, k)) for k in self._FITTED}
         (folder / "estimator.json").write_text(
             json.dumps({"params": self.get_params(), "fitted": fitted}, indent=1)
         )
@@ -251,11 +253,3 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
             return {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path.name} is not a readable array file ({exc})") from None
-
-
-def _plain(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -54,6 +54,16 @@ def read_saved(folder: Path, cls, fitted_names) -> dict:
     return {"params": saved["params"], "fitted": fitted, "config": config}
 
 
+def json_ready(value):
+    """A fitted value as JSON takes it: numpy arrays and scalars become lists and Python
+    numbers, tuples lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _plain(value) -> bool:
     """Numbers, strings, or (nested) lists of them: what fitted arrays are saved as."""
     if isinstance(value, (int, float, str)) or value is None:

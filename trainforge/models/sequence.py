@@ -81,7 +81,6 @@ class _SequenceBase(SeriesInput, _MLPBase):
             raise DataError(
                 f"sequences: the model was trained on {trained} channel(s), got {array.shape[2]}"
             )
-        lengths = sequences.series_lengths(array)
         return sequences.network_input(
             array, lengths, np.asarray(self.channel_mean_), np.asarray(self.channel_scale_)
         )

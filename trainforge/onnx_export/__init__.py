@@ -72,11 +72,10 @@ def export(
         data = rows if rows is not None else _training_rows(run, model)
         features = feature_frame(data, model.schema)
     features = check_rows(features, model.schema)
-    limit = tolerance(p.family for p, _ in parts)
-    checked = verify(model, graph.SerializeToString(), features, limit)
+    payload = graph.SerializeToString()
+    checked = verify(model, payload, features, tolerance(p.family for p, _ in parts))
     if not checked.passed:
         raise DataError(_refusal(checked, parts, converted, classes, features))
-    payload = graph.SerializeToString()
     manifest = {
         "format": "onnx",
         "source": str(folder),

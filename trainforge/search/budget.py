@@ -196,8 +196,8 @@ def bag_folds(spec, dataset, modality: str) -> int | None:
     ):
         return None
     limit = spec.budget.time if spec.budget is not None else None
-    folds = MORE_FOLDS if limit is None or limit >= MORE_FOLDS_SECONDS else BAG_FOLDS
-    folds = BAG_FOLDS if series else folds
+    more = not series and (limit is None or limit >= MORE_FOLDS_SECONDS)
+    folds = MORE_FOLDS if more else BAG_FOLDS
     if dataset.task != "regression":
         folds = min(folds, int(np.bincount(dataset.y).min()))
     return folds if folds >= 3 else None
