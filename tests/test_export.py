@@ -188,7 +188,7 @@ def test_the_mlp_is_written_from_its_weights_and_matches(adult, tmp_path, norm, 
 CLASSIFIERS = ["naive_bayes", "decision_tree", "extra_trees", "svm", "linear_svm"]
 REGRESSORS = [
     "linear_regression", "lasso", "elastic_net", "decision_tree", "extra_trees",
-    "hist_gradient_boosting", "lightgbm", "xgboost", "svm", "linear_svm", "mlp",
+    "hist_gradient_boosting", "lightgbm", "xgboost", "catboost", "svm", "linear_svm", "mlp",
 ]  # fmt: skip
 
 
@@ -227,6 +227,36 @@ def test_every_exportable_family_matches_on_held_out_rows(table, models, tmp_pat
         assert difference.max() <= tolerance([name]) * 2, name
         exported.add(name)
     assert exported <= set(EXPORTABLE)
+
+
+def test_catboost_exports_numeric_columns_and_refuses_categories(adult, tmp_path):
+    train, test = adult
+    numeric = train.select_dtypes("number").copy()
+    numeric.loc[numeric.sample(frac=0.1, random_state=1).index, "age"] = np.nan
+    runs = []
+    for data in (numeric, train):
+        runs.append(
+            trainforge.train(
+                data=data,
+                target=TARGET,
+                models=["catboost"],
+                ensemble=False,
+                output=tmp_path / "runs",
+                tracking=False,
+                quiet=True,
+            )  # fmt: skip
+        )
+    folder = runs[0].path / "candidates" / "catboost" / "model"
+    export(folder, tmp_path / "numeric.onnx", rows=numeric)
+    model = trainforge.load(folder)
+    rows = test.select_dtypes("number").copy()
+    rows.loc[rows.index[:50], "age"] = np.nan  # missing values take CatBoost's own path
+    got = _onnx_outputs(tmp_path / "numeric.onnx", model, rows)
+    assert np.abs(got["probabilities"] - model.predict_proba(rows).to_numpy()).max() < 1e-5
+    assert (got["label"].astype(int) == model.predict(rows)).all()
+    with pytest.raises(DataError, match="does yet not support categorical features"):
+        export(runs[1].path / "candidates" / "catboost" / "model", tmp_path / "cats.onnx")
+    assert not (tmp_path / "cats.onnx").exists()
 
 
 def test_a_tuned_threshold_decides_the_graphs_label_as_in_python(adult, tmp_path):

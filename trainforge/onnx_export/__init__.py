@@ -34,6 +34,7 @@ EXPORTABLE = (
     "hist_gradient_boosting",
     "lightgbm",
     "xgboost",
+    "catboost",
     "svm",
     "linear_svm",
     "mlp",

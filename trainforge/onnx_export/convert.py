@@ -58,14 +58,12 @@ def input_types(schema) -> list:
 def pipeline_graph(pipeline, schema, classification: bool):
     """One fitted scikit-learn pipeline as an ONNX model (outputs ``probabilities``, or
     ``variable`` for regression). trainforge's MLP is written from its weights after its
-    converted preprocessing (trainforge.onnx_export.mlp)."""
+    converted preprocessing (trainforge.onnx_export.mlp), CatBoost's trees from CatBoost's own
+    ONNX writer (trainforge.onnx_export.catboost)."""
     from skl2onnx import convert_sklearn
 
-    from trainforge.models.neural import MLPClassifier, MLPRegressor
-    from trainforge.onnx_export.mlp import with_network
-
     _register()
-    network = pipeline[-1] if isinstance(pipeline[-1], (MLPClassifier, MLPRegressor)) else None
+    network, append = _own_graph(pipeline[-1])
     pipeline, scaler = _target_scaling(pipeline)
     fixed = _fixed(copy.deepcopy(pipeline[:-1] if network is not None else pipeline))
     options = {id(fixed): {"zipmap": False}} if classification and network is None else None
@@ -79,7 +77,7 @@ def pipeline_graph(pipeline, schema, classification: bool):
         )
         graph = _named(graph, [name for name, _ in types])
         if network is not None:
-            return with_network(graph, network, classification)
+            return append(graph, network, classification)
         return _rescaled(graph, scaler) if scaler is not None else graph
     except DataError:
         raise
@@ -89,6 +87,22 @@ def pipeline_graph(pipeline, schema, classification: bool):
         raise DataError(
             f"export: {final} cannot be converted to ONNX ({type(exc).__name__}: {message})"
         ) from None
+
+
+def _own_graph(final):
+    """``(estimator, append)`` for a final step whose graph trainforge writes itself after the
+    converted preprocessing (``append(prep, estimator, classification)``), else ``(None,
+    None)``."""
+    from trainforge.models.boosting import _CatBoost
+    from trainforge.models.neural import MLPClassifier, MLPRegressor
+    from trainforge.onnx_export.catboost import with_catboost
+    from trainforge.onnx_export.mlp import with_network
+
+    if isinstance(final, (MLPClassifier, MLPRegressor)):
+        return final, with_network
+    if isinstance(final, _CatBoost):
+        return final, with_catboost
+    return None, None
 
 
 def _target_scaling(pipeline):
