@@ -41,9 +41,9 @@ def main() -> None:
     frame = pd.read_csv(DATA, header=None)
     X = frame.iloc[:, :-1].to_numpy().reshape(-1, 28, 28)
     y = frame.iloc[:, -1].to_numpy()
-    model = GAN(max_epochs=args.epochs, patience=args.epochs, sample_dir=args.grids, random_state=0)
+    model = GAN(max_epochs=args.epochs, patience=args.epochs, random_state=0)
     started = time.perf_counter()
-    model.fit(X, y)
+    model.fit(X, y, sample_dir=args.grids)
     seconds = time.perf_counter() - started
     print(json.dumps({"history": model.history_, "seconds": seconds}))
     if args.write:

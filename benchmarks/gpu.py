@@ -107,9 +107,9 @@ def _weights_sha(model) -> str:
     return digest.hexdigest()[:12]
 
 
-def _fit(model, data):
+def _fit(model, data, **runtime):
     X, y = data
-    return model.fit(X) if y is None else model.fit(X, y)
+    return model.fit(X, **runtime) if y is None else model.fit(X, y, **runtime)
 
 
 # -- 1. families ------------------------------------------------------------------------------
@@ -167,17 +167,16 @@ def resume(device: str) -> list[str]:
                 raise KeyboardInterrupt
 
         with tempfile.TemporaryDirectory() as folder:
-            common = {"checkpoint_dir": folder, "checkpoint_every_steps": 13}
-            first, _ = _family(name, device, **common)
+            first, _ = _family(name, device, checkpoint_every_steps=13)
             loop_module._each = interrupting
             try:
-                _fit(first, data)
+                _fit(first, data, checkpoint_dir=folder)
             except KeyboardInterrupt:
                 pass
             finally:
                 loop_module._each = original
-            again, _ = _family(name, device, resume=True, **common)
-            same = _weights_sha(_fit(again, data)) == reference
+            again, _ = _family(name, device, checkpoint_every_steps=13)
+            same = _weights_sha(_fit(again, data, checkpoint_dir=folder, resume=True)) == reference
         rows.append(f"| {name} | {stop_at} | {'yes' if same else '**no**'} |")
     return rows
 

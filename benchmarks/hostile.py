@@ -9,7 +9,7 @@ Checkpoints: every checkpoint mutation on an interrupted MLP fit, several seeds 
 must give exactly the weights of a fit never interrupted.
 
 Usage:
-    .venv/bin/python benchmarks/hostile.py --seeds 3 --checkpoint-seeds 34 --write
+    .venv/bin/python benchmarks/hostile.py --seeds 3 --checkpoint-seeds 30 --write
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def write(text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per bundle mutation and base")
-    parser.add_argument("--checkpoint-seeds", type=int, default=34)
+    parser.add_argument("--checkpoint-seeds", type=int, default=30)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     started = time.monotonic()

@@ -275,8 +275,7 @@ def run_plain(data: Data, max_epochs: int, folder: Path) -> Run:
 
 
 def trainforge_classes():
-    """Timing callbacks for trainforge's loop, and an MLPClassifier that takes them."""
-    from trainforge.models.neural import MLPClassifier
+    """Timing callbacks for trainforge's loop (passed to ``fit`` with ``callbacks=``)."""
     from trainforge.training.callbacks.base import Callback
 
     class EpochTimer(Callback):
@@ -352,15 +351,7 @@ def trainforge_classes():
             marks["end"] = now
             self.steps += 1
 
-    class TimedMLPClassifier(MLPClassifier):
-        """MLPClassifier with the callbacks in ``timers`` appended last to its own."""
-
-        timers: tuple = ()
-
-        def _callbacks(self, loop, monitor, identity, n_train):
-            return [*super()._callbacks(loop, monitor, identity, n_train), *self.timers]
-
-    return EpochTimer, StepTimer, TimedMLPClassifier
+    return EpochTimer, StepTimer
 
 
 @contextlib.contextmanager
@@ -392,6 +383,7 @@ def run_trainforge(
     params: dict,
     stop_when: Callable[[dict, float], bool] | None = None,
     step_timer=None,
+    checkpoint_dir: Path | None = None,
 ) -> Run:
     """trainforge's MLPClassifier with ``params``, trained on the benchmark's split.
 
@@ -402,20 +394,22 @@ def run_trainforge(
             the fit there (used to stop once a target accuracy is reached).
         step_timer: a StepTimer from ``trainforge_classes`` to add to the loop's callbacks.
     """
-    EpochTimer, _, TimedMLPClassifier = trainforge_classes()
+    from trainforge.models.neural import MLPClassifier
+
+    EpochTimer, _ = trainforge_classes()
     X = np.concatenate([data.X_train, data.X_valid])
     y = np.concatenate([data.y_train, data.y_valid])
-    estimator = TimedMLPClassifier(**params)
+    estimator = MLPClassifier(**params)
     with validation_rows(len(data.X_train), len(data.X_valid)):
         start = time.perf_counter()
         timer = EpochTimer(start, stop_when)
-        estimator.timers = (timer,) if step_timer is None else (step_timer, timer)
-        estimator.fit(X, y)
+        timers = [timer] if step_timer is None else [step_timer, timer]
+        estimator.fit(X, y, callbacks=timers, checkpoint_dir=checkpoint_dir)
         seconds = time.perf_counter() - start
     return Run(estimator.n_epochs_, seconds, timer.timeline)
 
 
-def trainforge_equal(max_epochs: int, folder: Path) -> dict:
+def trainforge_equal(max_epochs: int) -> dict:
     """MLPClassifier parameters matching the tutorial."""
     return {
         "hidden_sizes": HIDDEN,
@@ -428,7 +422,6 @@ def trainforge_equal(max_epochs: int, folder: Path) -> dict:
         "max_epochs": max_epochs,
         "patience": PATIENCE,
         "schedule": None,
-        "checkpoint_dir": str(folder),
         "random_state": SEED,
     }
 
@@ -565,7 +558,7 @@ def train(name: str, data: Data, max_epochs: int) -> Run:
         if name == "plain":
             return run_plain(data, max_epochs, folder)
         if name == "trainforge":
-            return run_trainforge(data, trainforge_equal(max_epochs, folder))
+            return run_trainforge(data, trainforge_equal(max_epochs), checkpoint_dir=folder)
         if name == "skorch":
             return run_skorch(data, max_epochs, folder)
         return run_lightning(data, max_epochs, folder)
@@ -718,10 +711,10 @@ def step_breakdown(data: Data, repeats: int = 3) -> tuple[dict[str, dict[str, fl
         return {part: seconds / steps * 1e6 for part, seconds in parts.items()}
 
     def trainforge_epoch() -> tuple[dict[str, float], str]:
-        _, StepTimer, _ = trainforge_classes()
+        _, StepTimer = trainforge_classes()
         timer = StepTimer()
         with tempfile.TemporaryDirectory(prefix="mlp-speed-steps-") as folder:
-            run_trainforge(data, trainforge_equal(1, Path(folder)), step_timer=timer)
+            run_trainforge(data, trainforge_equal(1), step_timer=timer, checkpoint_dir=Path(folder))
         return {k: v / timer.steps * 1e6 for k, v in timer.parts.items()}, timer.optimizer
 
     samples: dict[str, list[dict[str, float]]] = {"plain": [], "trainforge": []}
@@ -917,10 +910,11 @@ REPORT = """{section}
   state), no logger, progress bar or model summary. trainforge
   (`MLPClassifier(hidden_sizes=(128, 64), dropout=(0.3, 0.2), optimizer="adam",
   learning_rate=1e-3, weight_decay=0.0, batch_size=32, patience=5, schedule=None,
-  checkpoint_dir=<temporary folder>, random_state=0)`) saves more: a full resumable checkpoint
-  (weights, optimizer, early-stopping state with its best-weights copy, RNG states) every
-  epoch and `best.safetensors` on every improvement, each fsynced. The plain loop, skorch and
-  Lightning validate in batches of 32; trainforge validates in one pass of up to 8,192 rows.
+  random_state=0).fit(X, y, checkpoint_dir=<temporary folder>)`) saves more: a full
+  resumable checkpoint (weights, optimizer, early-stopping state with its best-weights copy,
+  RNG states) every epoch and `best.safetensors` on every improvement, each fsynced. The
+  plain loop, skorch and Lightning validate in batches of 32; trainforge validates in one
+  pass of up to 8,192 rows.
 - trainforge draws its validation rows inside `fit`. It is given the training rows followed by
   the validation rows, and its private split function (`trainforge.models.neural._split`) is
   replaced for the duration of the fit so that it holds out exactly the benchmark's validation

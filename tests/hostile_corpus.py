@@ -408,7 +408,7 @@ def interrupted_fit(folder: Path, stop_at: int = 40):
     X = rng.normal(size=(400, 6)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
 
-    def model(**runtime):
+    def model():
         return MLPClassifier(
             hidden_sizes=(16,),
             batch_size=32,
@@ -416,7 +416,6 @@ def interrupted_fit(folder: Path, stop_at: int = 40):
             patience=10,
             checkpoint_every_steps=5,
             random_state=0,
-            **runtime,
         )
 
     class Stop(Callback):
@@ -428,7 +427,7 @@ def interrupted_fit(folder: Path, stop_at: int = 40):
 
     reference = model().fit(X, y)
     try:
-        model(checkpoint_dir=str(folder), callbacks=[Stop()]).fit(X, y)
+        model().fit(X, y, checkpoint_dir=str(folder), callbacks=[Stop()])
     except KeyboardInterrupt:
         pass
     return X, y, model, _weights(reference)
@@ -463,9 +462,20 @@ def ckpt_flip(path: Path, rng: random.Random) -> str:
     for _ in range(rng.randint(1, 6)):
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
     target.write_bytes(bytes(data))
-    if rng.random() < 0.5:
-        _rehash_checkpoint(path)
     return f"flip {target.name}"
+
+
+def ckpt_flip_rehash(path: Path, rng: random.Random) -> str:
+    """Bytes flipped and the manifest rewritten to match: tampering, not an accident. A flip
+    inside tensor data leaves a valid checkpoint of other weights, which no unsigned
+    manifest can tell from the real one."""
+    name = rng.choice(["tensors.safetensors", "state.json"])
+    data = bytearray((path / name).read_bytes())
+    for _ in range(rng.randint(1, 6)):
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    (path / name).write_bytes(bytes(data))
+    _rehash_checkpoint(path)
+    return f"flip {name}, manifest rewritten"
 
 
 def ckpt_state_key(path: Path, rng: random.Random) -> str:
@@ -515,6 +525,7 @@ def ckpt_truncate(path: Path, rng: random.Random) -> str:
 CHECKPOINT_MUTATIONS = {
     "manifest": ckpt_manifest_value,
     "flip": ckpt_flip,
+    "flip_rehash": ckpt_flip_rehash,
     "state": ckpt_state_key,
     "tensors": ckpt_tensors,
     "pickle": ckpt_pickle,
@@ -535,7 +546,7 @@ def resume_mutated(work: Path, mutation: str, seed: int) -> Outcome:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            resumed = model(checkpoint_dir=str(folder), resume=True).fit(X, y)
+            resumed = model().fit(X, y, checkpoint_dir=str(folder), resume=True)
     except CheckpointError as exc:  # a clean refusal: no checkpoint there is this model's
         return Outcome("refused", f"{said}: {exc}")
     except Exception as exc:  # noqa: BLE001 - what the corpus counts

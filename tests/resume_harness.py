@@ -52,13 +52,11 @@ def child(folder: Path, kind: str = "mlp") -> None:
         batch_size=32,
         max_epochs=60,
         patience=3,
-        checkpoint_dir=str(folder),
         checkpoint_every_steps=7,
-        resume=True,
         random_state=0,
     )
     print("training", flush=True)
-    model.fit(X, y)
+    model.fit(X, y, checkpoint_dir=str(folder), resume=True)
     _report(model)
 
 
@@ -74,18 +72,20 @@ def _fit_image_model(folder: Path, kind: str) -> None:
     X = rng.normal(60, 20, size=(240, 8, 8))
     for row, label in enumerate(y):
         X[row, 2 * label : 2 * label + 3, 1:7] += 120
-    common = dict(checkpoint_dir=str(folder), checkpoint_every_steps=4, resume=True)
+    runtime = dict(checkpoint_dir=str(folder), resume=True)
     if kind == "cnn":
         model = CNNClassifier(
-            channels=(8, 16), batch_size=32, max_epochs=8, random_state=0, **common
-        )
+            channels=(8, 16), batch_size=32, max_epochs=8, checkpoint_every_steps=4,
+            random_state=0,
+        )  # fmt: skip
     else:
         model = GAN(
             latent_dim=8, width=8, batch_size=32, max_epochs=5, quality_samples=64,
-            sample_dir=str(folder / "grids"), random_state=0, **common,
+            checkpoint_every_steps=4, random_state=0,
         )  # fmt: skip
+        runtime["sample_dir"] = str(folder / "grids")
     print("training", flush=True)
-    model.fit(X, y if kind == "cnn" else None)
+    model.fit(X, y if kind == "cnn" else None, **runtime)
     _report(model)
 
 

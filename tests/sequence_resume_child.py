@@ -35,9 +35,7 @@ def main(folder: Path) -> None:
         batch_size=16,
         max_epochs=20,
         patience=2,
-        checkpoint_dir=str(folder),
         checkpoint_every_steps=5,
-        resume=True,
         random_state=0,
     )
     if folder.parent.name == "inception_time":
@@ -54,7 +52,7 @@ def main(folder: Path) -> None:
         X, y = spam_texts(120, seed=4)
         model = TransformerClassifier(d_model=32, heads=2, layers=1, ff_dim=64, **settings)
     print("training", flush=True)
-    model.fit(X, y)
+    model.fit(X, y, checkpoint_dir=str(folder), resume=True)
     digest = hashlib.sha256()
     for key, value in sorted(model.model_.state_dict().items()):
         digest.update(key.encode())

@@ -35,8 +35,8 @@ def test_image_gan_saves_a_grid_per_epoch_improves_its_score_and_samples(tmp_pat
     X, y = _bars()
     gan = GAN(
         latent_dim=16, width=16, batch_size=16, max_epochs=4, quality_samples=100,
-        sample_dir=str(tmp_path / "grids"), random_state=0,
-    ).fit(X, y)  # fmt: skip
+        random_state=0,
+    ).fit(X, y, sample_dir=str(tmp_path / "grids"))  # fmt: skip
     scores = [h["fid"] for h in gan.history_]
     assert len(scores) == 4 and all("d_loss" in h for h in gan.history_)
     assert min(scores[1:]) < scores[0]  # the quality score improves over training

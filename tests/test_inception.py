@@ -62,7 +62,7 @@ def test_padding_after_a_series_changes_no_prediction():
 def test_an_interrupted_fit_resumes_to_the_weights_of_one_never_interrupted(tmp_path):
     X, y = wave_series(80, seed=3)
     settings = dict(max_epochs=8, patience=8, checkpoint_every_steps=3, **SMALL)
-    whole = InceptionTimeClassifier(checkpoint_dir=str(tmp_path / "whole"), **settings).fit(X, y)
+    whole = InceptionTimeClassifier(**settings).fit(X, y, checkpoint_dir=str(tmp_path / "whole"))
 
     def stop(step, logs):  # at the end of the fourth epoch (5 batches each)
         if step >= 20:
@@ -70,8 +70,8 @@ def test_an_interrupted_fit_resumes_to_the_weights_of_one_never_interrupted(tmp_
 
     folder = str(tmp_path / "cut")
     with pytest.raises(KeyboardInterrupt):
-        InceptionTimeClassifier(checkpoint_dir=folder, on_epoch=stop, **settings).fit(X, y)
-    resumed = InceptionTimeClassifier(checkpoint_dir=folder, resume=True, **settings).fit(X, y)
+        InceptionTimeClassifier(**settings).fit(X, y, checkpoint_dir=folder, on_epoch=stop)
+    resumed = InceptionTimeClassifier(**settings).fit(X, y, checkpoint_dir=folder, resume=True)
     assert resumed.history_ == whole.history_
     assert _digest(resumed) == _digest(whole)
 

@@ -48,9 +48,9 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not():
 
 def test_early_stopping_restores_the_best_epoch(tmp_path):
     X, y = _data()
-    model = MLPClassifier(
-        **{**SMALL, "max_epochs": 200, "learning_rate": 0.01}, checkpoint_dir=str(tmp_path)
-    ).fit(X, y)
+    model = MLPClassifier(**{**SMALL, "max_epochs": 200, "learning_rate": 0.01}).fit(
+        X, y, checkpoint_dir=str(tmp_path)
+    )
     losses = [h["val_loss"] for h in model.history_]
     assert model.n_epochs_ == model.best_epoch_ + 3 < 200
     assert min(losses) == losses[model.best_epoch_ - 1]
@@ -74,9 +74,8 @@ class _Interrupt(Callback):
 
 def _interrupted_then_resumed(tmp_path, at_step, monkeypatch, corrupt=False, **extra):
     X, y = _data()
-    params = dict(
-        SMALL, **extra, checkpoint_dir=str(tmp_path), checkpoint_every_steps=5, resume=True
-    )
+    params = dict(SMALL, **extra, checkpoint_every_steps=5)
+    runtime = dict(checkpoint_dir=str(tmp_path), resume=True)
     original = MLPClassifier._callbacks
 
     def with_interrupt(self, *args):
@@ -84,12 +83,12 @@ def _interrupted_then_resumed(tmp_path, at_step, monkeypatch, corrupt=False, **e
 
     monkeypatch.setattr(MLPClassifier, "_callbacks", with_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        MLPClassifier(**params).fit(X, y)
+        MLPClassifier(**params).fit(X, y, **runtime)
     monkeypatch.setattr(MLPClassifier, "_callbacks", original)
     if corrupt:
         newest = checkpoints(tmp_path)[-1]
         (newest / TENSORS).write_bytes(b"not what was saved")
-    return MLPClassifier(**params).fit(X, y)
+    return MLPClassifier(**params).fit(X, y, **runtime)
 
 
 @pytest.mark.parametrize("at_step", [3, 19, 57, 100])
@@ -143,7 +142,7 @@ def test_a_corrupt_newest_checkpoint_is_reported_and_the_previous_one_used(tmp_p
 
 def test_checkpoint_manifest_lists_sha256_of_every_file(tmp_path):
     X, y = _data()
-    MLPClassifier(**SMALL, checkpoint_dir=str(tmp_path)).fit(X, y)
+    MLPClassifier(**SMALL).fit(X, y, checkpoint_dir=str(tmp_path))
     newest = checkpoints(tmp_path)[-1]
     manifest = json.loads((newest / MANIFEST).read_text())
     assert set(manifest) == {"tensors.safetensors", "state.json"}
@@ -155,22 +154,21 @@ def test_checkpoint_manifest_lists_sha256_of_every_file(tmp_path):
 
 def test_a_checkpoint_from_another_spec_is_refused_saying_what_differs(tmp_path):
     X, y = _data()
-    MLPClassifier(**SMALL, checkpoint_dir=str(tmp_path)).fit(X, y)
+    resume = dict(checkpoint_dir=str(tmp_path), resume=True)
+    MLPClassifier(**SMALL).fit(X, y, checkpoint_dir=str(tmp_path))
     with pytest.raises(CheckpointError, match=r"hidden_sizes: checkpoint '\(32,\)', now '\(16,\)'"):
-        MLPClassifier(
-            **{**SMALL, "hidden_sizes": (16,)}, checkpoint_dir=str(tmp_path), resume=True
-        ).fit(X, y)
+        MLPClassifier(**{**SMALL, "hidden_sizes": (16,)}).fit(X, y, **resume)
     with pytest.raises(CheckpointError, match="data_sha256"):
-        MLPClassifier(**SMALL, checkpoint_dir=str(tmp_path), resume=True).fit(X[:-1], y[:-1])
+        MLPClassifier(**SMALL).fit(X[:-1], y[:-1], **resume)
 
 
 def test_a_diverging_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
     X, y = _data()
     X[:, 0] *= 1e30  # overflows the loss in float32
     with pytest.raises(TrainingError, match="loss became"):
-        MLPRegressor(
-            **SMALL, learning_rate=10.0, optimizer="sgd", checkpoint_dir=str(tmp_path)
-        ).fit(X, X[:, 0])
+        MLPRegressor(**SMALL, learning_rate=10.0, optimizer="sgd").fit(
+            X, X[:, 0], checkpoint_dir=str(tmp_path)
+        )
     for path in checkpoints(tmp_path):
         assert torch.isfinite(load_checkpoint(path).tensors["loop.loss_sum"])
 
@@ -180,3 +178,86 @@ def test_non_finite_features_are_refused_before_training():
     X[5, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         MLPClassifier(**SMALL).fit(X, y)
+
+
+def test_a_resumed_fit_replays_its_history_so_the_watchdog_judges_the_whole_curve(
+    tmp_path, monkeypatch
+):
+    from trainforge.watchdog import Watchdog
+
+    X, y = _data(n=120)  # few rows and a wide net overfit: the watchdog has something to say
+    params = dict(
+        hidden_sizes=(256,),
+        batch_size=16,
+        max_epochs=30,
+        patience=40,
+        learning_rate=0.01,
+        dropout=0.0,
+        random_state=0,
+    )
+
+    def watched(**extra):
+        """``fit``'s runtime arguments with an epoch listener feeding a watchdog."""
+        seen, raised = [], []
+        dog = Watchdog(raised.append)
+
+        def on_epoch(step, logs):
+            seen.append((logs["epoch"], logs["val_loss"]))
+            dog.epoch_end("mlp", logs["epoch"], 30, logs)
+
+        return dict(on_epoch=on_epoch, **extra), seen, raised
+
+    reference, seen_whole, raised_whole = watched()
+    MLPClassifier(**params).fit(X, y, **reference)
+    assert raised_whole and "epoch" in raised_whole[0]  # the curve has a best epoch to name
+
+    params["checkpoint_every_steps"] = 5
+    interrupted, _, _ = watched(checkpoint_dir=str(tmp_path), resume=True)
+    original = MLPClassifier._callbacks
+    monkeypatch.setattr(
+        MLPClassifier, "_callbacks", lambda self, *a: [_Interrupt(100), *original(self, *a)]
+    )
+    with pytest.raises(KeyboardInterrupt):
+        MLPClassifier(**params).fit(X, y, **interrupted)  # stopped in epoch 15 of 30
+    monkeypatch.setattr(MLPClassifier, "_callbacks", original)
+    resumed, seen_resumed, raised_resumed = watched(checkpoint_dir=str(tmp_path), resume=True)
+    MLPClassifier(**params).fit(X, y, **resumed)
+    assert seen_resumed == seen_whole  # epochs 1.. replayed first, then the rest
+    assert raised_resumed == raised_whole
+
+
+def test_where_a_fit_writes_is_an_argument_of_fit_not_a_parameter(tmp_path):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from trainforge.training.runtime import NAMES
+
+    assert NAMES == {"checkpoint_dir", "resume", "callbacks", "on_epoch", "verbose"}
+    assert not NAMES & set(MLPClassifier().get_params())
+    X, y = _data(n=200)
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier(**SMALL))])
+    pipe.fit(X, y, mlp__checkpoint_dir=str(tmp_path))  # routed like sample_weight
+    assert checkpoints(tmp_path)
+    saved = json.loads((checkpoints(tmp_path)[-1] / STATE).read_text())["identity"]
+    assert "checkpoint_dir" not in saved and "device" not in saved
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) checkpoint_folder"):
+        MLPClassifier(**SMALL).fit(X, y, checkpoint_folder=str(tmp_path))
+    with pytest.raises(TypeError, match="on_epoch must be callable"):
+        MLPClassifier(**SMALL).fit(X, y, on_epoch="print")
+
+
+def test_an_estimator_saved_when_runtime_settings_were_parameters_still_loads(tmp_path):
+    X, y = _data(n=200)
+    model = MLPClassifier(**SMALL).fit(X, y)
+    model.save_files(tmp_path)
+    path = tmp_path / "estimator.json"
+    saved = json.loads(path.read_text())
+    old = dict(checkpoint_dir=None, resume=False, verbose=False, on_epoch=None, callbacks=None)
+    saved["params"].update(old)  # what bundles written before held
+    path.write_text(json.dumps(saved))
+    loaded = MLPClassifier.load_files(tmp_path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    saved["params"]["checkpoint_dir"] = "/somewhere"  # not a neutral value: refused
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="sets checkpoint_dir, which MLPClassifier lacks"):
+        MLPClassifier.load_files(tmp_path)

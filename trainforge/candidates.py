@@ -132,21 +132,25 @@ def make_pipeline(
     candidate: Candidate,
     dataset: Dataset,
     profile: Profile,
-    runtime=None,
     resample: str = "none",
     threads: int = 1,
+    device: str = "cpu",
 ):
     """An unfitted Pipeline: preprocessing built from the schema, then the estimator.
 
     With ``resample`` set, an imbalanced-learn sampler sits between them; it acts in fit only,
     and ``_fit`` removes it afterwards so the saved model is a plain scikit-learn Pipeline.
-    ``threads`` is the estimator's ``n_jobs`` unless the candidate's parameters set it.
+    ``threads`` is the estimator's ``n_jobs`` unless the candidate's parameters set it; so is
+    ``device`` its device, for the estimators that take one.
     """
     from sklearn.pipeline import Pipeline
 
     features, mask = build_preprocessor(dataset.schema, candidate.family.prep, profile.seed)
     profile = replace(profile, categorical_mask=mask)
-    estimator = candidate.family.build(profile, candidate.params, runtime, threads)
+    params = candidate.params
+    if device != "cpu" and "device" not in params:
+        params = {**params, "device": device}
+    estimator = candidate.family.build(profile, params, threads)
     if resample == "none":
         return Pipeline([("features", features), ("model", estimator)])
     from imblearn.pipeline import Pipeline as SamplingPipeline
@@ -195,11 +199,9 @@ def fit_candidate(
 
     def fit_fold(index: int, fold):
         runtime = _runtime(checkpoints, f"fold-{index}", on_epoch, callbacks, on_round, workers)
-        if device != "cpu" and "device" not in candidate.params:
-            runtime["device"] = device  # only estimators that take one get it
-        pipeline = make_pipeline(candidate, dataset, profile, runtime, resample, threads)
+        pipeline = make_pipeline(candidate, dataset, profile, resample, threads, device)
         started = time.perf_counter()
-        pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh)
+        pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh, runtime)
         fitted = time.perf_counter() - started
         started = time.perf_counter()
         model = Model(pipeline, dataset.schema, candidate.family.name)
@@ -297,9 +299,10 @@ def apply_threshold(result: CandidateResult, names: list[str], metric: str, seed
 def _runtime(
     checkpoints: Path | None, part: str, on_epoch=None, callbacks=None, on_round=None, workers=1
 ) -> dict:
-    """Where a checkpointing estimator writes (resuming whatever it finds there), whom it
-    tells about each epoch (or boosting round), and extra loop callbacks (a search's deadline
-    and pruning). Only estimators accepting these settings receive them."""
+    """``fit``'s runtime arguments: where a checkpointing estimator writes (resuming whatever
+    it finds there), whom it tells about each epoch (or boosting round), and extra loop
+    callbacks (a search's deadline and pruning). ``_fit`` passes each only to estimators whose
+    ``FIT_RUNTIME`` names it."""
     runtime = {} if on_epoch is None else {"on_epoch": on_epoch}
     if on_round is not None:  # boosting rounds, for a live display
         runtime["on_round"] = on_round
@@ -318,8 +321,9 @@ def _history(pipeline) -> list[dict]:
     return [dict(entry) for entry in history if isinstance(entry, dict)]
 
 
-def _fit(pipeline, X, y, weigh: bool = False):
-    """Fit (with balanced class weights when ``weigh``) and return the pipeline to keep.
+def _fit(pipeline, X, y, weigh: bool = False, runtime: dict | None = None):
+    """Fit (with balanced class weights when ``weigh``, and the ``runtime`` arguments the
+    estimator's ``fit`` takes) and return the pipeline to keep.
 
     A resampling step is dropped after the fit: it only ever acts on training rows. Forests add
     up their trees' outputs in whatever order threads finish, so multi-threaded predictions
@@ -330,6 +334,8 @@ def _fit(pipeline, X, y, weigh: bool = False):
     from sklearn.pipeline import Pipeline
 
     extra = {"model__sample_weight": balanced_weights(y)} if weigh else {}
+    accepted = getattr(pipeline[-1], "FIT_RUNTIME", ())
+    extra.update({f"model__{k}": v for k, v in (runtime or {}).items() if k in accepted})
     pipeline.fit(X, y, **extra)
     if "resample" in pipeline.named_steps:
         pipeline = Pipeline([(n, s) for n, s in pipeline.steps if n != "resample"])

@@ -10,11 +10,12 @@ Category codes (from trainforge's native preprocessing, NaN for missing or unsee
 each library's own categorical handling when ``categorical_features`` marks them. A fitted model
 saves itself in its library's format (``save_files``) and loads without pickle (``load_files``).
 
-``callbacks`` (a list of ``hook(round, val_loss) -> stop?`` functions, called after every
-round) lets a search prune a fit or stop it at a deadline; the best round so far is kept.
-``on_round(round, logs)``, called after every round with ``{"round", "val_loss",
-"max_rounds", "patience"}``, lets a display show the rounds as they pass; it only watches, so
-a fit with it grows the same trees as one without.
+``fit`` takes two listeners besides ``sample_weight``: ``callbacks`` (a list of
+``hook(round, val_loss) -> stop?`` functions, called after every round) lets a search prune a
+fit or stop it at a deadline, the best round so far kept; ``on_round(round, logs)``, called
+after every round with ``{"round", "val_loss", "max_rounds", "patience"}``, lets a display show
+the rounds as they pass. They are not part of the model (not parameters, not saved); a fit
+with ``on_round`` grows the same trees as one without.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ _COMMON = {
     "categorical_features": [list, None],
     "random_state": ["random_state"],
     "n_jobs": [Interval(Integral, -1, None, closed="left"), None],
-    "callbacks": [list, None],
-    "on_round": [callable, None],
 }
 
 
@@ -49,7 +48,9 @@ class _Boosted(BaseEstimator):
     _parameter_constraints = _COMMON
     _task = "classification"  # or "regression"
 
-    def fit(self, X, y, sample_weight=None):
+    FIT_RUNTIME = frozenset({"callbacks", "on_round"})
+
+    def fit(self, X, y, sample_weight=None, *, callbacks=None, on_round=None):
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
         if len(X) < 2:
@@ -73,6 +74,7 @@ class _Boosted(BaseEstimator):
         self.booster_, self.history_ = self._train(
             (X[train], y[train], None if weight is None else weight[train]),
             (X[valid], y[valid], None if weight is None else weight[valid]),
+            self._round_watch(callbacks, on_round),
         )
         self.n_rounds_ = len(self.history_)
         return self
@@ -88,19 +90,26 @@ class _Boosted(BaseEstimator):
             return int(rs or 0)
         return int(rs.randint(2**31 - 1))
 
-    def _stop_after(self, round_: int, val_loss: float) -> bool:
-        """Tell ``on_round`` of a round and call every hook in ``callbacks``; whether any asks
-        to stop."""
-        if self.on_round is not None:
-            logs = {"round": round_, "val_loss": float(val_loss)}
-            logs.update(max_rounds=self.n_estimators, patience=self.early_stopping_rounds)
-            self.on_round(round_, logs)
-        stops = [hook(round_, val_loss) for hook in self.callbacks or ()]
-        return any(stops)
+    def _round_watch(self, callbacks, on_round):
+        """``watch(round, val_loss) -> stop?`` for the library's per-round hook: tells
+        ``on_round`` of the round and calls every hook in ``callbacks``. None when nobody
+        listens, so the library runs without a hook."""
+        if not callbacks and on_round is None:
+            return None
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}")
+        if on_round is not None and not callable(on_round):
+            raise TypeError(f"on_round must be callable, got {on_round!r}")
 
-    def _watched(self) -> bool:
-        """Whether a per-round hook is needed: someone listens to the rounds."""
-        return bool(self.callbacks) or self.on_round is not None
+        def watch(round_: int, val_loss: float) -> bool:
+            if on_round is not None:
+                logs = {"round": round_, "val_loss": float(val_loss)}
+                logs.update(max_rounds=self.n_estimators, patience=self.early_stopping_rounds)
+                on_round(round_, logs)
+            stops = [hook(round_, val_loss) for hook in callbacks or ()]
+            return any(stops)
+
+        return watch
 
     def _n_outputs(self) -> int:
         return len(self.classes_) if self._task == "classification" else 1
@@ -132,8 +141,6 @@ class _Boosted(BaseEstimator):
 
         params = {k: json_ready(v) for k, v in self.get_params().items()}
         params["random_state"] = self._seed()
-        params["callbacks"] = None  # hooks of the search that trained it, not part of the model
-        params["on_round"] = None
         (folder / "estimator.json").write_text(
             json.dumps({"params": params, "fitted": fitted}, indent=1)
         )
@@ -202,8 +209,6 @@ class _XGBoost(_Boosted):
         categorical_features=None,
         random_state=None,
         n_jobs=None,
-        callbacks=None,
-        on_round=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -217,8 +222,6 @@ class _XGBoost(_Boosted):
         self.categorical_features = categorical_features
         self.random_state = random_state
         self.n_jobs = n_jobs
-        self.callbacks = callbacks
-        self.on_round = on_round
 
     def _objective(self) -> dict:
         if self._task == "regression":
@@ -242,7 +245,7 @@ class _XGBoost(_Boosted):
             nthread=self.n_jobs_,
         )
 
-    def _train(self, train, valid):
+    def _train(self, train, valid, watch):
         import xgboost as xgb
 
         params = {
@@ -269,7 +272,7 @@ class _XGBoost(_Boosted):
             # early stopping first: XGBoost skips the callbacks after one that says stop
             callbacks=[
                 xgb.callback.EarlyStopping(rounds=self.early_stopping_rounds),
-                *([_xgboost_hook(self._stop_after)] if self._watched() else []),
+                *([_xgboost_hook(watch)] if watch else []),
             ],
         )
         best = booster.best_iteration + 1
@@ -326,8 +329,6 @@ class _LightGBM(_Boosted):
         categorical_features=None,
         random_state=None,
         n_jobs=None,
-        callbacks=None,
-        on_round=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -341,8 +342,6 @@ class _LightGBM(_Boosted):
         self.categorical_features = categorical_features
         self.random_state = random_state
         self.n_jobs = n_jobs
-        self.callbacks = callbacks
-        self.on_round = on_round
 
     def _objective(self) -> dict:
         if self._task == "regression":
@@ -352,7 +351,7 @@ class _LightGBM(_Boosted):
         k = len(self.classes_)
         return {"objective": "multiclass", "num_class": k, "metric": "multi_logloss"}
 
-    def _train(self, train, valid):
+    def _train(self, train, valid, watch):
         import lightgbm as lgb
 
         params = {
@@ -383,7 +382,7 @@ class _LightGBM(_Boosted):
             callbacks=[
                 lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                 lgb.record_evaluation(evals),
-                *([_lightgbm_hook(self._stop_after)] if self._watched() else []),
+                *([_lightgbm_hook(watch)] if watch else []),
             ],
         )
         best = booster.best_iteration or booster.current_iteration()
@@ -432,8 +431,6 @@ class _CatBoost(_Boosted):
         categorical_features=None,
         random_state=None,
         n_jobs=None,
-        callbacks=None,
-        on_round=None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -444,8 +441,6 @@ class _CatBoost(_Boosted):
         self.categorical_features = categorical_features
         self.random_state = random_state
         self.n_jobs = n_jobs
-        self.callbacks = callbacks
-        self.on_round = on_round
 
     def _loss(self) -> str:
         if self._task == "regression":
@@ -463,7 +458,7 @@ class _CatBoost(_Boosted):
             frame[f"f{i}"] = np.nan_to_num(X[:, i], nan=-1).astype(np.int64)
         return Pool(frame, label=y, weight=weight, cat_features=cats or None)
 
-    def _train(self, train, valid):
+    def _train(self, train, valid, watch):
         from catboost import CatBoost
 
         model = CatBoost(
@@ -482,7 +477,7 @@ class _CatBoost(_Boosted):
                 "allow_writing_files": False,
             }
         )
-        hooks = [_CatBoostHook(self._stop_after, self._loss())] if self._watched() else None
+        hooks = [_CatBoostHook(watch, self._loss())] if watch else None
         model.fit(self._pool(*train), eval_set=self._pool(*valid), callbacks=hooks)
         evals = model.get_evals_result()
         metric = self._loss()

@@ -7,13 +7,12 @@ so a killed GAN resumes bit for bit like any other model. After every epoch the 
 (a Frechet distance, see trainforge.models.gan_quality) is logged as ``fid``; early stopping
 watches it and restores the generator of the best epoch. With ``sample_dir`` set, a grid of
 samples from the same fixed noise is saved there after each epoch (``epoch-0001.png``, ...).
+Like ``checkpoint_dir`` and ``resume`` (trainforge.training.runtime), ``sample_dir`` is an
+argument of ``fit``: where a fit writes is not part of the model.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -24,22 +23,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from trainforge.errors import CheckpointWarning, DataError
+from trainforge.errors import DataError
 from trainforge.models.gan_quality import frechet_distance, image_features, table_features
 from trainforge.models.nets.gan import GANConfig, GANPair
-from trainforge.models.neural import NOT_IDENTITY
 from trainforge.training.callbacks.adversarial import AdversarialStep
-from trainforge.training.callbacks.checkpointing import Checkpointing
 from trainforge.training.callbacks.early_stopping import EarlyStopping
-from trainforge.training.callbacks.progress import Progress
 from trainforge.training.callbacks.sample_grid import SampleGrid
-from trainforge.training.checkpoint import resume_latest
 from trainforge.training.determinism import deterministic
 from trainforge.training.loop import Loop, fit
-from trainforge.training.state import restore
-
-# where and how loudly a fit runs, not what it computes: the MLP's list, and the sample folder
-_NOT_IDENTITY = {*NOT_IDENTITY, "sample_dir"}
+from trainforge.training.runtime import NAMES as RUNTIME_NAMES
+from trainforge.training.runtime import FitRuntime, identity, runtime_callbacks, starting_loop
 
 
 class GAN(BaseEstimator):
@@ -55,8 +48,11 @@ class GAN(BaseEstimator):
         batch_size, max_epochs: as for the other neural estimators.
         patience: epochs without a better quality score before stopping.
         quality_samples: real and generated samples compared for the quality score.
-        sample_dir: where a grid of samples is saved after each epoch (images only).
-        checkpoint_dir, checkpoint_every_steps, resume: resumable checkpoints, as for MLPs.
+        checkpoint_every_steps, device, deterministic: as for MLPs.
+
+    ``fit`` takes ``sample_dir`` (where a grid of samples is saved after each epoch, images
+    only) and the runtime arguments of the other torch estimators (checkpoints, resuming,
+    callbacks, ``on_epoch``, ``verbose``).
     """
 
     _parameter_constraints = {
@@ -70,12 +66,8 @@ class GAN(BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "quality_samples": [Interval(Integral, 2, None, closed="left")],
-        "sample_dir": [str, os.PathLike, None],
-        "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every_steps": [Interval(Integral, 0, None, closed="left")],
-        "resume": ["boolean"],
         "random_state": ["random_state"],
-        "verbose": ["boolean"],
         "device": [str],
         "deterministic": ["boolean"],
     }
@@ -92,12 +84,8 @@ class GAN(BaseEstimator):
         max_epochs=20,
         patience=10,
         quality_samples=1000,
-        sample_dir=None,
-        checkpoint_dir=None,
         checkpoint_every_steps=0,
-        resume=False,
         random_state=None,
-        verbose=False,
         device="cpu",
         deterministic=True,
     ):
@@ -111,24 +99,24 @@ class GAN(BaseEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.quality_samples = quality_samples
-        self.sample_dir = sample_dir
-        self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every_steps = checkpoint_every_steps
-        self.resume = resume
         self.random_state = random_state
-        self.verbose = verbose
         self.device = device
         self.deterministic = deterministic
 
-    def fit(self, X, y=None):
-        """Train on ``X``; labels ``y``, if given, train the quality score's feature network."""
+    FIT_RUNTIME = RUNTIME_NAMES | {"sample_dir"}
+
+    def fit(self, X, y=None, *, sample_dir=None, **runtime):
+        """Train on ``X``; labels ``y``, if given, train the quality score's feature network.
+        ``sample_dir``: where sample grids go; ``runtime`` as for MLPClassifier.fit."""
         self._validate_params()
+        runtime = FitRuntime.of("GAN", runtime)
         data = self._prepare(X)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = torch.device(self.device)
         kind = self.kind_
         features = (image_features if kind == "dcgan" else table_features)(data, y, seed)
-        identity = self._identity(data)
+        checkpoint_identity = identity(self, data)
 
         def build() -> Loop:
             torch.manual_seed(seed)
@@ -147,18 +135,15 @@ class GAN(BaseEstimator):
             )
             step = AdversarialStep(d_optimizer, self.latent_dim, seed + 1)
             loop.train_step = step
-            loop.callbacks = self._callbacks(step, identity)
+            loop.callbacks = [
+                *self._callbacks(step, sample_dir),
+                *runtime_callbacks(
+                    runtime, "fid", checkpoint_identity, self.checkpoint_every_steps
+                ),
+            ]
             return loop
 
-        if self.resume and self.checkpoint_dir:
-            loop = resume_latest(
-                Path(self.checkpoint_dir),
-                build,
-                lambda loop, found: restore(loop, found.tensors, found.state, identity),
-                warn=lambda message: warnings.warn(CheckpointWarning(message), stacklevel=3),
-            )
-        else:
-            loop = build()
+        loop = starting_loop(build, runtime, checkpoint_identity)
         model = loop.model
         X_t = torch.as_tensor(data, device=device)
         with deterministic(self.deterministic, device):
@@ -232,26 +217,11 @@ class GAN(BaseEstimator):
 
         return evaluate
 
-    def _callbacks(self, step: AdversarialStep, identity: dict) -> list:
+    def _callbacks(self, step: AdversarialStep, sample_dir) -> list:
         callbacks = [step, EarlyStopping(monitor="fid", patience=self.patience)]
-        if self.sample_dir and self.kind_ == "dcgan":
-            callbacks.append(SampleGrid(Path(self.sample_dir), self.latent_dim))
-        callbacks.append(Progress("fid", enabled=None if self.verbose else False))
-        if self.checkpoint_dir:
-            callbacks.append(
-                Checkpointing(
-                    Path(self.checkpoint_dir),
-                    identity,
-                    monitor="fid",
-                    every_steps=self.checkpoint_every_steps,
-                )
-            )
+        if sample_dir and self.kind_ == "dcgan":
+            callbacks.append(SampleGrid(Path(sample_dir), self.latent_dim))
         return callbacks
-
-    def _identity(self, data: np.ndarray) -> dict:
-        params = {k: repr(v) for k, v in self.get_params().items() if k not in _NOT_IDENTITY}
-        digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
-        return {"estimator": "GAN", **params, "data_sha256": digest}
 
 
 def _unused_loss(outputs, targets):  # the adversarial step computes its own losses

@@ -6,16 +6,16 @@ load, longer than fitting them. These subclasses save the trees as three concate
 one ``.npz`` (read with ``allow_pickle=False``) and the rest of the fitted estimator through
 skops; nothing else changes.
 
-They also take ``callbacks``: hooks ``hook(iteration, val_loss) -> stop?`` checked after every
-iteration when early stopping is on, as the other boosting estimators' are. A search's deadline
-and pruning stop a fit there (a fit of 1,000 iterations at learning rate 0.01 on five folds ran
-43 s past a 60 s limit without them); a stopped fit keeps the iterations it has.
+Their ``fit`` also takes ``callbacks``: hooks ``hook(iteration, val_loss) -> stop?`` checked
+after every iteration when early stopping is on, as the other boosting estimators' are. A
+search's deadline and pruning stop a fit there (a fit of 1,000 iterations at learning rate 0.01
+on five folds ran 43 s past a 60 s limit without them); a stopped fit keeps the iterations it
+has. The hooks are not part of the model: not a parameter, not saved.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +28,16 @@ TRUSTED = ["functools.partial", "sklearn.utils.validation.check_array"]
 
 
 class _Compact:
-    def __init__(self, *, callbacks=None, **params):
-        super().__init__(**params)
-        self.callbacks = callbacks
+    FIT_RUNTIME = frozenset({"callbacks"})
+
+    def fit(self, X, y, sample_weight=None, *, callbacks=None, **fit_params):
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}")
+        self._hooks = list(callbacks or ())  # read by the early-stopping checks, during fit only
+        try:
+            return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        finally:
+            del self._hooks
 
     def _check_early_stopping_loss(self, *args, **kwargs):
         stop = super()._check_early_stopping_loss(*args, **kwargs)
@@ -42,7 +49,7 @@ class _Compact:
 
     def _hooked(self, stop: bool, val_loss: float) -> bool:
         iteration = len(self.validation_score_) - 1
-        asked = [hook(iteration, float(val_loss)) for hook in self.callbacks or ()]
+        asked = [hook(iteration, float(val_loss)) for hook in getattr(self, "_hooks", ())]
         return bool(stop or any(asked))
 
     def save_files(self, folder: Path) -> list[str]:
@@ -62,7 +69,6 @@ class _Compact:
         )
         rest = copy.copy(self)
         rest._predictors = []
-        rest.callbacks = None  # hooks of the search that trained it, not part of the model
         sio.dump(rest, folder / ESTIMATOR_FILE)
         return [ESTIMATOR_FILE, TREES_FILE]
 
@@ -98,25 +104,9 @@ def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _with_callbacks(cls: type) -> type:
-    """scikit-learn reads an estimator's parameters from its ``__init__`` signature: the
-    library class's parameters and ``callbacks``."""
-    parent = inspect.signature(cls.__mro__[2].__init__)
-    hook = inspect.Parameter("callbacks", inspect.Parameter.KEYWORD_ONLY, default=None)
-
-    def __init__(self, *, callbacks=None, **params):
-        _Compact.__init__(self, callbacks=callbacks, **params)
-
-    __init__.__signature__ = parent.replace(parameters=[*parent.parameters.values(), hook])
-    cls.__init__ = __init__
-    return cls
-
-
-@_with_callbacks
 class HGBClassifier(_Compact, HistGradientBoostingClassifier):
     """HistGradientBoostingClassifier that saves itself compactly (see the module doc)."""
 
 
-@_with_callbacks
 class HGBRegressor(_Compact, HistGradientBoostingRegressor):
     """HistGradientBoostingRegressor that saves itself compactly (see the module doc)."""

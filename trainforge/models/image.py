@@ -143,18 +143,13 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         schedule="onecycle",
         loss="auto",
         grad_clip=None,
-        checkpoint_dir=None,
         checkpoint_every_steps=0,
-        resume=False,
         random_state=None,
-        verbose=False,
         device="cpu",
         deterministic=True,
         precision="32",
         compile=False,
         cuda_graph=True,
-        on_epoch=None,
-        callbacks=None,
     ):
         self.image_shape = image_shape
         self.channels = channels
@@ -180,20 +175,16 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         self.schedule = schedule
         self.loss = loss
         self.grad_clip = grad_clip
-        self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every_steps = checkpoint_every_steps
-        self.resume = resume
         self.random_state = random_state
-        self.verbose = verbose
         self.device = device
         self.deterministic = deterministic
         self.precision = precision
         self.compile = compile
         self.cuda_graph = cuda_graph
-        self.on_epoch = on_epoch
-        self.callbacks = callbacks
 
-    def fit(self, X, y):
+    def fit(self, X, y, **runtime):
+        """Train on images ``X`` and labels ``y``; ``runtime`` as for MLPClassifier.fit."""
         self._validate_params()
         images = as_images(X, self.image_shape)
         y = np.asarray(y)
@@ -206,7 +197,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         self.image_shape_ = tuple(images.shape[1:])
         self.mean_ = images.mean(axis=(0, 1, 2), dtype=np.float64).tolist()
         self.std_ = [s or 1.0 for s in images.std(axis=(0, 1, 2), dtype=np.float64).tolist()]
-        self._fit(images, codes.astype(np.int64), len(self.classes_), "multiclass")
+        self._fit(images, codes.astype(np.int64), len(self.classes_), "multiclass", runtime)
         self.n_features_in_ = math.prod(self.image_shape_)
         return self
 
@@ -250,8 +241,8 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         check_is_fitted(self, "model_")
         return as_images(X, shape=tuple(self.image_shape_))
 
-    def _callbacks(self, loop, monitor: str, identity: dict, n_train: int) -> list:
-        callbacks = super()._callbacks(loop, monitor, identity, n_train)
+    def _callbacks(self, loop, monitor: str, n_train: int) -> list:
+        callbacks = super()._callbacks(loop, monitor, n_train)
         if self.augment and (self.crop_padding or self.flip):
             seed = int(check_random_state(self.random_state).randint(2**31 - 1))
             loop.augment = Augment(seed + 1, self.crop_padding, self.flip)

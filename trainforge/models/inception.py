@@ -75,18 +75,13 @@ class _InceptionBase(_SequenceBase):
         schedule="plateau",
         loss="auto",
         grad_clip=None,
-        checkpoint_dir=None,
         checkpoint_every_steps=0,
-        resume=False,
         random_state=None,
-        verbose=False,
         device="cpu",
         deterministic=True,
         precision="32",
         compile=False,
         cuda_graph=True,
-        on_epoch=None,
-        callbacks=None,
     ):
         self.members = members
         self.depth = depth

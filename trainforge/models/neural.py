@@ -1,15 +1,14 @@
 """MLP estimators for tables, on trainforge's training loop, with the scikit-learn contract.
 
 ``__init__`` only stores parameters (checked in ``fit`` from ``_parameter_constraints``), fit
-returns self, learned state ends in ``_``. With ``checkpoint_dir`` set, fit writes resumable
+returns self, learned state ends in ``_``. Where a fit writes and whom it tells are ``fit``'s
+keyword arguments (trainforge.training.runtime): with ``checkpoint_dir`` it writes resumable
 checkpoints there; with ``resume=True`` it continues from the newest good one, bit for bit.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -22,34 +21,19 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from trainforge.errors import CheckpointWarning
 from trainforge.models.nets.mlp import ACTIVATIONS, MLP, MLPConfig
-from trainforge.training.callbacks.checkpointing import Checkpointing
 from trainforge.training.callbacks.early_stopping import EarlyStopping
 from trainforge.training.callbacks.grad_clip import GradientClipping
 from trainforge.training.callbacks.lr_schedule import LRSchedule
-from trainforge.training.callbacks.metrics_hook import MetricsHook
-from trainforge.training.callbacks.progress import Progress
-from trainforge.training.checkpoint import resume_latest
 from trainforge.training.determinism import deterministic
 from trainforge.training.loop import PRECISIONS, Loop, fit
 from trainforge.training.losses import LOSSES, build_loss, default_loss
 from trainforge.training.optim import OPTIMIZERS, build_optimizer
+from trainforge.training.runtime import NAMES as RUNTIME_NAMES
+from trainforge.training.runtime import FitRuntime, identity, runtime_callbacks, starting_loop
 from trainforge.training.schedules import SCHEDULES, build_schedule
-from trainforge.training.state import restore
 
 PREDICT_BATCH = 8192
-# Parameters that change where or how loudly a fit runs, not what it computes.
-NOT_IDENTITY = {
-    "checkpoint_dir",
-    "checkpoint_every_steps",
-    "resume",
-    "verbose",
-    "device",
-    "deterministic",
-    "on_epoch",
-    "callbacks",
-}
 
 
 class _MLPBase(BaseEstimator):
@@ -70,18 +54,13 @@ class _MLPBase(BaseEstimator):
         "schedule": [StrOptions(set(SCHEDULES)), None],
         "loss": [StrOptions({"auto", *LOSSES})],
         "grad_clip": [Interval(Real, 0, None, closed="neither"), None],
-        "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every_steps": [Interval(Integral, 0, None, closed="left")],
-        "resume": ["boolean"],
         "random_state": ["random_state"],
-        "verbose": ["boolean"],
         "device": [str],
         "deterministic": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
         "compile": ["boolean"],
         "cuda_graph": ["boolean"],
-        "on_epoch": [callable, None],
-        "callbacks": [list, None],
     }
 
     def __init__(
@@ -102,18 +81,13 @@ class _MLPBase(BaseEstimator):
         schedule="plateau",
         loss="auto",
         grad_clip=None,
-        checkpoint_dir=None,
         checkpoint_every_steps=0,
-        resume=False,
         random_state=None,
-        verbose=False,
         device="cpu",
         deterministic=True,
         precision="32",
         compile=False,
         cuda_graph=True,
-        on_epoch=None,
-        callbacks=None,
     ):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -131,22 +105,21 @@ class _MLPBase(BaseEstimator):
         self.schedule = schedule
         self.loss = loss
         self.grad_clip = grad_clip
-        self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every_steps = checkpoint_every_steps
-        self.resume = resume
         self.random_state = random_state
-        self.verbose = verbose
         self.device = device
         self.deterministic = deterministic
         self.precision = precision
         self.compile = compile
         self.cuda_graph = cuda_graph
-        self.on_epoch = on_epoch
-        self.callbacks = callbacks
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def _fit(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, task: str):
+    # ``fit``'s keyword arguments about where the fit writes and whom it tells
+    FIT_RUNTIME = RUNTIME_NAMES
+
+    def _fit(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, task: str, runtime: dict):
+        runtime = FitRuntime.of(type(self).__name__, runtime)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         train, valid = _split(len(X), self.validation_fraction, seed)
         device = torch.device(self.device)
@@ -154,7 +127,7 @@ class _MLPBase(BaseEstimator):
         y_t = torch.as_tensor(targets, device=device)
         loss_fn = self._loss(task)
         monitor = "val_loss" if len(valid) else "loss"
-        identity = self._identity(X, targets)
+        checkpoint_identity = identity(self, X, targets)
 
         graph = self.cuda_graph and device.type == "cuda" and not self.compile
 
@@ -179,18 +152,15 @@ class _MLPBase(BaseEstimator):
                 precision=self.precision,
                 graph=graph,
             )
-            loop.callbacks = self._callbacks(loop, monitor, identity, len(train))
+            loop.callbacks = [
+                *self._callbacks(loop, monitor, len(train)),
+                *runtime_callbacks(
+                    runtime, monitor, checkpoint_identity, self.checkpoint_every_steps
+                ),
+            ]
             return loop
 
-        if self.resume and self.checkpoint_dir:
-            loop = resume_latest(
-                Path(self.checkpoint_dir),
-                build,
-                lambda loop, found: restore(loop, found.tensors, found.state, identity),
-                warn=self._warn,
-            )
-        else:
-            loop = build()
+        loop = starting_loop(build, runtime, checkpoint_identity)
         model = loop.model
         evaluate = _evaluator(X_t[valid], y_t[valid], loss_fn, task) if len(valid) else None
         with deterministic(self.deterministic, device):
@@ -203,8 +173,6 @@ class _MLPBase(BaseEstimator):
         self.best_epoch_ = stopper.best_epoch
         self.n_features_in_ = X.shape[1]
         if loop.epoch >= self.max_epochs:
-            import warnings
-
             from sklearn.exceptions import ConvergenceWarning
 
             warnings.warn(
@@ -249,7 +217,9 @@ class _MLPBase(BaseEstimator):
 
     # -- training parts --------------------------------------------------------------------
 
-    def _callbacks(self, loop, monitor: str, identity: dict, n_train: int) -> list:
+    def _callbacks(self, loop, monitor: str, n_train: int) -> list:
+        """The model's own training callbacks (schedule, clipping, early stopping); the
+        runtime's (progress, listeners, checkpointing) follow them."""
         callbacks = []
         steps_per_epoch = -(-n_train // self.batch_size)
         schedule = build_schedule(
@@ -263,30 +233,7 @@ class _MLPBase(BaseEstimator):
         if self.grad_clip:
             callbacks.append(GradientClipping(self.grad_clip))
         callbacks.append(EarlyStopping(monitor=monitor, patience=self.patience))
-        callbacks.append(Progress(monitor, enabled=None if self.verbose else False))
-        if self.on_epoch is not None:  # live metrics for a display or a tracker
-            callbacks.append(MetricsHook(self.on_epoch))
-        callbacks.extend(self.callbacks or ())  # e.g. a time budget's Deadline, search Pruning
-        if self.checkpoint_dir:
-            callbacks.append(
-                Checkpointing(
-                    Path(self.checkpoint_dir),
-                    identity,
-                    monitor=monitor,
-                    every_steps=self.checkpoint_every_steps,
-                )
-            )
         return callbacks
-
-    def _identity(self, X: np.ndarray, targets: np.ndarray) -> dict:
-        """What a checkpoint must match to be resumed: class, parameters, data."""
-        params = {k: repr(v) for k, v in self.get_params().items() if k not in NOT_IDENTITY}
-        digest = hashlib.sha256(np.ascontiguousarray(X).tobytes())
-        digest.update(np.ascontiguousarray(targets).tobytes())
-        return {"estimator": type(self).__name__, **params, "data_sha256": digest.hexdigest()}
-
-    def _warn(self, message: str) -> None:
-        warnings.warn(CheckpointWarning(message), stacklevel=3)
 
     # -- saving without pickle -------------------------------------------------------------
 
@@ -308,14 +255,7 @@ class _MLPBase(BaseEstimator):
         check_is_fitted(self, "model_")
         folder.mkdir(parents=True, exist_ok=True)
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
-        params.update(
-            checkpoint_dir=None,
-            resume=False,
-            verbose=False,
-            device="cpu",
-            on_epoch=None,
-            callbacks=None,
-        )
+        params["device"] = "cpu"  # a saved model loads anywhere; ``set_params`` moves it
         from trainforge.models.saved import json_ready
 
         fitted = {k: json_ready(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
@@ -368,14 +308,16 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     and ``compile`` are opt-in speed-ups for GPUs; docs/training.md says what they change.
     """
 
-    def fit(self, X, y):
+    def fit(self, X, y, **runtime):
+        """Train on ``X``, ``y``; ``runtime``: checkpoints, resuming, callbacks, listeners
+        (trainforge.training.runtime.FitRuntime)."""
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("the target has 1 class; a classifier needs at least 2")
-        return self._fit(X, codes.astype(np.int64), len(self.classes_), "multiclass")
+        return self._fit(X, codes.astype(np.int64), len(self.classes_), "multiclass", runtime)
 
     def predict_proba(self, X) -> np.ndarray:
         return torch.softmax(self._forward(X), dim=1).numpy().astype(np.float64)
@@ -392,13 +334,14 @@ class MLPRegressor(RegressorMixin, _MLPBase):
     MLPClassifier.
     """
 
-    def fit(self, X, y):
+    def fit(self, X, y, **runtime):
+        """Train on ``X``, ``y``; ``runtime`` as for MLPClassifier.fit."""
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std()) or 1.0
         scaled = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
-        return self._fit(X, scaled, 1, "regression")
+        return self._fit(X, scaled, 1, "regression", runtime)
 
     def predict(self, X) -> np.ndarray:
         out = self._forward(X)[:, 0].numpy().astype(np.float64)

@@ -151,14 +151,12 @@ class Family:
         self,
         profile: Profile,
         params: dict[str, Any],
-        runtime: dict | None = None,
         threads: int | None = None,
     ) -> Any:
-        """A fresh, unfitted estimator for this profile with the user's parameters on top.
+        """A fresh, unfitted estimator for this profile with the user's parameters on top
+        (only those its class takes: ``device`` reaches only the estimators that have one).
 
         Args:
-            runtime: settings about where the fit runs rather than what it computes (such as
-                ``checkpoint_dir``), passed only to estimators that accept them.
             threads: the estimator's ``n_jobs`` when it takes one and ``params`` does not set
                 it (trainforge.threads decides it per fit).
         """
@@ -169,7 +167,6 @@ class Family:
             settings.setdefault("random_state", profile.seed)
         if threads is not None and self.threaded and "n_jobs" not in params:
             settings["n_jobs"] = threads
-        settings.update(runtime or {})
         estimator = cls(**{k: v for k, v in settings.items() if k in accepted})
         return self.wrap(_kind(profile.task), estimator) if self.wrap else estimator
 

@@ -23,6 +23,19 @@ _KINDS = {
 }
 
 
+# What bundles written before these became ``fit`` arguments hold as parameters, always with
+# these neutral values (dropped on reading; any other value is refused like an unknown key).
+_RETIRED = {
+    "checkpoint_dir": None,
+    "resume": False,
+    "verbose": False,
+    "on_epoch": None,
+    "callbacks": None,
+    "on_round": None,
+    "sample_dir": None,
+}
+
+
 def read_saved(folder: Path, cls, fitted_names) -> dict:
     """``estimator.json`` as ``{"params", "fitted", "config"}``: a JSON object whose params are
     the class's own constructor settings and whose fitted fields are the ones it writes.
@@ -34,7 +47,12 @@ def read_saved(folder: Path, cls, fitted_names) -> dict:
     if not isinstance(saved, dict) or not isinstance(saved.get("params"), dict):
         raise ValueError("estimator.json is not an estimator's settings")
     known = set(cls().get_params())
-    unknown = sorted(set(saved["params"]) - known)
+    params = {
+        key: value
+        for key, value in saved["params"].items()
+        if key in known or key not in _RETIRED or value != _RETIRED[key]
+    }
+    unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"estimator.json sets {', '.join(unknown)}, which {cls.__name__} lacks")
     fitted = saved.get("fitted", {})
@@ -51,7 +69,7 @@ def read_saved(folder: Path, cls, fitted_names) -> dict:
     config = saved.get("config", {})
     if not isinstance(config, dict):
         raise ValueError("estimator.json's network config is not a mapping")
-    return {"params": saved["params"], "fitted": fitted, "config": config}
+    return {"params": params, "fitted": fitted, "config": config}
 
 
 def json_ready(value):

@@ -128,7 +128,9 @@ class _SequenceBase(SeriesInput, _MLPBase):
 
 
 class _SequenceClassifier(ClassifierMixin):
-    def fit(self, X, y):
+    def fit(self, X, y, **runtime):
+        """Train on texts or series ``X`` and labels ``y``; ``runtime`` as for
+        MLPClassifier.fit."""
         self._validate_params()
         inputs, y = self._learn_inputs(X, y)
         width = self.n_features_in_  # of the input, not of the network's input
@@ -136,7 +138,7 @@ class _SequenceClassifier(ClassifierMixin):
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("the target has 1 class; a classifier needs at least 2")
-        self._fit(inputs, codes.astype(np.int64), len(self.classes_), "multiclass")
+        self._fit(inputs, codes.astype(np.int64), len(self.classes_), "multiclass", runtime)
         self.n_features_in_ = width
         return self
 
@@ -149,7 +151,9 @@ class _SequenceClassifier(ClassifierMixin):
 
 
 class _SequenceRegressor(RegressorMixin):
-    def fit(self, X, y):
+    def fit(self, X, y, **runtime):
+        """Train on texts or series ``X`` and a numeric ``y``; ``runtime`` as for
+        MLPClassifier.fit."""
         self._validate_params()
         inputs, y = self._learn_inputs(X, y, y_numeric=True)
         width = self.n_features_in_
@@ -158,7 +162,7 @@ class _SequenceRegressor(RegressorMixin):
             raise DataError("the regression target holds NaN or infinite values")
         self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std()) or 1.0
         scaled = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
-        self._fit(inputs, scaled, 1, "regression")
+        self._fit(inputs, scaled, 1, "regression", runtime)
         self.n_features_in_ = width
         return self
 
@@ -217,18 +221,13 @@ class _RNNBase(_SequenceBase):
         schedule="plateau",
         loss="auto",
         grad_clip=1.0,
-        checkpoint_dir=None,
         checkpoint_every_steps=0,
-        resume=False,
         random_state=None,
-        verbose=False,
         device="cpu",
         deterministic=True,
         precision="32",
         compile=False,
         cuda_graph=True,
-        on_epoch=None,
-        callbacks=None,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -293,18 +292,13 @@ class _TransformerBase(_SequenceBase):
         schedule="plateau",
         loss="auto",
         grad_clip=1.0,
-        checkpoint_dir=None,
         checkpoint_every_steps=0,
-        resume=False,
         random_state=None,
-        verbose=False,
         device="cpu",
         deterministic=True,
         precision="32",
         compile=False,
         cuda_graph=True,
-        on_epoch=None,
-        callbacks=None,
     ):
         self.d_model = d_model
         self.heads = heads
