@@ -21,7 +21,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainforge.errors import DataError
 from trainforge.models.gan_quality import frechet_distance, image_features, table_features
@@ -111,7 +111,7 @@ class GAN(BaseEstimator):
         ``sample_dir``: where sample grids go; ``runtime`` as for MLPClassifier.fit."""
         self._validate_params()
         runtime = FitRuntime.of("GAN", runtime)
-        data = self._prepare(X)
+        data, y = self._prepare(X, y)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = torch.device(self.device)
         kind = self.kind_
@@ -168,12 +168,16 @@ class GAN(BaseEstimator):
 
     # -- data --------------------------------------------------------------------------------
 
-    def _prepare(self, X) -> np.ndarray:
-        """The training data scaled for the networks: images ``(N, C, H, W)`` in [-1, 1], table
-        rows standardised per column."""
-        array = np.asarray(X, dtype=np.float64)
-        if len(array) < 2 or not np.isfinite(array).all():
-            raise DataError("GAN: give at least 2 samples with finite values (no NaN)")
+    def _prepare(self, X, y) -> tuple[np.ndarray, np.ndarray | None]:
+        """The training data scaled for the networks (images ``(N, C, H, W)`` in [-1, 1], table
+        rows standardised per column) and the labels, checked as scikit-learn checks them: at
+        least 2 samples, finite values, no sparse input, one label per sample."""
+        checks = dict(allow_nd=True, dtype=np.float64, ensure_min_samples=2)
+        if y is None:
+            array = validate_data(self, X, **checks)
+        else:
+            array, y = validate_data(self, X, y, **checks)
+        self.n_features_in_ = int(np.prod(array.shape[1:]))
         images = self.architecture == "dcgan" or (
             self.architecture == "auto" and (array.ndim > 2 or self.image_shape is not None)
         )
@@ -181,7 +185,7 @@ class GAN(BaseEstimator):
         if not images:
             self.mean_, self.scale_ = array.mean(axis=0), array.std(axis=0)
             self.scale_[self.scale_ == 0] = 1.0
-            return ((array - self.mean_) / self.scale_).astype(np.float32)
+            return ((array - self.mean_) / self.scale_).astype(np.float32), y
         from trainforge.models.image import as_images
 
         pictures = as_images(array, self.image_shape)
@@ -194,7 +198,8 @@ class GAN(BaseEstimator):
             )
         self.low_, self.high_ = float(pictures.min()), float(pictures.max())
         span = (self.high_ - self.low_) or 1.0
-        return (2 * (pictures - self.low_) / span - 1).transpose(0, 3, 1, 2).astype(np.float32)
+        scaled = (2 * (pictures - self.low_) / span - 1).transpose(0, 3, 1, 2).astype(np.float32)
+        return scaled, y
 
     def _unscale(self, out: np.ndarray) -> np.ndarray:
         if self.kind_ == "mlp":

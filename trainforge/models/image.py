@@ -18,7 +18,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from trainforge.errors import DataError
 from trainforge.models.nets.cnn import CNN, POOLS, CNNConfig
@@ -186,11 +186,10 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
     def fit(self, X, y, **runtime):
         """Train on images ``X`` and labels ``y``; ``runtime`` as for MLPClassifier.fit."""
         self._validate_params()
-        images = as_images(X, self.image_shape)
-        y = np.asarray(y)
-        if len(y) != len(images):
-            raise DataError(f"{len(images)} images but {len(y)} labels; give one label each")
+        # scikit-learn's checks first: sparse input, NaN, one label per image, the label type
+        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
         check_classification_targets(y)
+        images = as_images(X, self.image_shape)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("the target has 1 class; a classifier needs at least 2")
@@ -239,6 +238,10 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
 
     def _check(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")
+        if np.ndim(X) == 2:  # flat rows: the pixel count checked as any table's width is
+            X = validate_data(self, X, reset=False, dtype=np.float32)
+        else:
+            X = check_array(X, allow_nd=True, dtype=np.float32)
         return as_images(X, shape=tuple(self.image_shape_))
 
     def _callbacks(self, loop, monitor: str, n_train: int) -> list:

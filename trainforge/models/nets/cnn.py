@@ -73,7 +73,7 @@ class ConvBlock(nn.Module):
         if config.residual:
             same = n_in == n_out and config.stride == 1
             self.shortcut = nn.Identity() if same else nn.Conv2d(n_in, n_out, 1, config.stride)
-        self.pool = POOLS[config.pooling](2) if config.pooling else nn.Identity()
+        self.pool = HalvingPool(config.pooling) if config.pooling else nn.Identity()
         self.dropout = nn.Dropout2d(config.dropout) if config.dropout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,6 +81,19 @@ class ConvBlock(nn.Module):
         if self.shortcut is not None:
             out = torch.relu(out + self.shortcut(x))
         return self.dropout(self.pool(out))
+
+
+class HalvingPool(nn.Module):
+    """2x2 max or average pooling, which halves height and width; a map already down to one
+    row or column is passed on as it is, so small images go through every block. No
+    parameters: saved models are unchanged."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.pool = POOLS[kind](2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if min(x.shape[-2:]) < 2 else self.pool(x)
 
 
 class AveragePool(nn.Module):
