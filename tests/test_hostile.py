@@ -239,7 +239,10 @@ def test_a_checkpoint_warning_reaches_the_terminal_and_the_manifest(tmp_path):
 # -- 11-19. bad input ----------------------------------------------------------------------
 
 
-def test_importance_on_thousands_of_columns_is_bounded(tmp_path):
+def test_importance_on_thousands_of_columns_is_bounded(tmp_path, monkeypatch):
+    import trainforge.artifacts
+
+    monkeypatch.setattr(trainforge.artifacts, "IMPORTANCE_SECONDS", 12.0)  # 30 s by default
     rng = np.random.default_rng(0)
     table = pd.DataFrame(rng.normal(size=(50, 5000)), columns=[f"x{i}" for i in range(5000)])
     table["y"] = np.where(table.x0 > 0, "a", "b")
@@ -255,7 +258,7 @@ def test_importance_on_thousands_of_columns_is_bounded(tmp_path):
         ensemble=False,
         quiet=True,
     )
-    assert time.monotonic() - started < 120
+    assert time.monotonic() - started < 60  # unbounded, it ran for more than 600 s
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert any("seeded sample of 200 of the 5000 input columns" in n for n in manifest["notices"])
 
