@@ -168,7 +168,7 @@ def _fit(name, family, settings, dataset, task, fit_seconds):
     callbacks = None
     if family.space is not None and family.space.hooks is not None:
         at = time.monotonic() + fit_seconds
-        callbacks = lambda part: family.space.hooks(None, at)  # noqa: E731
+        callbacks = lambda part, workers=1: family.space.hooks(None, at)  # noqa: E731
     started = time.perf_counter()
     result = fit_candidate(
         Candidate(name, family, settings), dataset, profile, primary, callbacks=callbacks

@@ -244,6 +244,8 @@ def test_where_a_fit_writes_is_an_argument_of_fit_not_a_parameter(tmp_path):
         MLPClassifier(**SMALL).fit(X, y, checkpoint_folder=str(tmp_path))
     with pytest.raises(TypeError, match="on_epoch must be callable"):
         MLPClassifier(**SMALL).fit(X, y, on_epoch="print")
+    with pytest.raises(TypeError, match="resume must be True or False, got 'no'"):
+        MLPClassifier(**SMALL).fit(X, y, checkpoint_dir=str(tmp_path), resume="no")
 
 
 def test_an_estimator_saved_when_runtime_settings_were_parameters_still_loads(tmp_path):

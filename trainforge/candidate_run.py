@@ -75,13 +75,13 @@ class Limits:
     """What a search asks of one fit.
 
     Attributes:
-        callbacks: ``callbacks(part)`` lists extra training-loop callbacks (pruning, a
-            deadline) for the fit of ``part`` (``fold-0``, ``fold-1``, ...).
+        callbacks: ``callbacks(part, workers)`` lists extra callbacks (pruning, a deadline)
+            for the fit of ``part`` (``fold-0``, ``fold-1``, ...), ``workers`` folds at once.
         save_if: ``save_if(result)`` decides whether the model is saved; metrics and
             validation predictions are always recorded.
     """
 
-    callbacks: Callable[[str], list] | None = None
+    callbacks: Callable[[str, int], list] | None = None
     save_if: Callable[[CandidateResult], bool] | None = None
 
 

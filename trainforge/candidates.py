@@ -178,8 +178,10 @@ def fit_candidate(
     Estimators that checkpoint (neural nets) write to ``checkpoints/<fold>`` and resume from
     there; those that train epoch by epoch call ``on_epoch(step, logs)`` after each epoch. With
     class imbalance, ``imbalance`` says whether to weight classes, resample, and tune a
-    threshold. ``callbacks(part)``, when given, lists extra training-loop callbacks for the fit
-    of ``part`` (``fold-0``, ``fold-1``, ...); only loop-based estimators take them.
+    threshold. ``callbacks(part, workers)``, when given, lists extra callbacks (pruning, a
+    deadline) for the fit of ``part`` (``fold-0``, ``fold-1``, ...) while ``workers`` folds fit
+    at once; the estimators whose ``fit`` takes ``callbacks`` (the torch nets and the boosting
+    families) receive them.
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)

@@ -110,7 +110,7 @@ class GAN(BaseEstimator):
         """Train on ``X``; labels ``y``, if given, train the quality score's feature network.
         ``sample_dir``: where sample grids go; ``runtime`` as for MLPClassifier.fit."""
         self._validate_params()
-        runtime = FitRuntime.of("GAN", runtime)
+        runtime = FitRuntime.of("GAN", runtime, also=("sample_dir",))
         data, y = self._prepare(X, y)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = torch.device(self.device)

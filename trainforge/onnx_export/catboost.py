@@ -5,7 +5,7 @@ CatBoost writes ONNX itself (``save_model(format="onnx")``): a ``TreeEnsembleCla
 the probabilities into a list of dictionaries. Here the ZipMap is dropped (the tree ensemble's
 own probability tensor is the output, as for every other family) and the trees read the
 preprocessing's feature matrix. CatBoost's ONNX format has no categorical features, so a model
-that trained on category columns is refused (CatBoost says so itself).
+that trained on category columns is refused before CatBoost is asked.
 """
 
 from __future__ import annotations
@@ -51,15 +51,19 @@ def with_catboost(prep: onnx.ModelProto, estimator, classification: bool) -> onn
 
 def _catboost_graph(estimator) -> onnx.ModelProto:
     """CatBoost's own ONNX graph of the fitted booster, or a one-line refusal."""
+    categories = estimator._categorical(estimator.n_features_in_)
+    if categories:
+        raise DataError(
+            f"export: this CatBoost model splits on {len(categories)} category column(s) and "
+            "CatBoost's ONNX format has no categorical features; train catboost on numeric "
+            "columns only, or export another family"
+        )
     with tempfile.TemporaryDirectory(prefix="trainforge-catboost-") as folder:
         path = Path(folder) / "model.onnx"
         try:
             estimator.booster_.save_model(str(path), format="onnx")
         except Exception as exc:  # noqa: BLE001 - CatBoost's refusal, said in one line
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise DataError(
-                f"export: CatBoost cannot write this model as ONNX ({reason}); CatBoost's ONNX "
-                "format has no categorical features: train catboost on numeric columns only, or "
-                "export another family"
-            ) from None
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            message = f"export: CatBoost cannot write this model as ONNX ({reason})"
+            raise DataError(message) from None
         return onnx.load(str(path))

@@ -49,8 +49,9 @@ class FitRuntime:
     verbose: bool = False
 
     @classmethod
-    def of(cls, owner: str, given: dict) -> FitRuntime:
-        """The runtime ``given`` to ``owner.fit``, checked.
+    def of(cls, owner: str, given: dict, also: tuple[str, ...] = ()) -> FitRuntime:
+        """The runtime ``given`` to ``owner.fit``, checked (``also``: the other keywords that
+        ``fit`` takes, for the message).
 
         Raises:
             TypeError: a keyword ``fit`` does not take, or a value of the wrong type.
@@ -59,9 +60,16 @@ class FitRuntime:
         if unknown:
             raise TypeError(
                 f"{owner}.fit() got unexpected keyword argument(s) {', '.join(unknown)}; it "
-                f"takes {', '.join(sorted(NAMES))}"
+                f"takes {', '.join(sorted(NAMES | set(also)))}"
             )
-        runtime = cls(**{k: v for k, v in given.items() if v is not None})  # None: default
+        # None (and an empty folder name) mean the default
+        runtime = cls(**{k: v for k, v in given.items() if v is not None and v != ""})
+        folder = runtime.checkpoint_dir
+        if folder is not None and not isinstance(folder, (str, os.PathLike)):
+            raise TypeError(f"checkpoint_dir must be a path, got {type(folder).__name__}")
+        for name in ("resume", "verbose"):
+            if not isinstance(getattr(runtime, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(runtime, name)!r}")
         if runtime.on_epoch is not None and not callable(runtime.on_epoch):
             raise TypeError(f"on_epoch must be callable, got {runtime.on_epoch!r}")
         if not isinstance(runtime.callbacks, (list, tuple)):

@@ -75,12 +75,11 @@ def restore(loop, tensors: dict[str, torch.Tensor], state: dict, identity: dict)
         raise CheckpointError("the checkpoint's row order is not a permutation of the rows")
     loop.order = order.to(device) if order.numel() else None
     loss_sum = tensors["loop.loss_sum"]
-    if loss_sum.dim() != 0 or not loss_sum.dtype.is_floating_point:
+    if loss_sum.dim() != 0:
         raise CheckpointError(
-            f"the checkpoint's running loss is a {loss_sum.dtype} of shape "
-            f"{tuple(loss_sum.shape)}, not one number"
+            f"the checkpoint's running loss has shape {tuple(loss_sum.shape)}, not one number"
         )
-    loop.loss_sum = loss_sum.to(device)
+    loop.loss_sum = loss_sum.to(device, torch.float64)  # the loop sums in float64
     for callback in loop.callbacks:
         callback.load_state_dict(
             state["callbacks"].get(callback.name, {}),
