@@ -94,10 +94,11 @@ class _Boosted(BaseEstimator):
         """``watch(round, val_loss) -> stop?`` for the library's per-round hook: tells
         ``on_round`` of the round and calls every hook in ``callbacks``. None when nobody
         listens, so the library runs without a hook."""
+        from trainforge.training.runtime import listed
+
+        callbacks = listed(callbacks)
         if not callbacks and on_round is None:
             return None
-        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-            raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}")
         if on_round is not None and not callable(on_round):
             raise TypeError(f"on_round must be callable, got {on_round!r}")
 
@@ -106,7 +107,7 @@ class _Boosted(BaseEstimator):
                 logs = {"round": round_, "val_loss": float(val_loss)}
                 logs.update(max_rounds=self.n_estimators, patience=self.early_stopping_rounds)
                 on_round(round_, logs)
-            stops = [hook(round_, val_loss) for hook in callbacks or ()]
+            stops = [hook(round_, val_loss) for hook in callbacks]
             return any(stops)
 
         return watch

@@ -31,9 +31,9 @@ class _Compact:
     FIT_RUNTIME = frozenset({"callbacks"})
 
     def fit(self, X, y, sample_weight=None, *, callbacks=None, **fit_params):
-        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-            raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}")
-        self._hooks = list(callbacks or ())  # read by the early-stopping checks, during fit only
+        from trainforge.training.runtime import listed
+
+        self._hooks = listed(callbacks)  # read by the early-stopping checks, during fit only
         try:
             return super().fit(X, y, sample_weight=sample_weight, **fit_params)
         finally:

@@ -72,8 +72,7 @@ class FitRuntime:
                 raise TypeError(f"{name} must be True or False, got {getattr(runtime, name)!r}")
         if runtime.on_epoch is not None and not callable(runtime.on_epoch):
             raise TypeError(f"on_epoch must be callable, got {runtime.on_epoch!r}")
-        if not isinstance(runtime.callbacks, (list, tuple)):
-            raise TypeError(f"callbacks must be a list, got {type(runtime.callbacks).__name__}")
+        listed(runtime.callbacks)
         return runtime
 
     @property
@@ -82,6 +81,13 @@ class FitRuntime:
 
 
 NAMES = frozenset(f.name for f in fields(FitRuntime))
+
+
+def listed(callbacks) -> list:
+    """``fit``'s ``callbacks`` argument (None: none) as a list, or a one-line TypeError."""
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}")
+    return list(callbacks or ())
 
 
 def identity(estimator, *arrays: np.ndarray) -> dict:
