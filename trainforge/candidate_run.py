@@ -1,6 +1,7 @@
 """One candidate inside a run: train it into the run folder, or read it back if an earlier
 attempt at the run finished it. ``train_one(candidate, ctx, limits)`` is the unit of work every
-way of running candidates calls (the plain loop and the search).
+way of running candidates calls (the plain loop and the search); ``start`` and ``collect`` are
+its two halves, for executors that run several candidates at once (trainforge.execution).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from trainforge.candidates import Candidate, CandidateResult, fit_candidate
 from trainforge.data.dataset import Dataset
 from trainforge.data.modality import modality_of
 from trainforge.errors import TrainforgeError, TrainingError
+from trainforge.execution import Local
 from trainforge.imbalance import Imbalance
 from trainforge.metrics import Metric
 from trainforge.models.registry import Profile
@@ -58,7 +60,7 @@ class Saver:
 class RunContext:
     """What every candidate of one run shares: its data, their shape, how they are scored,
     where they are written, what is done about class imbalance, who hears of progress, and the
-    thread that writes candidates' files."""
+    thread that writes candidates' files, and where candidates execute."""
 
     dataset: Dataset
     profile: Profile
@@ -68,6 +70,7 @@ class RunContext:
     observer: object
     device: str = "cpu"  # where neural families train (trainforge.device)
     saver: Saver = field(default_factory=Saver)
+    executor: object = field(default_factory=lambda: Local())  # trainforge.execution
 
 
 @dataclass(frozen=True)
@@ -79,35 +82,52 @@ class Limits:
             for the fit of ``part`` (``fold-0``, ``fold-1``, ...), ``workers`` folds at once.
         save_if: ``save_if(result)`` decides whether the model is saved; metrics and
             validation predictions are always recorded.
+        deadline: when an interruptible fit must stop; what a fit on another machine (a Ray
+            task) gets of ``callbacks``, which are this process's.
     """
 
     callbacks: Callable[[str, int], list] | None = None
     save_if: Callable[[CandidateResult], bool] | None = None
+    deadline: float = math.inf  # time.monotonic() by which an interruptible fit must stop
 
 
 def train_one(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) -> CandidateResult:
     """Train one candidate, or read it back if an earlier attempt did. Its files (model,
     predictions, metrics.json) are written by ``ctx.saver`` while the run goes on."""
+    return collect(start(candidate, ctx, limits), ctx)
+
+
+@dataclass
+class Started:
+    """A candidate handed to the run's executor (or read back): ``collect`` finishes it."""
+
+    candidate: Candidate
+    limits: Limits
+    outcome: Callable[[], tuple[CandidateResult, float]]  # the fit's result and seconds
+    read_back: bool = False
+    seconds: float = 0.0  # the fit's own seconds, once collected (0 when read back)
+
+
+def start(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) -> Started:
+    """Hand the candidate to ``ctx.executor`` (the local one fits when it is collected, a Ray
+    task starts now), or read it back if an earlier attempt at the run finished it."""
     folder = ctx.run.candidate_dir(candidate.name)
     done = finished(folder, ctx.dataset.schema)
     if done is not None:
-        return done
+        return Started(candidate, limits, lambda: (done, 0.0), read_back=True)
     shutil.rmtree(folder / "model", ignore_errors=True)  # saved, but its metrics never were
+    return Started(candidate, limits, ctx.executor.submit(candidate, ctx, limits))
+
+
+def collect(started: Started, ctx: RunContext) -> CandidateResult:
+    """Wait for a started candidate; a fit that fails fails the candidate, not the run. Its
+    files are then written by ``ctx.saver`` (only here, in the driver, whatever executed it)."""
+    if started.read_back:
+        return started.outcome()[0]
+    candidate, limits = started.candidate, started.limits
+    folder = ctx.run.candidate_dir(candidate.name)
     try:
-        result = fit_candidate(
-            candidate,
-            ctx.dataset,
-            ctx.profile,
-            ctx.primary,
-            folder / "checkpoints",
-            ctx.imbalance,
-            _epoch_forwarder(ctx.observer, candidate, ctx.profile),
-            limits.callbacks,
-            lambda r, logs: ctx.observer.round_end(
-                candidate.name, r, int(logs.get("max_rounds", 0)), logs
-            ),
-            ctx.device,
-        )
+        result, started.seconds = started.outcome()
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
         result = failed(candidate, str(exc))
     except (TrainforgeError, KeyboardInterrupt):
@@ -121,6 +141,25 @@ def train_one(candidate: Candidate, ctx: RunContext, limits: Limits = Limits()) 
     keep = result.model if limits.save_if is None or limits.save_if(result) else None
     ctx.saver.submit(lambda: _persist(result, keep, folder, ctx.dataset.schema))
     return result
+
+
+def fit_here(candidate: Candidate, ctx: RunContext, limits: Limits) -> CandidateResult:
+    """Fit a candidate in this process, with its checkpoints in the run folder and its epochs
+    and boosting rounds reported to the run's observers."""
+    return fit_candidate(
+        candidate,
+        ctx.dataset,
+        ctx.profile,
+        ctx.primary,
+        ctx.run.candidate_dir(candidate.name) / "checkpoints",
+        ctx.imbalance,
+        _epoch_forwarder(ctx.observer, candidate, ctx.profile),
+        limits.callbacks,
+        lambda r, logs: ctx.observer.round_end(
+            candidate.name, r, int(logs.get("max_rounds", 0)), logs
+        ),
+        ctx.device,
+    )
 
 
 def _persist(result: CandidateResult, model, folder: Path, schema) -> None:

@@ -116,6 +116,17 @@ def _parser() -> argparse.ArgumentParser:
         "--time-limit", metavar="T", help="bound the run (90s, 10m, 1h) and search within it"
     )
     train.add_argument("--trials", type=int, metavar="N", help="search trials after the portfolio")
+    train.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        metavar="ADDRESS",
+        help="run candidates and trials as Ray tasks (on the cluster at ADDRESS, or auto; "
+        "default: RAY_ADDRESS, else a private Ray on this machine)",
+    )
+    train.add_argument(
+        "--workers", type=int, metavar="N", help="candidates or trials at once (default: per CPU)"
+    )
     train.add_argument("--quiet", action="store_true", help="print only notices and results")
     train.add_argument("--wide", action="store_true", help="show every column of the leaderboard")
     _monitoring_flags(train)
@@ -289,6 +300,8 @@ def _train(args) -> int:
         **_tracking(args),
         "time_limit": args.time_limit,
         "trials": args.trials,
+        "ray": args.ray,
+        "workers": args.workers,
     }
     from trainforge.clock import process_started
 

@@ -3,6 +3,7 @@ runner (trainforge.supervised, trainforge.unsupervised.runner), and mark how it 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +59,12 @@ def execute(
     """
     started = time.monotonic() if started is None else started
     spec, prepared = _prepare(spec.resolved(), train, validation)  # bad input: no folder yet
-    observers = _observers(spec, observer)  # a tracking server that is down fails here
-    _say_where(spec.output, observers)
-    run = RunDir.create(spec.output, spec.name, spec.seed)
-    run.write_text("spec.yaml", spec.to_yaml())
-    return _guarded(spec, run, prepared, observers, started)
+    with _executing(prepared):
+        observers = _observers(spec, observer)  # a tracking server that is down fails here
+        _say_where(spec.output, observers)
+        run = RunDir.create(spec.output, spec.name, spec.seed)
+        run.write_text("spec.yaml", spec.to_yaml())
+        return _guarded(spec, run, prepared, observers, started)
 
 
 def resume(
@@ -95,9 +97,22 @@ def resume(
     if spec.data.train is None:
         raise RunError(f"run {path.name} trained on in-memory data, which cannot be resumed")
     spec, prepared = _prepare(spec, None, None)
-    observers = _observers(spec, observer)
-    run = RunDir.reopen(path)
-    return _guarded(spec, run, prepared, observers, started)
+    with _executing(prepared):
+        observers = _observers(spec, observer)
+        run = RunDir.reopen(path)
+        return _guarded(spec, run, prepared, observers, started)
+
+
+@contextlib.contextmanager
+def _executing(prepared):
+    """Hold the run's executor (a Ray connection) for the run and let it go however the run
+    ends."""
+    try:
+        yield
+    finally:
+        executor = getattr(prepared, "executor", None)
+        if executor is not None:
+            executor.close()
 
 
 def _say_where(output: Path, observer) -> None:

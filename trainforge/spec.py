@@ -127,6 +127,25 @@ class TrackingSpec(_Strict):
     experiment: str = Field("trainforge", min_length=1, max_length=200)
 
 
+class ExecutionSpec(_Strict):
+    """Where a run's candidates and search trials execute (docs/scale.md).
+
+    ``local`` (the default) trains them one after another in this process and starts no Ray.
+    ``ray`` makes each one a Ray task: ``address`` names a running cluster (``host:port``,
+    ``auto`` for the one this machine belongs to, ``ray://...`` for Ray Client); without one
+    RAY_ADDRESS is used when set, else a private Ray on this machine's loopback. ``workers``
+    is how many run at once (default: the cluster's CPUs over ``cpus``); a search decides its
+    trials in rounds of ``workers``, so a seed and a trial limit give the same trials on every
+    backend with the same ``workers``. ``cpus`` and ``gpus`` are what each task asks for.
+    """
+
+    backend: Literal["local", "ray"] = "local"
+    address: str | None = Field(None, min_length=1, max_length=500)
+    workers: int | None = Field(None, ge=1, le=10_000)
+    cpus: float = Field(1.0, gt=0, le=1024)
+    gpus: float = Field(0.0, ge=0, le=64)
+
+
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -192,6 +211,7 @@ class RunSpec(_Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     budget: BudgetSpec | None = None
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     export: Literal["onnx"] | None = None  # the best model as model.onnx (docs/export.md)
 
     @field_validator("models", mode="before")
@@ -299,6 +319,7 @@ _FLAT = {
     "experiment": ("tracking", "experiment"),
     "time_limit": ("budget", "time"),
     "trials": ("budget", "trials"),
+    "workers": ("execution", "workers"),
 }
 
 
@@ -314,6 +335,10 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
         raw = read_yaml(source)
     else:
         raw = dict(source or {})
+    ray = settings.pop("ray", None)
+    if ray is not None and ray is not False:  # --ray [ADDRESS]: run on Ray (at ADDRESS)
+        address = None if ray is True else ray
+        settings["execution"] = {"backend": "ray", **({"address": address} if address else {})}
     for key, value in settings.items():
         if value is None:
             continue

@@ -12,13 +12,14 @@ from trainforge.atomic import write_json
 from trainforge.bundle import SavedModel
 from trainforge.candidate_run import (
     RunContext,
+    collect,
     finished,
     has_model,
     is_finished,
     profile_of,
     record,
     save_model,
-    train_one,
+    start,
 )
 from trainforge.candidates import apply_threshold, plan
 from trainforge.data.dataset import Dataset, load_dataset, with_folds
@@ -50,6 +51,7 @@ class Prepared:
     notices: list[str]
     data_seconds: float
     device: object = None  # trainforge.device.Device
+    executor: object = None  # trainforge.execution: where candidates execute
 
 
 def prepare(spec: RunSpec, train=None, validation=None) -> Prepared:
@@ -71,8 +73,20 @@ def prepare(spec: RunSpec, train=None, validation=None) -> Prepared:
     if imbalance and imbalance.noteworthy:
         notices.append(imbalance.describe())
     device = _device(spec, candidates, notices)
+    from trainforge.execution import executor_for
+
+    executor = executor_for(spec.execution)  # last: a cluster is only reached for good input
     return Prepared(
-        spec, dataset, primary, profile, candidates, imbalance, notices, data_seconds, device
+        spec,
+        dataset,
+        primary,
+        profile,
+        candidates,
+        imbalance,
+        notices,
+        data_seconds,
+        device,
+        executor,
     )
 
 
@@ -116,9 +130,17 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
         data=_data_summary(spec, dataset),
         imbalance=asdict(imbalance) if imbalance else None,
         device=prepared.device.record(),
+        execution=prepared.executor.record(),
     )
     ctx = RunContext(
-        dataset, profile, primary, run, imbalance, observer, device=prepared.device.used
+        dataset,
+        profile,
+        primary,
+        run,
+        imbalance,
+        observer,
+        device=prepared.device.used,
+        executor=prepared.executor,
     )
     results = []
     if spec.budget is not None:  # a portfolio, then search, within the budget (docs/search.md)
@@ -131,16 +153,22 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
     combined = combined if spec.ensemble and _combinable(spec, candidates, results) else []
     total = len(results) + len(candidates) + len(combined)
     index = len(results)
-    for candidate in candidates:
-        index += 1
+    waiting: list = []  # started, in order; at most the executor's slots at once
+    for position, candidate in enumerate(candidates, start=index + 1):
         if not is_finished(run, candidate.name):  # one read back is not announced as training
-            observer.candidate_started(index, total, candidate.name)
-        clock = time.perf_counter()
-        result = train_one(candidate, ctx)
-        timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
-        results.append(result)
-        _drop_model(result)  # only the best model stays in memory; all are on disk
-        observer.candidate_finished(index, total, result)
+            observer.candidate_started(position, total, candidate.name)
+        waiting.append((position, start(candidate, ctx)))
+        last = position == index + len(candidates)
+        while waiting and (len(waiting) >= ctx.executor.slots or last):
+            position_done, started = waiting.pop(0)
+            result = collect(started, ctx)
+            timings["candidates"][result.name] = round(started.seconds, 3)
+            results.append(result)
+            _drop_model(result)  # only the best model stays in memory; all are on disk
+            observer.candidate_finished(position_done, total, result)
+            if ctx.executor.progress():
+                observer.stage(ctx.executor.progress())
+    index += len(candidates)
     ctx.saver.wait()  # every candidate's files are written before they are combined
     for name in combined:
         index += 1
@@ -169,6 +197,7 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
         selection=selection,
         timings=timings,
         threads={r.name: r.threads for r in listed if r.threads is not None},
+        execution=ctx.executor.record(),
     )
     observer.best_chosen(str(run.path))
     observer.stage("writing the report")

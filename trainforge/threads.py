@@ -31,11 +31,23 @@ SAMPLES = 5
 SAMPLE_PAUSE = 0.01
 
 
+# The CPUs a Ray task was given (trainforge.execution): its worker process fits on no more.
+_task_cpus: int | None = None
+
+
+def hold_to(cpus: int | None) -> None:
+    """Fit on at most ``cpus`` cores in this process from now on (None: no such bound). Only
+    a Ray worker process calls it, for the task it runs."""
+    global _task_cpus
+    _task_cpus = cpus
+
+
 def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity, capped by a cgroup CPU quota."""
+    """The cores this process may run on: its CPU affinity, capped by a cgroup CPU quota and
+    by the CPUs of the Ray task it runs."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     quota = _cgroup_quota()
-    return max(1, min(cores or 1, quota or cores or 1))
+    return max(1, min(cores or 1, quota or cores or 1, _task_cpus or cores or 1))
 
 
 def _cgroup_quota() -> int | None:

@@ -24,10 +24,12 @@ import math
 import shutil
 import time
 import zlib
+from collections import deque
+from dataclasses import dataclass
 
 from trainforge import stacking
 from trainforge.atomic import write_json
-from trainforge.candidate_run import Limits, is_finished, record, train_one
+from trainforge.candidate_run import Limits, collect, is_finished, record, start, train_one
 from trainforge.candidates import Candidate, CandidateResult, name_candidates
 from trainforge.leaderboard import ranked
 from trainforge.search.budget import Budget, PartDeadlines
@@ -123,7 +125,9 @@ class Tuner:
         self.skipped: list[str] = []
         self.studies: dict[str, object] = {}
         self.storage = None  # search.db, opened for the first trial or an earlier attempt's
-        self.interrupted: dict[str, int] = {}  # study -> trial id a kill interrupted
+        self.interrupted: dict[str, list[int]] = {}  # study -> trial ids a kill interrupted
+        self.pending: dict[str, int] = {}  # study -> its trials asked for but not yet told
+        self.started_studies: set[str] = set()
         self.history_written = -math.inf
 
     # -- the portfolio ---------------------------------------------------------------------
@@ -132,6 +136,7 @@ class Tuner:
         """Train each candidate once, in order, while its predicted time fits (the first
         always; finished ones are read back even without time)."""
         folds = len(self.ctx.dataset.folds)
+        waiting: deque = deque()  # started, in order; at most the executor's slots at once
         for candidate, study, base in order:
             space = candidate.family.space
             interruptible = space is not None and space.hooks is not None
@@ -145,11 +150,14 @@ class Tuner:
             if study is not None and space.for_task(self.ctx.profile.task, set(base.params)):
                 self.study_of[candidate.name] = study
                 self.bases.setdefault(study, base)
-                if study not in {self.study_of.get(r.name) for r in self.results}:
+                if study not in self.started_studies:
                     self.first.add(candidate.name)
-            result = self._train(candidate, None, save_if=self._worth_saving)
-            self.results.append(result)
-            self._evict()
+                    self.started_studies.add(study)
+            waiting.append(self._start(candidate, None, save_if=self._worth_saving))
+            while len(waiting) >= self.ctx.executor.slots:
+                self._portfolio_done(waiting.popleft())
+        while waiting:
+            self._portfolio_done(waiting.popleft())
         if self.skipped:
             shown = ", ".join(self.skipped[:6]) + (", ..." if len(self.skipped) > 6 else "")
             self.ctx.observer.notice(
@@ -157,27 +165,46 @@ class Tuner:
                 f"({shown}); raise budget.time to include them"
             )
 
+    def _portfolio_done(self, running) -> None:
+        self.results.append(self._finish(running))
+        self._evict()
+
     # -- the search ------------------------------------------------------------------------
 
     def tune(self) -> None:
-        """Run trials until the time or the trial limit is reached."""
+        """Run trials until the time or the trial limit is reached.
+
+        With an executor of several slots (Ray workers) trials are decided in rounds: trial k
+        is asked for once the results of trials up to k - slots are told, always in the order
+        they were asked, so the trials depend on the seed and the slots, never on which task
+        finishes first. With one slot that is the plain ask, fit, tell of a local run.
+        """
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if (self.ctx.run.path / "search.db").exists():
             self._open()
+        waiting: deque = deque()
         while True:
-            if self.budget.trials is not None and self.trials_run >= self.budget.trials:
+            limit = self.budget.trials
+            if limit is not None and self.trials_run + len(waiting) >= limit:
                 self.stopped_by = "trials"
-                return
+                break
             name = self._next_study()
+            if name is None and waiting:  # the results still to come decide what is next
+                self._tell(waiting.popleft())
+                continue
             if name is None:  # with studies to tune, none had time left for a fit
                 timed = self.bases and self.budget.limit is not None
                 self.stopped_by = "time" if timed else "nothing to tune"
-                return
+                break
             if self.storage is None:  # opening it takes about a second: only for a trial
                 self._open()
-            self._trial(name)
+            waiting.append(self._ask(name))
+            while len(waiting) >= self.ctx.executor.slots:
+                self._tell(waiting.popleft())
+        while waiting:
+            self._tell(waiting.popleft())
 
     def _open(self) -> None:
         """Open search.db and continue the studies an earlier attempt left in it."""
@@ -204,7 +231,7 @@ class Tuner:
             if not self.budget.fits(family, self.ctx.profile, folds, interruptible):
                 continue
             weight = LEADER_WEIGHT if position == 0 else 1
-            options.append((self._finished_count(name) / weight, position, name))
+            options.append((self._turns(name) / weight, position, name))
         return min(options)[2] if options else None
 
     def _study(self, name: str):
@@ -251,28 +278,44 @@ class Tuner:
                 )
             )
 
-    def _trial(self, name: str) -> None:
+    def _ask(self, name: str) -> _Asked:
+        """Ask the study for a trial and start it (a kill's interrupted trial is continued:
+        same number, name and settings)."""
         import optuna
 
         study = self._study(name)
         base = self.bases[name]
         space = base.family.space
-        study.sampler = self._sampler(name, self._finished_count(name))
-        if name in self.interrupted:  # continue it: same number, name and settings
-            trial = optuna.trial.Trial(study, self.interrupted.pop(name))
+        study.sampler = self._sampler(name, self._turns(name))
+        if self.interrupted.get(name):
+            trial = optuna.trial.Trial(study, self.interrupted[name].pop(0))
             trial.set_user_attr("resumed", True)
         else:
             trial = study.ask()
         if "started_seconds" not in trial.user_attrs:
             trial.set_user_attr("started_seconds", round(self.budget.used(), 3))
         settings = space.sample(trial, self.ctx.profile.task, set(base.params))
-        label = f"{name}#t{self._finished_count(name) + 1}"
+        label = f"{name}#t{self._turns(name) + 1}"
         trial.set_user_attr("candidate", label)
         candidate = Candidate(label, base.family, {**settings, **base.params})
         self.study_of[label] = name
         pruned: list[int] = []
-        report = self._reporter(trial, pruned) if space.hooks is not None else None
-        result = self._train(candidate, report, save_if=self._worth_saving, pruned=pruned)
+        # Pruning compares a trial with the others' reports at the same step, which trials in
+        # flight at once would make depend on timing: only a one-slot search prunes.
+        prunes = space.hooks is not None and self.ctx.executor.slots == 1
+        report = self._reporter(trial, pruned) if prunes else None
+        running = self._start(candidate, report, save_if=self._worth_saving, pruned=pruned)
+        self.pending[name] = self.pending.get(name, 0) + 1
+        return _Asked(name, trial, running, pruned)
+
+    def _tell(self, asked: _Asked) -> None:
+        """Wait for an asked trial's result and tell its study."""
+        import optuna
+
+        name, trial, pruned = asked.study, asked.trial, asked.pruned
+        result = self._finish(asked.running)
+        self.pending[name] -= 1
+        study = self.studies[name]
         value = result.metrics.get(self.ctx.primary.name, math.nan)
         trial.set_user_attr("score", None if math.isnan(value) else value)
         trial.set_user_attr("finished_seconds", round(self.budget.used(), 3))
@@ -319,6 +362,10 @@ class Tuner:
                 seed=seed, n_startup_trials=STARTUP_TRIALS, multivariate=True
             )
 
+    def _turns(self, name: str) -> int:
+        """Trials of a study asked for so far: those that ended and those in flight."""
+        return self._finished_count(name) + self.pending.get(name, 0)
+
     def _finished_count(self, name: str) -> int:
         """Sampled trials of a study that ended: completed, pruned or failed (the portfolio
         results it was seeded with do not count)."""
@@ -340,7 +387,7 @@ class Tuner:
             if old.user_attrs.get("seeded"):
                 continue
             if old.state == optuna.trial.TrialState.RUNNING:
-                self.interrupted[name] = old._trial_id
+                self.interrupted.setdefault(name, []).append(old._trial_id)
             elif old.state.is_finished() and old.user_attrs.get("candidate"):
                 settings = {**space.fixed, **space.decode(old.params)}
                 label = old.user_attrs["candidate"]
@@ -384,36 +431,48 @@ class Tuner:
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _train(self, candidate: Candidate, report, save_if=None, pruned=()):
-        """Train one candidate (a portfolio entry or a trial) and record its time and result.
+    def _start(self, candidate: Candidate, report, save_if=None, pruned=()) -> _Running:
+        """Start one candidate (a portfolio entry or a trial); ``_finish`` records its time
+        and result.
 
         Only the first fold reports to the study; once it is ``pruned``, the trial's other
-        folds stop at once.
+        folds stop at once. Its deadline counts from when it really starts fitting (a local
+        executor fits a candidate only when it is collected).
         """
         self.index += 1
         total = max(self.index, len(self.bases) + (self.budget.trials or 0))
-        if not is_finished(self.ctx.run, candidate.name):  # read back: not training
+        done = is_finished(self.ctx.run, candidate.name)
+        if not done:  # read back: not training
             self.ctx.observer.candidate_started(self.index, total, candidate.name)
         space = candidate.family.space
-        callbacks = None
+        folds = len(self.ctx.dataset.folds)
+        callbacks, deadline = None, math.inf
         if space is not None and space.hooks is not None:
-            deadlines = PartDeadlines(self.budget.fit_deadline(), len(self.ctx.dataset.folds))
+            deadline = self.budget.fit_deadline()
+            deadlines: list[PartDeadlines] = []
 
             def callbacks(part: str, workers: int = 1) -> list:
+                if not deadlines:
+                    deadlines.append(PartDeadlines(self.budget.fit_deadline(), folds))
                 if pruned:
                     return space.hooks(None, time.monotonic(), lambda: True)
                 reporter = report if part == "fold-0" else None
-                return space.hooks(reporter, deadlines.next(workers), lambda: bool(pruned))
+                return space.hooks(reporter, deadlines[0].next(workers), lambda: bool(pruned))
 
-        folds = len(self.ctx.dataset.folds)
         by_size = self.budget.by_size(candidate.family, self.ctx.profile, folds)
-        done = is_finished(self.ctx.run, candidate.name)
-        clock = time.perf_counter()
-        result = train_one(candidate, self.ctx, Limits(callbacks, save_if))
+        started = start(candidate, self.ctx, Limits(callbacks, save_if, deadline))
+        return _Running(started, self.index, total, by_size, done)
+
+    def _finish(self, running: _Running) -> CandidateResult:
+        result = collect(running.started, self.ctx)
         result.model = None  # on disk; the run reads back what it needs
-        if not done:  # read back from an earlier attempt: it says nothing about fit times
-            self.budget.record(candidate.family.name, time.perf_counter() - clock, by_size)
-        self.ctx.observer.candidate_finished(self.index, total, result)
+        if not running.done:  # read back from an earlier attempt: it says nothing of fit times
+            family = running.started.candidate.family.name
+            self.budget.record(family, running.started.seconds, running.by_size)
+        self.ctx.observer.candidate_finished(running.index, running.total, result)
+        progress = self.ctx.executor.progress()
+        if progress:
+            self.ctx.observer.stage(progress)
         self.ctx.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
         return result
 
@@ -469,8 +528,9 @@ class Tuner:
         """Every result, each marked listed or not; writes the search history."""
         from trainforge.search.history import write_importance
 
-        for trial_id in self.interrupted.values():  # never got their turn again
-            self.storage.set_trial_state_values(trial_id, _fail())
+        for trial_ids in self.interrupted.values():  # never got their turn again
+            for trial_id in trial_ids:
+                self.storage.set_trial_state_values(trial_id, _fail())
         if self.bases and self.storage is not None:
             write_history(self.ctx.run.path, self.storage)
             write_importance(self.ctx.run.path, self.storage, self.ctx.profile.seed)
@@ -478,6 +538,27 @@ class Tuner:
             result.listed = self._listed(result, self.results)
         self.ctx.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
         return self.results
+
+
+@dataclass
+class _Running:
+    """A started candidate and what recording its end needs."""
+
+    started: object  # trainforge.candidate_run.Started
+    index: int
+    total: int
+    by_size: float | None
+    done: bool  # finished by an earlier attempt at the run: read back
+
+
+@dataclass
+class _Asked:
+    """A trial asked of its study and started, to be told its result in turn."""
+
+    study: str
+    trial: object  # optuna.trial.Trial
+    running: _Running
+    pruned: list
 
 
 def _trial_record(study: str, number: int, params: dict, value, state: str) -> dict:

@@ -1,0 +1,217 @@
+"""A two-node Ray cluster for tests/test_ray.py, inside a network namespace of its own.
+
+Run as ``unshare -rn --pid --fork --mount-proc python tests/ray_cluster.py``: the namespace has
+only a loopback interface (brought up here), so nothing Ray starts can talk to any other
+address, and its PID namespace holds every Ray process, all of which end with this process.
+It starts a head and one added node (one CPU each), prints ``{"ready": address}``, then runs
+one scenario per line read from stdin (``{"scenario": NAME, ...}``), answering each with one
+JSON line. The scenarios drive trainforge as a user would, with this cluster as the address.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up (a new network namespace starts with it down)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    request = struct.pack("16sH14x", b"lo", 0)
+    flags = struct.unpack("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[:18])[1]
+    fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    sock.close()
+
+
+def interfaces() -> list[str]:
+    return sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:])
+
+
+def listening() -> list[str]:
+    """Local addresses of listening TCP sockets in this namespace (IPv4 and IPv6)."""
+    found = []
+    for name, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            rows = open(name).readlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            if state == "0A":  # LISTEN
+                found.append(local[:width])
+    return found
+
+
+def train(address: str, out: str, local: bool = False, **settings):
+    import trainforge
+
+    execution = {"backend": "local"} if local else {"backend": "ray", "address": address}
+    execution["workers"] = settings.pop("workers", 2)
+    return trainforge.train(
+        output=out, tracking=False, quiet=True, execution=execution, seed=0, **settings
+    )
+
+
+def manifest(path) -> dict:
+    return json.loads((Path(path) / "manifest.json").read_text())
+
+
+def board(result) -> list[dict]:
+    return result.leaderboard.to_dict(orient="records")
+
+
+def scenario_candidates(address: str, data: str, out: str) -> dict:
+    """Four candidates on Ray and locally, the same seed."""
+    models = ["logistic_regression", "decision_tree", "random_forest", "knn"]
+    common = dict(data=data, target="target", models=models, ensemble=False)
+    on_ray = train(address, out, name="ray4", **common)
+    local = train(address, out, local=True, name="local4", **common)
+    return {
+        "ray": board(on_ray),
+        "local": board(local),
+        "execution": manifest(on_ray.path)["execution"],
+        "local_execution": manifest(local.path)["execution"],
+    }
+
+
+def scenario_trials(address: str, data: str, out: str) -> dict:
+    """A search with a trial limit on Ray and locally, with the same workers."""
+    common = dict(data=data, target="target", models=["decision_tree"], trials=4, ensemble=False)
+    on_ray = train(address, out, name="ray-trials", **common)
+    local = train(address, out, local=True, name="local-trials", **common)
+    read = [(Path(r.path) / "search.csv").read_text() for r in (on_ray, local)]
+    return {"ray": read[0], "local": read[1], "budget": manifest(on_ray.path)["budget"]}
+
+
+def scenario_kill(address: str, data: str, out: str) -> dict:
+    """Kill the worker process of a running task once; the run must still complete."""
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer():
+        while not stop.is_set() and not killed:
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    command = open(f"/proc/{pid}/cmdline", "rb").read()
+                except OSError:
+                    continue
+                if command.startswith(b"ray::_fit_task"):
+                    time.sleep(0.5)  # well into the fit
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                        killed.append(int(pid))
+                    except ProcessLookupError:
+                        continue
+                    break
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        result = train(
+            address,
+            out,
+            name="killed",
+            data=data,
+            target="target",
+            models=[{"name": "random_forest", "n_estimators": 400}],
+            ensemble=False,
+            workers=1,
+        )
+    finally:
+        stop.set()
+        thread.join()
+    found = manifest(result.path)
+    return {"killed": killed, "status": found["status"], "board": board(result)}
+
+
+def scenario_resume(address: str, data: str, out: str) -> dict:
+    """Kill the driver (the CLI) once its first candidate is written; resume it."""
+    models = "logistic_regression,random_forest,extra_trees"
+    command = [sys.executable, "-m", "trainforge", "train", data, "--target", "target"]
+    command += ["--models", models, "--ray", address, "--workers", "1", "--no-tracking"]
+    driver = subprocess.Popen(command, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = None
+    while driver.poll() is None and first is None:
+        found = list(Path(out).glob("runs/*/candidates/logistic_regression/metrics.json"))
+        first = found[0] if found else None
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    if first is None:
+        return {"error": f"the run ended before it could be killed: {driver.stderr.read()}"}
+    written = first.stat().st_mtime_ns
+    run = first.parents[2]
+    resumed = scenario_cli(address, data, out, ["resume", str(run), "--no-tracking"])
+    resumed.update(
+        status=manifest(run)["status"],
+        read_back=first.stat().st_mtime_ns == written,
+        candidates=sorted(p.parent.name for p in run.glob("candidates/*/metrics.json")),
+        placement=manifest(run)["execution"]["placement"],
+    )
+    return resumed
+
+
+def scenario_cli(address: str, data: str, out: str, args: list[str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "trainforge", *args],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return {"code": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+
+
+SCENARIOS = {
+    "candidates": scenario_candidates,
+    "trials": scenario_trials,
+    "kill": scenario_kill,
+    "cli": scenario_cli,
+    "resume": scenario_resume,
+}
+
+
+def main() -> None:
+    answers = os.fdopen(os.dup(1), "w")  # the test reads only these lines on stdout
+    os.dup2(2, 1)  # whatever else writes to stdout (Ray, native code) goes to the log
+    sys.stdout = sys.stderr
+    loopback_up()
+    from ray.cluster_utils import Cluster
+
+    head = {"num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    cluster.wait_for_nodes()
+    hello = {"ready": cluster.address, "interfaces": interfaces(), "listening": listening()}
+    print(json.dumps(hello), file=answers, flush=True)
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            name = request.pop("scenario")
+            try:
+                answer = SCENARIOS[name](cluster.address, **request)
+                answer["listening"] = listening()
+            except Exception:  # noqa: BLE001 - the test shows it
+                answer = {"error": traceback.format_exc()}
+            print(json.dumps(answer, default=str), file=answers, flush=True)
+    finally:
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main()
