@@ -177,12 +177,49 @@ def scenario_cli(address: str, data: str, out: str, args: list[str]) -> dict:
     return {"code": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 
 
+def scenario_data_parallel(address: str, data: str, out: str) -> dict:
+    """An MLP on 2 Ray Train workers, its driver killed once a checkpoint is reported, then
+    resumed; and the same MLP trained by one local process."""
+    base = ["train", data, "--target", "target", "--models", "mlp", "--no-ensemble"]
+    base += ["--no-tracking", "--seed", "0"]
+    local = scenario_cli(address, data, out, [*base, "--name", "one-process"])
+    command = [sys.executable, "-m", "trainforge", *base, "--name", "two-workers"]
+    command += ["--ray", address, "--data-parallel", "2"]
+    driver = subprocess.Popen(command, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    pattern = "runs/*two-workers*/candidates/mlp/checkpoints/fold-0/data_parallel/checkpoint_*"
+    reported: list = []
+    while driver.poll() is None and not reported:
+        reported = list(Path(out).glob(pattern))
+        time.sleep(0.1)
+    killed_at = time.time()
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    if not reported:
+        return {"error": f"no checkpoint was reported before the run ended: {driver.stderr.read()}"}
+    run = reported[0].parents[5]
+    resumed = scenario_cli(address, data, out, ["resume", str(run), "--no-tracking"])
+    storage = reported[0].parent
+    return {
+        "local": local,
+        "resumed": resumed,
+        "status": manifest(run)["status"],
+        "placement": manifest(run)["execution"]["placement"],
+        "before_kill": sum(p.stat().st_mtime < killed_at for p in storage.glob("checkpoint_*")),
+        "after_kill": sum(p.stat().st_mtime > killed_at for p in storage.glob("checkpoint_*")),
+        "boards": [
+            (next(Path(out).glob(f"runs/*{name}*")) / "leaderboard.csv").read_text()
+            for name in ("one-process", "two-workers")
+        ],
+    }
+
+
 SCENARIOS = {
     "candidates": scenario_candidates,
     "trials": scenario_trials,
     "kill": scenario_kill,
     "cli": scenario_cli,
     "resume": scenario_resume,
+    "data_parallel": scenario_data_parallel,
 }
 
 

@@ -144,6 +144,20 @@ def test_a_killed_driver_resumes_on_the_cluster(cluster):
     assert {"extra_trees", "random_forest"} <= set(answer["placement"])
 
 
+def test_an_mlp_on_two_ray_train_workers_resumes_and_matches_one_process(cluster):
+    answer = cluster.ask("data_parallel")
+    assert answer["local"]["code"] == 0, answer["local"]["stderr"]
+    assert answer["resumed"]["code"] == 0, answer["resumed"]["stderr"]
+    assert answer["status"] == "completed"
+    assert answer["placement"] == {"mlp": "ray train: 2 workers"}
+    # checkpoints reported before the kill stayed, and the resumed fit reported more
+    assert answer["before_kill"] >= 1 and answer["after_kill"] >= 1
+    one, two = (next(csv.DictReader(io.StringIO(text))) for text in answer["boards"])
+    assert one["candidate"] == two["candidate"] == "mlp"
+    loss_one, loss_two = float(one["log_loss"]), float(two["log_loss"])
+    assert abs(loss_two - loss_one) <= 0.01 * loss_one, (loss_one, loss_two)
+
+
 def test_a_wrong_address_is_one_line_and_exit_2(cluster):
     args = ["train", str(CREDIT), "--target", "target", "--models", "logistic_regression"]
     answer = cluster.ask("cli", args=[*args, "--ray", "127.0.0.1:9", "--no-tracking"])

@@ -232,7 +232,15 @@ def test_where_a_fit_writes_is_an_argument_of_fit_not_a_parameter(tmp_path):
 
     from trainforge.training.runtime import NAMES
 
-    assert NAMES == {"checkpoint_dir", "resume", "callbacks", "on_epoch", "verbose"}
+    assert NAMES == {
+        "checkpoint_dir",
+        "resume",
+        "callbacks",
+        "on_epoch",
+        "verbose",
+        "data_parallel",
+        "shard",
+    }
     assert not NAMES & set(MLPClassifier().get_params())
     X, y = _data(n=200)
     pipe = Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier(**SMALL))])
@@ -246,6 +254,8 @@ def test_where_a_fit_writes_is_an_argument_of_fit_not_a_parameter(tmp_path):
         MLPClassifier(**SMALL).fit(X, y, on_epoch="print")
     with pytest.raises(TypeError, match="resume must be True or False, got 'no'"):
         MLPClassifier(**SMALL).fit(X, y, checkpoint_dir=str(tmp_path), resume="no")
+    with pytest.raises(TypeError, match="data_parallel must be an int >= 1, got 0"):
+        MLPClassifier(**SMALL).fit(X, y, data_parallel=0)
 
 
 def test_an_estimator_saved_when_runtime_settings_were_parameters_still_loads(tmp_path):

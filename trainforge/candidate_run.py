@@ -69,6 +69,7 @@ class RunContext:
     imbalance: Imbalance | None
     observer: object
     device: str = "cpu"  # where neural families train (trainforge.device)
+    data_parallel: int = 1  # Ray Train workers per neural net (trainforge.distributed)
     saver: Saver = field(default_factory=Saver)
     executor: object = field(default_factory=lambda: Local())  # trainforge.execution
 
@@ -159,6 +160,7 @@ def fit_here(candidate: Candidate, ctx: RunContext, limits: Limits) -> Candidate
             candidate.name, r, int(logs.get("max_rounds", 0)), logs
         ),
         ctx.device,
+        ctx.data_parallel,
     )
 
 

@@ -170,6 +170,7 @@ def fit_candidate(
     callbacks: Callable[[str], list] | None = None,
     on_round: Callable[[int, dict], None] | None = None,
     device: str = "cpu",
+    data_parallel: int = 1,
 ) -> CandidateResult:
     """Fit on each fold's training rows, score on its validation rows, keep the fitted model.
 
@@ -181,7 +182,8 @@ def fit_candidate(
     threshold. ``callbacks(part, workers)``, when given, lists extra callbacks (pruning, a
     deadline) for the fit of ``part`` (``fold-0``, ``fold-1``, ...) while ``workers`` folds fit
     at once; the estimators whose ``fit`` takes ``callbacks`` (the torch nets and the boosting
-    families) receive them.
+    families) receive them. ``data_parallel`` above 1 trains the neural nets of the one-net
+    loop on that many Ray Train workers (trainforge.distributed).
     """
     settings = {**candidate.family.initial(profile), **candidate.params}
     result = CandidateResult(candidate.name, candidate.family.name, settings)
@@ -201,6 +203,8 @@ def fit_candidate(
 
     def fit_fold(index: int, fold):
         runtime = _runtime(checkpoints, f"fold-{index}", on_epoch, callbacks, on_round, workers)
+        if data_parallel > 1:
+            runtime["data_parallel"] = data_parallel
         pipeline = make_pipeline(candidate, dataset, profile, resample, threads, device)
         started = time.perf_counter()
         pipeline = _fit(pipeline, fold.X_train, fold.y_train, weigh, runtime)

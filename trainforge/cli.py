@@ -127,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--workers", type=int, metavar="N", help="candidates or trials at once (default: per CPU)"
     )
+    train.add_argument(
+        "--data-parallel",
+        type=int,
+        metavar="N",
+        help="with --ray: train each neural net on N Ray Train workers",
+    )
     train.add_argument("--quiet", action="store_true", help="print only notices and results")
     train.add_argument("--wide", action="store_true", help="show every column of the leaderboard")
     _monitoring_flags(train)
@@ -302,6 +308,7 @@ def _train(args) -> int:
         "trials": args.trials,
         "ray": args.ray,
         "workers": args.workers,
+        "data_parallel": args.data_parallel,
     }
     from trainforge.clock import process_started
 

@@ -42,14 +42,7 @@ class Local:
         self.slots = workers or 1
 
     def submit(self, candidate, ctx, limits):
-        from trainforge.candidate_run import fit_here
-
-        def outcome():
-            clock = time.perf_counter()
-            result = fit_here(candidate, ctx, limits)
-            return result, time.perf_counter() - clock
-
-        return outcome
+        return _here(candidate, ctx, limits)
 
     def progress(self) -> str | None:
         return None
@@ -59,6 +52,18 @@ class Local:
 
     def close(self) -> None:
         pass
+
+
+def _here(candidate, ctx, limits):
+    """An outcome that fits the candidate in this process when it is asked for."""
+    from trainforge.candidate_run import fit_here
+
+    def outcome():
+        clock = time.perf_counter()
+        result = fit_here(candidate, ctx, limits)
+        return result, time.perf_counter() - clock
+
+    return outcome
 
 
 def executor_for(execution):
@@ -112,6 +117,10 @@ class RayTasks:
     def submit(self, candidate, ctx, limits):
         import ray
 
+        if ctx.data_parallel > 1 and "torch" in candidate.family.requires:
+            # the driver runs the fit, whose net trains on Ray Train workers
+            self.placement[candidate.name] = f"ray train: {ctx.data_parallel} workers"
+            return _here(candidate, ctx, limits)
         data = self._dataset(ctx.dataset)
         seconds = limits.deadline - time.monotonic()
         ref = self._task.remote(

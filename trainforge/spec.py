@@ -137,6 +137,7 @@ class ExecutionSpec(_Strict):
     is how many run at once (default: the cluster's CPUs over ``cpus``); a search decides its
     trials in rounds of ``workers``, so a seed and a trial limit give the same trials on every
     backend with the same ``workers``. ``cpus`` and ``gpus`` are what each task asks for.
+    ``data_parallel`` above 1 trains each neural net on that many Ray Train workers.
     """
 
     backend: Literal["local", "ray"] = "local"
@@ -144,6 +145,16 @@ class ExecutionSpec(_Strict):
     workers: int | None = Field(None, ge=1, le=10_000)
     cpus: float = Field(1.0, gt=0, le=1024)
     gpus: float = Field(0.0, ge=0, le=64)
+    data_parallel: int = Field(1, ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _ray_for_data_parallel(self) -> ExecutionSpec:
+        if self.data_parallel > 1 and self.backend != "ray":
+            raise SpecError(
+                "execution.data_parallel: training one net on several workers needs "
+                "backend: ray (--ray)"
+            )
+        return self
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -320,6 +331,7 @@ _FLAT = {
     "time_limit": ("budget", "time"),
     "trials": ("budget", "trials"),
     "workers": ("execution", "workers"),
+    "data_parallel": ("execution", "data_parallel"),
 }
 
 

@@ -141,6 +141,7 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
         observer,
         device=prepared.device.used,
         executor=prepared.executor,
+        data_parallel=spec.execution.data_parallel,
     )
     results = []
     if spec.budget is not None:  # a portfolio, then search, within the budget (docs/search.md)

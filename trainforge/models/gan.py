@@ -31,8 +31,14 @@ from trainforge.training.callbacks.early_stopping import EarlyStopping
 from trainforge.training.callbacks.sample_grid import SampleGrid
 from trainforge.training.determinism import deterministic
 from trainforge.training.loop import Loop, fit
+from trainforge.training.runtime import (
+    DATA_PARALLEL,
+    FitRuntime,
+    identity,
+    runtime_callbacks,
+    starting_loop,
+)
 from trainforge.training.runtime import NAMES as RUNTIME_NAMES
-from trainforge.training.runtime import FitRuntime, identity, runtime_callbacks, starting_loop
 
 
 class GAN(BaseEstimator):
@@ -104,13 +110,15 @@ class GAN(BaseEstimator):
         self.device = device
         self.deterministic = deterministic
 
-    FIT_RUNTIME = RUNTIME_NAMES | {"sample_dir"}
+    FIT_RUNTIME = (RUNTIME_NAMES - DATA_PARALLEL) | {"sample_dir"}
 
     def fit(self, X, y=None, *, sample_dir=None, **runtime):
         """Train on ``X``; labels ``y``, if given, train the quality score's feature network.
         ``sample_dir``: where sample grids go; ``runtime`` as for MLPClassifier.fit."""
         self._validate_params()
         runtime = FitRuntime.of("GAN", runtime, also=("sample_dir",))
+        if runtime.data_parallel != 1 or runtime.shard is not None:
+            raise TypeError("GAN.fit() does not train data-parallel (data_parallel, shard)")
         data, y = self._prepare(X, y)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         device = torch.device(self.device)

@@ -120,8 +120,19 @@ class _MLPBase(BaseEstimator):
 
     def _fit(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, task: str, runtime: dict):
         runtime = FitRuntime.of(type(self).__name__, runtime)
+        if runtime.data_parallel > 1:  # on Ray Train workers, each running what follows
+            from trainforge.distributed import fit_data_parallel
+
+            return fit_data_parallel(self, X, targets, n_outputs, task, runtime)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         train, valid = _split(len(X), self.validation_fraction, seed)
+        batch_size, n_train, sync = self.batch_size, len(train), []
+        if runtime.shard is not None:  # one data-parallel worker: its share of each batch
+            from trainforge.training.callbacks.data_parallel import AllReduce
+
+            workers = runtime.shard[1]
+            batch_size, n_train = max(1, self.batch_size // workers), len(train) // workers
+            sync = [AllReduce(workers)]
         device = torch.device(self.device)
         X_t = self._tensor(X, device)
         y_t = torch.as_tensor(targets, device=device)
@@ -134,6 +145,8 @@ class _MLPBase(BaseEstimator):
         def build() -> Loop:
             torch.manual_seed(seed)
             model = self._network(X, n_outputs).to(device)
+            if runtime.shard is not None:  # the same weights everywhere, its own dropout
+                torch.manual_seed(seed + 1 + runtime.shard[0])
             loop = Loop(
                 model=model,
                 optimizer=build_optimizer(
@@ -146,14 +159,16 @@ class _MLPBase(BaseEstimator):
                 loss_fn=loss_fn,
                 generator=torch.Generator().manual_seed(seed),
                 max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
+                batch_size=batch_size,
                 l1=self.l1,
                 forward=torch.compile(model) if self.compile else None,
                 precision=self.precision,
                 graph=graph,
+                shard=runtime.shard,
             )
             loop.callbacks = [
-                *self._callbacks(loop, monitor, len(train)),
+                *sync,  # first: everything after it sees the workers' averaged gradients
+                *self._callbacks(loop, monitor, n_train),
                 *runtime_callbacks(
                     runtime, monitor, checkpoint_identity, self.checkpoint_every_steps
                 ),
@@ -221,7 +236,7 @@ class _MLPBase(BaseEstimator):
         """The model's own training callbacks (schedule, clipping, early stopping); the
         runtime's (progress, listeners, checkpointing) follow them."""
         callbacks = []
-        steps_per_epoch = -(-n_train // self.batch_size)
+        steps_per_epoch = -(-n_train // loop.batch_size)
         schedule = build_schedule(
             self.schedule,
             loop.optimizer,

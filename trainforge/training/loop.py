@@ -47,6 +47,9 @@ class Loop:
             the batch's loss (a GAN's alternating updates with two optimizers).
         graph: replay full batches' steps from a CUDA graph where the step allows it (on the
             CPU the same static-buffer step runs eagerly and computes what the plain one does).
+        shard: ``(rank, workers)`` for one worker of a data-parallel fit: every worker draws
+            the same row order and takes every ``workers``-th row of it from ``rank``, so
+            their batches together are the batch one fit would take (trainforge.distributed).
     """
 
     model: torch.nn.Module
@@ -63,6 +66,7 @@ class Loop:
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
     train_step: Callable[[Loop, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     graph: bool = False
+    shard: tuple[int, int] | None = None
     epoch: int = 0
     batch: int = 0
     step: int = 0
@@ -86,7 +90,8 @@ def fit(
         evaluate: returns validation metrics (``val_loss``, ...) for the model, once per epoch.
     """
     n_rows = len(X)
-    n_batches = -(-n_rows // loop.batch_size)
+    n_mine = n_rows if loop.shard is None else n_rows // loop.shard[1]
+    n_batches = -(-n_mine // loop.batch_size)
     shuffled = None
     forward = loop.model if loop.forward is None else loop.forward
     autocast = torch.autocast(X.device.type, PRECISIONS[loop.precision], loop.precision != "32")
@@ -98,7 +103,11 @@ def fit(
     _each(loop, "on_train_begin")
     while loop.epoch < loop.max_epochs and not loop.stop:
         if loop.batch == 0:  # a new epoch; a resumed one keeps its order and sums
-            loop.order = torch.randperm(n_rows, generator=loop.generator).to(X.device)
+            order = torch.randperm(n_rows, generator=loop.generator)
+            if loop.shard is not None:
+                rank, workers = loop.shard
+                order = order[rank::workers][:n_mine]
+            loop.order = order.to(X.device)
             loop.loss_sum = torch.zeros((), dtype=torch.float64, device=X.device)
             loop.rows = 0
             shuffled = None

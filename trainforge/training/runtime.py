@@ -40,6 +40,10 @@ class FitRuntime:
         on_epoch: ``on_epoch(step, logs)`` after every epoch (a resumed fit replays the
             epochs it already has first).
         verbose: print a line per epoch (at most every 5 s).
+        data_parallel: train on this many Ray Train workers, each on its share of the rows
+            with gradients averaged (trainforge.distributed); 1 trains here.
+        shard: ``(rank, workers)``: this fit is one data-parallel worker of ``workers`` and
+            trains on rows ``rank::workers`` (set by trainforge.distributed, not by hand).
     """
 
     checkpoint_dir: str | os.PathLike | None = None
@@ -47,6 +51,8 @@ class FitRuntime:
     callbacks: Sequence = ()
     on_epoch: Callable[[int, dict], None] | None = None
     verbose: bool = False
+    data_parallel: int = 1
+    shard: tuple[int, int] | None = None
 
     @classmethod
     def of(cls, owner: str, given: dict, also: tuple[str, ...] = ()) -> FitRuntime:
@@ -73,6 +79,8 @@ class FitRuntime:
         if runtime.on_epoch is not None and not callable(runtime.on_epoch):
             raise TypeError(f"on_epoch must be callable, got {runtime.on_epoch!r}")
         listed(runtime.callbacks)
+        if not isinstance(runtime.data_parallel, int) or runtime.data_parallel < 1:
+            raise TypeError(f"data_parallel must be an int >= 1, got {runtime.data_parallel!r}")
         return runtime
 
     @property
@@ -81,6 +89,8 @@ class FitRuntime:
 
 
 NAMES = frozenset(f.name for f in fields(FitRuntime))
+# What only the estimators on the one-net loop (trainforge.models.neural) take.
+DATA_PARALLEL = frozenset({"data_parallel", "shard"})
 
 
 def listed(callbacks) -> list:

@@ -52,6 +52,11 @@ def prepare(spec, train=None) -> tuple:
     profile = Profile(task, len(data.X), len(data.schema.columns), 0, spec.seed)
     candidates, substitutions = plan(spec.models, profile)
     notices = data.notices + substitutions + _sampling_notice(task, len(data.X))
+    if spec.execution.backend != "local":
+        notices.append(
+            f"execution: a {task} run executes in this process (Ray runs only "
+            "supervised candidates and trials)"
+        )
     return data, primary, profile, candidates, notices
 
 
