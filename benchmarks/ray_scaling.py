@@ -36,6 +36,7 @@ DATA = ROOT.parent / "shared" / "data" / "tabular"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Ray: a budgeted search locally and on 1 and 2 Ray nodes"
 INSIDE = "TRAINFORGE_BENCH_NETNS"
+PACKAGES = ["ray", "torch", "scikit-learn", "lightgbm", "xgboost-cpu", "catboost"]
 
 
 def one(backend: str, nodes: int, table: str, target: str, limit: float) -> dict:
@@ -132,7 +133,7 @@ def report(rows: list[dict], parallel: list[dict], args, load: str) -> str:
         "",
         machine_line(),
         f"- Load average before the runs: {load}",
-        f"- Versions: {versions(['ray', 'scikit-learn', 'lightgbm', 'xgboost', 'catboost'])}",
+        f"- Versions: {versions(PACKAGES)}",
         "",
         "| backend | nodes | workers | Ray start (s) | run wall (s) | candidates + trials "
         "finished | trials | per minute | best | validation score |",

@@ -44,7 +44,8 @@ def train(
         **settings: flat spec settings that override ``spec``: target, labels, task, models,
             metric, seed, output, name, columns, folds, validation_fraction, ensemble,
             imbalance (a mapping), tracking (False: no MLflow), tracking_uri, experiment,
-            time_limit, trials.
+            time_limit, trials, execution (a mapping), ray (True or an address: run on Ray),
+            workers, data_parallel (docs/scale.md).
 
     Example:
         >>> result = trainforge.train(data="adult.csv", target="income >50K", models=["ridge"])
