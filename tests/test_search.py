@@ -346,7 +346,7 @@ def test_default_candidates_follow_the_portfolio_and_leave_weak_families_out(mon
     from trainforge.candidates import plan
     from trainforge.models.registry import Profile
     from trainforge.search import portfolio
-    from trainforge.search.tuner import default_order
+    from trainforge.search.portfolio import default_order
 
     learned = [("xgboost", {"max_depth": 4}), ("knn", {}), ("lightgbm", {}), ("xgboost", {})]
     monkeypatch.setattr(portfolio, "portfolio", lambda task: learned)

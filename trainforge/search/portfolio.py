@@ -55,3 +55,36 @@ def learned_cost(family: str) -> Callable[[object], float] | None:
         return math.exp(value)
 
     return cost
+
+
+def default_order(ladder: list, profile, limit: float | None):
+    """The default candidates under a budget, as ``(candidate, study, base)`` triples, and the
+    names of the ladder's families left out.
+
+    The baseline first, then the learned portfolio's entries for the families kept, then the
+    kept families the portfolio does not hold, by ``Family.budget.rank``. A family's entries
+    share one study, named after the family; ``base`` is what its trials build on.
+    """
+    from trainforge.candidates import Candidate, name_candidates
+
+    kept, left_out = [], []
+    for candidate in ladder:
+        rules = candidate.family.budget
+        if rules.leave_out or (limit is not None and limit < rules.min_seconds):
+            left_out.append(candidate.name)
+        else:
+            kept.append(candidate)
+    families = {c.family.name: c.family for c in kept}
+    entries = [(families[f], p) for f, p in portfolio(profile.task) if f in families]
+    held = {family.name for family, _ in entries}
+    rest = sorted(
+        (c.family for c in kept if c.family.name not in held), key=lambda f: f.budget.rank
+    )
+    first = [f for f in rest if f.budget.rank == 0]  # the baseline: instant, always usable
+    chosen = [(f, {}) for f in first] + entries + [(f, {}) for f in rest if f not in first]
+    order = []
+    for candidate in name_candidates(chosen):
+        family = candidate.family
+        study = family.name if family.space is not None else None
+        order.append((candidate, study, Candidate(family.name, family, {})))
+    return order, left_out

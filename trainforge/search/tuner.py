@@ -19,27 +19,31 @@ non-portfolio candidate); ``search.csv`` lists every trial.
 
 from __future__ import annotations
 
-import inspect
 import math
 import shutil
 import time
-import zlib
 from collections import deque
 from dataclasses import dataclass
 
 from trainforge import stacking
 from trainforge.atomic import write_json
 from trainforge.candidate_run import Limits, collect, is_finished, record, start, train_one
-from trainforge.candidates import Candidate, CandidateResult, name_candidates
+from trainforge.candidates import Candidate, CandidateResult
 from trainforge.leaderboard import ranked
 from trainforge.search.budget import Budget, PartDeadlines
 from trainforge.search.history import write_history
-from trainforge.search.portfolio import portfolio as learned_portfolio
+from trainforge.search.portfolio import default_order
+from trainforge.search.study import (
+    estimator_defaults,
+    failed_state,
+    sampler,
+    storage,
+    trial_record,
+)
 
 # How many of the best studies the search tunes; the leader gets twice the trials.
 TUNED = 3
 LEADER_WEIGHT = 2
-STARTUP_TRIALS = 5
 # Models kept on disk for the ensemble: the best this many candidates and trials by score,
 # within this many megabytes (a bagged forest on 16,000 rows takes hundreds); listed candidates
 # always keep theirs.
@@ -77,37 +81,6 @@ def search(spec, candidates: list[Candidate], ctx, started: float) -> list[Candi
     if layer2:
         tuner.layer2()
     return tuner.finish()
-
-
-def default_order(ladder: list[Candidate], profile, limit: float | None):
-    """The default candidates under a budget, as ``(candidate, study, base)`` triples, and the
-    names of the ladder's families left out.
-
-    The baseline first, then the learned portfolio's entries for the families kept, then the
-    kept families the portfolio does not hold, by ``Family.budget.rank``. A family's entries
-    share one study, named after the family; ``base`` is what its trials build on.
-    """
-    kept, left_out = [], []
-    for candidate in ladder:
-        rules = candidate.family.budget
-        if rules.leave_out or (limit is not None and limit < rules.min_seconds):
-            left_out.append(candidate.name)
-        else:
-            kept.append(candidate)
-    families = {c.family.name: c.family for c in kept}
-    entries = [(families[f], p) for f, p in learned_portfolio(profile.task) if f in families]
-    held = {family.name for family, _ in entries}
-    rest = sorted(
-        (c.family for c in kept if c.family.name not in held), key=lambda f: f.budget.rank
-    )
-    first = [f for f in rest if f.budget.rank == 0]  # the baseline: instant, always usable
-    chosen = [(f, {}) for f in first] + entries + [(f, {}) for f in rest if f not in first]
-    order = []
-    for candidate in name_candidates(chosen):
-        family = candidate.family
-        study = family.name if family.space is not None else None
-        order.append((candidate, study, Candidate(family.name, family, {})))
-    return order, left_out
 
 
 class Tuner:
@@ -210,7 +183,7 @@ class Tuner:
         """Open search.db and continue the studies an earlier attempt left in it."""
         import optuna
 
-        self.storage = _storage(self.ctx.run.path / "search.db")
+        self.storage = storage(self.ctx.run.path / "search.db")
         for name in optuna.get_all_study_names(self.storage):
             if name in self.bases:
                 self._reload(name)
@@ -258,7 +231,7 @@ class Tuner:
 
         base = self.bases[name]
         space, task = base.family.space, self.ctx.profile.task
-        defaults = _defaults(base.family, task)
+        defaults = estimator_defaults(base.family, task)
         for result in self.results:
             value = result.metrics.get(self.ctx.primary.name, math.nan)
             if self.study_of.get(result.name) != name or result.status != "ok":
@@ -286,7 +259,7 @@ class Tuner:
         study = self._study(name)
         base = self.bases[name]
         space = base.family.space
-        study.sampler = self._sampler(name, self._turns(name))
+        study.sampler = sampler(self.ctx.profile.seed, name, self._turns(name))
         if self.interrupted.get(name):
             trial = optuna.trial.Trial(study, self.interrupted[name].pop(0))
             trial.set_user_attr("resumed", True)
@@ -328,7 +301,7 @@ class Tuner:
         else:
             state = optuna.trial.TrialState.COMPLETE
             study.tell(trial, value)
-        result.trial = _trial_record(name, trial.number, trial.params, value, state.name)
+        result.trial = trial_record(name, trial.number, trial.params, value, state.name)
         self._add_trial(result)
         if time.monotonic() - self.history_written > HISTORY_EVERY:
             write_history(self.ctx.run.path, self.storage)
@@ -347,20 +320,6 @@ class Tuner:
             return False
 
         return report
-
-    def _sampler(self, name: str, finished: int):
-        """A TPE sampler seeded from the run's seed, the study and the trial count, so a run
-        with the same seed draws the same trials, also after a kill and resume."""
-        import warnings
-
-        import optuna
-
-        seed = (self.ctx.profile.seed * 1_000_003 + zlib.crc32(name.encode()) + finished) % 2**32
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=STARTUP_TRIALS, multivariate=True
-            )
 
     def _turns(self, name: str) -> int:
         """Trials of a study asked for so far: those that ended and those in flight."""
@@ -398,7 +357,7 @@ class Tuner:
                 result = train_one(candidate, self.ctx)
                 result.model = None
                 value = old.user_attrs.get("score")
-                result.trial = _trial_record(name, old.number, old.params, value, old.state.name)
+                result.trial = trial_record(name, old.number, old.params, value, old.state.name)
                 self._add_trial(result, written=written)
 
     # -- the second stacking layer ---------------------------------------------------------
@@ -530,7 +489,7 @@ class Tuner:
 
         for trial_ids in self.interrupted.values():  # never got their turn again
             for trial_id in trial_ids:
-                self.storage.set_trial_state_values(trial_id, _fail())
+                self.storage.set_trial_state_values(trial_id, failed_state())
         if self.bases and self.storage is not None:
             write_history(self.ctx.run.path, self.storage)
             write_importance(self.ctx.run.path, self.storage, self.ctx.profile.seed)
@@ -559,45 +518,3 @@ class _Asked:
     trial: object  # optuna.trial.Trial
     running: _Running
     pruned: list
-
-
-def _trial_record(study: str, number: int, params: dict, value, state: str) -> dict:
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    return {
-        "study": study,
-        "number": number,
-        "params": dict(params),
-        "value": None if missing else value,
-        "state": state,
-    }
-
-
-def _defaults(family, task: str) -> dict:
-    """The estimator's own defaults, under the family's initial settings."""
-    parameters = inspect.signature(family.estimator_class(task)).parameters.values()
-    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
-
-
-def _fail():
-    import optuna
-
-    return optuna.trial.TrialState.FAIL
-
-
-def _storage(path):
-    """Optuna's SQLite storage in WAL mode with normal syncing: a killed process loses nothing
-    committed, and each trial costs a few fsyncs instead of dozens."""
-    import optuna
-    from sqlalchemy import event
-
-    storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
-
-    def pragmas(connection, record):
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    event.listen(storage.engine, "connect", pragmas)
-    storage.engine.dispose()  # connections opened from now on get the pragmas
-    return storage
