@@ -350,7 +350,7 @@ def test_default_candidates_follow_the_portfolio_and_leave_weak_families_out(mon
 
     learned = [("xgboost", {"max_depth": 4}), ("knn", {}), ("lightgbm", {}), ("xgboost", {})]
     monkeypatch.setattr(portfolio, "portfolio", lambda task: learned)
-    monkeypatch.setattr("trainforge.search.tuner.learned_portfolio", lambda task: learned)
+    monkeypatch.setattr("trainforge.search.portfolio.portfolio", lambda task: learned)
     candidates, _ = plan([], Profile("binary", 1000, 5, 2))
 
     def names(limit):
