@@ -10,6 +10,7 @@ import inspect
 import json
 import math
 import shutil
+import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -127,15 +128,17 @@ def collect(started: Started, ctx: RunContext) -> CandidateResult:
         return started.outcome()[0]
     candidate, limits = started.candidate, started.limits
     folder = ctx.run.candidate_dir(candidate.name)
+    clock = time.perf_counter()
     try:
         result, started.seconds = started.outcome()
     except TrainingError as exc:  # e.g. a diverging loss: this candidate failed, not the run
-        result = failed(candidate, str(exc))
+        result, started.seconds = failed(candidate, str(exc)), time.perf_counter() - clock
     except (TrainforgeError, KeyboardInterrupt):
         raise
     except Exception as exc:  # one broken candidate must not sink the others
         (folder / "error.txt").write_text(traceback.format_exc())
         result = failed(candidate, f"{type(exc).__name__}: {exc}")
+        started.seconds = time.perf_counter() - clock  # a failure's time counts in a budget
     for message in result.warnings:  # a checkpoint it could not use: the run says so
         if message.startswith("CheckpointWarning: "):
             ctx.observer.warning(f"{candidate.name}: {message.removeprefix('CheckpointWarning: ')}")

@@ -112,14 +112,17 @@ def _worker(config: dict) -> None:
         "callbacks": [_Reporter(rank, folder)],
         "shard": (rank, workers),
     }
-    estimator._fit(X, targets, config["n_outputs"], config["task"], runtime)
     final = Path(tempfile.mkdtemp(prefix="trainforge-fitted-"))
-    if rank == 0:
-        estimator.model_.cpu()
-        estimator.save_files(final / "model")
-    checkpoint = Checkpoint.from_directory(str(final)) if rank == 0 else None
-    ray.train.report({"epoch": estimator.n_epochs_, "fitted": True}, checkpoint=checkpoint)
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        estimator._fit(X, targets, config["n_outputs"], config["task"], runtime)
+        if rank == 0:
+            estimator.model_.cpu()
+            estimator.save_files(final / "model")
+        checkpoint = Checkpoint.from_directory(str(final)) if rank == 0 else None
+        ray.train.report({"epoch": estimator.n_epochs_, "fitted": True}, checkpoint=checkpoint)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
 
 
 class _Reporter(Callback):

@@ -103,6 +103,12 @@ class RayTasks:
                 f"execution.gpus: each task asks for {execution.gpus:g} GPU(s) but the Ray "
                 f"cluster has {self.gpus:g}; lower execution.gpus or add GPU nodes"
             )
+        if execution.data_parallel > self.cpus:  # Ray Train would wait for them forever
+            self.close()
+            raise SpecError(
+                f"execution.data_parallel: {execution.data_parallel} workers need as many CPUs "
+                f"and the Ray cluster has {self.cpus:g}; lower data_parallel or add nodes"
+            )
         self.slots = execution.workers or max(1, int(self.cpus // execution.cpus))
         self.placement: dict[str, str] = {}  # candidate -> the node its task finished on
         self.in_flight: set[str] = set()
@@ -122,7 +128,7 @@ class RayTasks:
             self.placement[candidate.name] = f"ray train: {ctx.data_parallel} workers"
             return _here(candidate, ctx, limits)
         data = self._dataset(ctx.dataset)
-        seconds = limits.deadline - time.monotonic()
+        seconds = limits.deadline - time.monotonic()  # as wall-clock time: a task may queue
         ref = self._task.remote(
             candidate,
             data,
@@ -130,7 +136,7 @@ class RayTasks:
             ctx.primary,
             ctx.imbalance,
             ctx.device,
-            None if math.isinf(seconds) else max(seconds, 0.0),
+            None if math.isinf(seconds) else time.time() + max(seconds, 0.0),
             self.execution.cpus,
         )
         self.in_flight.add(candidate.name)
@@ -185,21 +191,24 @@ class RayTasks:
             ray.shutdown()
 
 
-def _fit_task(candidate, dataset, profile, primary, imbalance, device, seconds, cpus):
+def _fit_task(candidate, dataset, profile, primary, imbalance, device, deadline, cpus):
     """What a Ray worker runs: fit one candidate, held to the task's CPUs, stopping an
-    interruptible fit ``seconds`` from now; returns ``(result, fit seconds, node id)``."""
+    interruptible fit at ``deadline`` (``time.time()``); returns ``(result, fit seconds, node
+    id)``. Neural nets use the task's GPU when Ray gave it one, else the CPU."""
     import ray
 
     from trainforge.candidates import fit_candidate
     from trainforge.threads import hold_to
 
     hold_to(max(1, int(cpus)))
+    device = device if ray.get_gpu_ids() else "cpu"
     callbacks = None
     space = candidate.family.space
-    if seconds is not None and space is not None and space.hooks is not None:
+    if deadline is not None and space is not None and space.hooks is not None:
         from trainforge.search.budget import PartDeadlines
 
-        deadlines = PartDeadlines(time.monotonic() + seconds, len(dataset.folds))
+        left = max(deadline - time.time(), 0.0)
+        deadlines = PartDeadlines(time.monotonic() + left, len(dataset.folds))
 
         def callbacks(part: str, workers: int = 1) -> list:
             return space.hooks(None, deadlines.next(workers), lambda: False)

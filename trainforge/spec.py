@@ -350,7 +350,12 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
     ray = settings.pop("ray", None)
     if ray is not None and ray is not False:  # --ray [ADDRESS]: run on Ray (at ADDRESS)
         address = None if ray is True else ray
-        settings["execution"] = {"backend": "ray", **({"address": address} if address else {})}
+        given = settings.get("execution") or {}
+        settings["execution"] = {
+            **given,
+            "backend": "ray",
+            **({"address": address} if address else {}),
+        }
     for key, value in settings.items():
         if value is None:
             continue

@@ -130,6 +130,8 @@ class _MLPBase(BaseEstimator):
         if runtime.shard is not None:  # one data-parallel worker: its share of each batch
             from trainforge.training.callbacks.data_parallel import AllReduce
 
+            if self.precision == "16":  # each worker's scaler would skip steps on its own
+                raise ValueError("data-parallel training takes precision '32' or 'bf16', not '16'")
             workers = runtime.shard[1]
             batch_size, n_train = max(1, self.batch_size // workers), len(train) // workers
             sync = [AllReduce(workers)]

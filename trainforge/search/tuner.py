@@ -117,7 +117,7 @@ class Tuner:
             fits = done or self.budget.fits(
                 candidate.family, self.ctx.profile, folds, interruptible
             )
-            if self.results and not fits:
+            if (self.results or waiting) and not fits:
                 self.skipped.append(candidate.name)
                 continue
             if study is not None and space.for_task(self.ctx.profile.task, set(base.params)):
@@ -274,8 +274,10 @@ class Tuner:
         self.study_of[label] = name
         pruned: list[int] = []
         # Pruning compares a trial with the others' reports at the same step, which trials in
-        # flight at once would make depend on timing: only a one-slot search prunes.
-        prunes = space.hooks is not None and self.ctx.executor.slots == 1
+        # flight at once would make depend on timing, and a Ray task cannot report to this
+        # process: only a local search with one slot prunes.
+        executor = self.ctx.executor
+        prunes = space.hooks is not None and executor.slots == 1 and executor.backend == "local"
         report = self._reporter(trial, pruned) if prunes else None
         running = self._start(candidate, report, save_if=self._worth_saving, pruned=pruned)
         self.pending[name] = self.pending.get(name, 0) + 1

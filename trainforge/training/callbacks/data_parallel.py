@@ -37,9 +37,19 @@ class AllReduce(Callback):
             offset += grad.numel()
 
     def on_epoch_end(self, loop, logs: dict) -> None:
+        """Average the training loss; take rank 0's buffers (batch-norm statistics, which
+        each worker gathers from its own rows) and validation scores, so every worker decides
+        the same about stopping and the schedule."""
         import torch.distributed as dist
 
         device = next(loop.model.parameters()).device
         loss = torch.tensor([logs["loss"]], dtype=torch.float64, device=device)
         dist.all_reduce(loss)
         logs["loss"] = loss.item() / self.workers
+        for buffer in loop.model.buffers():
+            dist.broadcast(buffer, src=0)
+        names = sorted(k for k, v in logs.items() if k != "loss" and isinstance(v, float))
+        if names:
+            values = torch.tensor([logs[k] for k in names], dtype=torch.float64, device=device)
+            dist.broadcast(values, src=0)
+            logs.update(zip(names, values.tolist()))
