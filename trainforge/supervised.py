@@ -167,8 +167,9 @@ def train_all(prepared: Prepared, run: RunDir, observer, started: float):
             results.append(result)
             _drop_model(result)  # only the best model stays in memory; all are on disk
             observer.candidate_finished(position_done, total, result)
-            if ctx.executor.progress():
-                observer.stage(ctx.executor.progress())
+            progress = ctx.executor.progress()
+            if progress:
+                observer.stage(progress)
     index += len(candidates)
     ctx.saver.wait()  # every candidate's files are written before they are combined
     for name in combined:
