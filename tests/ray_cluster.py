@@ -26,6 +26,12 @@ from pathlib import Path
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
 
+def clone(estimator):
+    from sklearn.base import clone as sklearn_clone
+
+    return sklearn_clone(estimator)
+
+
 def loopback_up() -> None:
     """Bring ``lo`` up (a new network namespace starts with it down)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -139,6 +145,48 @@ def scenario_kill(address: str, data: str, out: str) -> dict:
     return {"killed": killed, "status": found["status"], "board": board(result)}
 
 
+def scenario_node_leaves(address: str, data: str, out: str) -> dict:
+    """Add a third node, and take it away (all its processes killed) while it runs a task."""
+    node = CLUSTER.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    CLUSTER.wait_for_nodes()
+    raylet = node.all_processes["raylet"][0].process.pid
+    left: list[str] = []
+    stop = threading.Event()
+
+    def on_that_node(pid: str) -> bool:
+        try:
+            status = open(f"/proc/{pid}/status").read()
+            command = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            return False
+        parent = int(status.split("PPid:")[1].split()[0])
+        return parent == raylet and command.startswith(b"ray::_fit_task")
+
+    def remover():
+        while not stop.is_set() and not left:
+            if any(on_that_node(pid) for pid in os.listdir("/proc") if pid.isdigit()):
+                time.sleep(0.5)  # well into the fit
+                CLUSTER.remove_node(node, allow_graceful=False)
+                left.append(node.node_id)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=remover, daemon=True)
+    thread.start()
+    models = [{"name": name, "n_estimators": 600} for name in ("random_forest", "extra_trees")]
+    models.append({"name": "hist_gradient_boosting", "max_iter": 500, "early_stopping": False})
+    try:
+        result = train(address, out, name="node-left", data=data, target="target",
+                       models=models, ensemble=False, workers=3)  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        if not left:
+            CLUSTER.remove_node(node)
+    found = manifest(result.path)
+    return {"left": left, "status": found["status"], "board": board(result),
+            "placement": found["execution"]["placement"]}  # fmt: skip
+
+
 def scenario_resume(address: str, data: str, out: str) -> dict:
     """Kill the driver (the CLI) once its first candidate is written; resume it."""
     models = "logistic_regression,random_forest,extra_trees"
@@ -213,12 +261,57 @@ def scenario_data_parallel(address: str, data: str, out: str) -> dict:
     }
 
 
+CLUSTER = None  # the running ray.cluster_utils.Cluster, for scenarios that add or remove nodes
+def scenario_nets_data_parallel(
+    address: str, data: str, out: str, images: str, series: str, families: list[str]
+) -> dict:
+    """Each of ``families`` (cnn, rnn, transformer) fitted on 2 Ray Train workers and in one
+    process: the test compares their held-out accuracy and epochs."""
+    import numpy as np
+    import ray
+
+    from trainforge.models.image import CNNClassifier
+    from trainforge.models.sequence import RNNClassifier, TransformerClassifier
+
+    with np.load(images) as found:
+        pictures = (found["x_train"][:2000], found["y_train"][:2000])
+        pictures_test = (found["x_test"][:1000], found["y_test"][:1000])
+    with np.load(series) as found:
+        curves = (found["x_train"], found["y_train"])
+        curves_test = (found["x_test"], found["y_test"])
+    small_cnn = dict(channels=(8, 16), pooled_size=7, crop_padding=0, dropout=0.0, max_epochs=5)
+    small_cnn["random_state"] = 0
+    sequence_net = {"max_epochs": 40, "random_state": 0}
+    nets = {
+        "cnn": (CNNClassifier(**small_cnn), pictures, pictures_test),
+        "rnn": (RNNClassifier(hidden_size=16, **sequence_net), curves, curves_test),
+        "transformer": (TransformerClassifier(d_model=16, **sequence_net), curves, curves_test),
+    }
+    ray.init(address=address)
+    try:
+        answer = {}
+        for name in families:
+            net, (X, y), (X_test, y_test) = nets[name]
+            one = clone(net).fit(X, y)
+            two = clone(net).fit(X, y, data_parallel=2)
+            answer[name] = {
+                "one": float(np.mean(one.predict(X_test) == y_test)),
+                "two": float(np.mean(two.predict(X_test) == y_test)),
+                "epochs": [one.n_epochs_, two.n_epochs_],
+            }
+    finally:
+        ray.shutdown()
+    return answer
+
+
 SCENARIOS = {
     "candidates": scenario_candidates,
     "trials": scenario_trials,
     "kill": scenario_kill,
     "cli": scenario_cli,
     "resume": scenario_resume,
+    "node_leaves": scenario_node_leaves,
+    "nets_data_parallel": scenario_nets_data_parallel,
     "data_parallel": scenario_data_parallel,
 }
 
@@ -231,7 +324,10 @@ def main() -> None:
     from ray.cluster_utils import Cluster
 
     head = {"num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"}
-    cluster = Cluster(initialize_head=True, head_node_args=head)
+    # a node that stops answering is declared dead after 2 missed checks 0.5 s apart (not 15 s)
+    head["_system_config"] = {"health_check_period_ms": 500, "health_check_failure_threshold": 2}
+    global CLUSTER
+    cluster = CLUSTER = Cluster(initialize_head=True, head_node_args=head)
     cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
     cluster.wait_for_nodes()
     hello = {"ready": cluster.address, "interfaces": interfaces(), "listening": listening()}

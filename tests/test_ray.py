@@ -165,3 +165,35 @@ def test_a_wrong_address_is_one_line_and_exit_2(cluster):
     lines = answer["stderr"].strip().splitlines()
     assert len(lines) == 1 and "cannot reach a Ray cluster at 127.0.0.1:9" in lines[0]
     assert not list((cluster.folder / "cli").glob("runs/*"))  # no run folder was left
+
+
+def test_a_node_that_leaves_costs_its_task_a_retry_not_the_run(cluster):
+    answer = cluster.ask("node_leaves")
+    assert answer["left"], "no task was seen running on the added node"
+    assert answer["status"] == "completed"
+    board = {row["candidate"]: row["status"] for row in answer["board"]}
+    assert board == dict.fromkeys(["extra_trees", "hist_gradient_boosting", "random_forest"], "ok")
+    assert answer["left"][0] not in answer["placement"].values()  # retried on a node still there
+
+
+
+def _nets_on_two_workers(cluster, families: list[str]) -> None:
+    answer = cluster.ask(
+        "nets_data_parallel",
+        images=str(DATA / "images" / "fashion_mnist.npz"),
+        series=str(DATA / "sequences" / "basicmotions.npz"),
+        families=families,
+    )
+    for name in families:
+        found = answer[name]
+        assert found["epochs"][1] == found["epochs"][0], name  # the same stopping rule held
+        assert found["two"] >= found["one"] - 0.05, name
+
+
+def test_a_cnn_trains_on_two_ray_train_workers_as_well_as_in_one_process(cluster):
+    _nets_on_two_workers(cluster, ["cnn"])
+
+
+@pytest.mark.long
+def test_an_rnn_and_a_transformer_train_on_two_ray_train_workers(cluster):
+    _nets_on_two_workers(cluster, ["rnn", "transformer"])
