@@ -24,6 +24,7 @@ import traceback
 from pathlib import Path
 
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+CLUSTER = None  # the running ray.cluster_utils.Cluster, for scenarios that add or remove nodes
 
 
 def clone(estimator):
@@ -261,7 +262,6 @@ def scenario_data_parallel(address: str, data: str, out: str) -> dict:
     }
 
 
-CLUSTER = None  # the running ray.cluster_utils.Cluster, for scenarios that add or remove nodes
 def scenario_nets_data_parallel(
     address: str, data: str, out: str, images: str, series: str, families: list[str]
 ) -> dict:

@@ -176,7 +176,6 @@ def test_a_node_that_leaves_costs_its_task_a_retry_not_the_run(cluster):
     assert answer["left"][0] not in answer["placement"].values()  # retried on a node still there
 
 
-
 def _nets_on_two_workers(cluster, families: list[str]) -> None:
     answer = cluster.ask(
         "nets_data_parallel",
