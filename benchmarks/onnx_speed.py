@@ -8,7 +8,11 @@ Models: logistic regression, a random forest, LightGBM and XGBoost, each bagged 
 (what a small table gets under a budget), and their ensemble; trained on 5,000 rows. Batch:
 10,000 raw rows, best of 3. Single row: the median of 200 calls with one row, from a data
 frame of one row (Python) or one-row arrays (ONNX Runtime, one thread). Python's path includes
-reading the rows through the schema (trainforge predict does the same).
+reading the rows through the schema (trainforge predict does the same). Nets, with their
+default architecture (1 epoch; speed does not depend on the weights): the CNN on 2,000
+Fashion-MNIST images (batch: 2,000 test images), the RNN and the Transformer on ItalyPowerDemand
+(1,029 series of 24 steps; batch: 1,029 series repeated to 10,290); Python predicts from the
+arrays, torch on its default threads, ONNX Runtime on 2 threads for batches and 1 for a row.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from trainforge.onnx_export import export
 from trainforge.onnx_export.verify import feeds
 
 HERE = Path(__file__).resolve().parent
-ADULT = HERE.parents[1] / "shared" / "data" / "tabular" / "adult.csv"
+DATA = HERE.parents[1] / "shared" / "data"
+ADULT = DATA / "tabular" / "adult.csv"
 TARGET = "income >50K"
 
 
@@ -76,6 +81,9 @@ def main(write: bool) -> None:
                 f"{len(rows) / graph:,.0f} | {python_one * 1e3:.2f} | {graph_one * 1e3:.3f} |"
             )
             print(lines[-1], flush=True)
+        for line in net_lines(Path(out)):
+            lines.append(line)
+            print(line, flush=True)
     text = "\n".join(lines)
     if write:
         heading = "## ONNX export: throughput and latency"
@@ -87,6 +95,49 @@ def main(write: bool) -> None:
         )
         replace_section(HERE / "RESULTS.md", heading, body)
     print(text)
+
+
+def net_lines(out: Path) -> list[str]:
+    """The CNN, the RNN and the Transformer: Python's predict_proba on arrays against the
+    exported graph."""
+    from trainforge.data.images import images_frame
+    from trainforge.data.sequences import sequence_frame
+
+    with np.load(DATA / "images" / "fashion_mnist.npz") as found:
+        images = (found["x_train"][:2000], found["y_train"][:2000], found["x_test"][:2000])
+    with np.load(DATA / "sequences" / "italypowerdemand.npz") as found:
+        series = (found["x_test"], found["y_test"], np.tile(found["x_test"], (10, 1, 1)))
+    cases = [
+        ("cnn", images, "images", {"task": "image_classification"}, images_frame),
+        ("rnn", series, "series", {"target": "label"}, sequence_frame),
+        ("transformer", series, "series", {"target": "label"}, sequence_frame),
+    ]
+    lines = []
+    for family, (X, y, rows), name, settings, frame in cases:
+        result = trainforge.train(
+            data=X, y=y, models=[{"name": family, "max_epochs": 1}], ensemble=False,
+            output=out, tracking=False, quiet=True, **settings,
+        )  # fmt: skip
+        folder = result.path / "candidates" / family / "model"
+        manifest = export(folder, out / f"{family}.onnx", frame(X))
+        model = trainforge.load(folder)
+        array = rows[..., None] if name == "images" and rows.ndim == 3 else rows
+        array = array.astype(np.float32)
+        sessions = []
+        for threads in (2, 1):
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            sessions.append(onnxruntime.InferenceSession(str(out / f"{family}.onnx"), options))
+        python = min(timings(lambda: model.predict_proba(rows), 3))
+        graph = min(timings(lambda: sessions[0].run(None, {name: array}), 3))
+        one, one_array = rows[:1], array[:1]
+        python_one = float(np.median(timings(lambda: model.predict_proba(one), 100)))
+        graph_one = float(np.median(timings(lambda: sessions[1].run(None, {name: one_array}), 100)))
+        lines.append(
+            f"| {family} | {manifest['parts']} | {len(rows) / python:,.0f} | "
+            f"{len(rows) / graph:,.0f} | {python_one * 1e3:.2f} | {graph_one * 1e3:.3f} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":

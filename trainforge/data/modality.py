@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from trainforge.data import sequences
+from trainforge.data.schema import infer_task
 from trainforge.errors import DataError
 
 MODAL_TASKS = {
@@ -52,6 +53,8 @@ def resolve(
         roles, notices = _text_roles(frame, features, roles, task)
     else:
         roles, notices = _sequence_roles(frame, features, roles)
+    if kind is None and task == "auto":  # as for a table: a real-valued target is regression
+        return infer_task(frame[target], task), roles, notices
     if kind is None:
         kind = "regression" if task == "regression" else "classification"
     return _table_task(frame[target], kind, task), roles, notices

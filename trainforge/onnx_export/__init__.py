@@ -38,7 +38,19 @@ EXPORTABLE = (
     "svm",
     "linear_svm",
     "mlp",
+    "cnn",
+    "rnn",
+    "transformer",
+    "inception_time",
 )
+# Why a family is not in EXPORTABLE, where it is not for want of trying.
+NOT_EXPORTABLE = {
+    "knn": "its float32 distances change which rows are neighbours: differences up to 0.91 "
+    "on adult",
+    "baseline": "skl2onnx has no converter for DummyClassifier",
+    "rocket": "its thousands of random dilated kernels would be a graph of thousands of "
+    "convolutions",
+}
 
 
 def export(
@@ -59,24 +71,31 @@ def export(
     """
     from trainforge.bundle import load_bundle
     from trainforge.data.features import feature_frame
+    from trainforge.onnx_export import nets
     from trainforge.onnx_export.combine import joined
-    from trainforge.onnx_export.convert import ML_OPSET, OPSET, pipeline_graph
-    from trainforge.onnx_export.verify import check_rows, tolerance, verify
+    from trainforge.onnx_export.convert import ML_OPSET, OPSET
+    from trainforge.onnx_export.verify import check_rows, feeds, tolerance, verify
 
     folder, run = _model_folder(Path(source))
     model = load_bundle(folder)
     parts = _parts(model)
+    networks = _networks(parts)
     classes = None if model.task == "regression" else list(model.classes)
-    converted = [(pipeline_graph(p.pipeline, p.schema, classes is not None), w) for p, w in parts]
+    converted = [(_graph(part, classes is not None, networks), w) for part, w in parts]
     graph = joined(converted, classes, getattr(model, "threshold", None))
     if features is None:
         data = rows if rows is not None else _training_rows(run, model)
         features = feature_frame(data, model.schema)
-    features = check_rows(features, model.schema)
+    if networks:
+        features = nets.check_rows(features, parts[0][0])
+        inputs = nets.feeds(parts[0][0], features)
+    else:
+        features = check_rows(features, model.schema)
+        inputs = feeds(features, model.schema)
     payload = graph.SerializeToString()
-    checked = verify(model, payload, features, tolerance(p.family for p, _ in parts))
+    checked = verify(model, payload, features, inputs, tolerance(p.family for p, _ in parts))
     if not checked.passed:
-        raise DataError(_refusal(checked, parts, converted, classes, features))
+        raise DataError(_refusal(checked, parts, converted, classes, features, inputs))
     manifest = {
         "format": "onnx",
         "source": str(folder),
@@ -90,11 +109,38 @@ def export(
         "verification": checked.record(),
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
-    _write(Path(out), payload, manifest)
+    tokenizer = nets.tokenizer_json(parts[0][0]) if networks else None
+    if tokenizer is not None:
+        manifest["tokenizer"] = f"{Path(out).name}.tokenizer.json"
+        manifest["tokens"] = int(graph.graph.input[0].type.tensor_type.shape.dim[1].dim_value)
+    _write(Path(out), payload, manifest, tokenizer)
     return manifest
 
 
-def _refusal(checked, parts, converted, classes, features) -> str:
+def _networks(parts) -> bool:
+    """Whether the parts are image or sequence nets (one array input), never mixed with
+    families that read table columns."""
+    from trainforge.onnx_export.nets import is_net
+
+    found = {is_net(part) for part, _ in parts}
+    if len(found) > 1:
+        raise DataError(
+            "export: an ensemble of nets and models on table columns has no one ONNX input "
+            "here; export a member instead (its folder under candidates/<name>/model)"
+        )
+    return found == {True}
+
+
+def _graph(part, classification: bool, network: bool):
+    from trainforge.onnx_export.convert import OPSET, pipeline_graph
+    from trainforge.onnx_export.nets import net_graph
+
+    if network:
+        return net_graph(part.pipeline[-1], classification, OPSET)
+    return pipeline_graph(part.pipeline, part.schema, classification)
+
+
+def _refusal(checked, parts, converted, classes, features, inputs) -> str:
     """One line: the families whose own graphs differ (checked one by one only now), the
     largest difference, and what to do."""
     from trainforge.onnx_export.combine import joined
@@ -102,7 +148,7 @@ def _refusal(checked, parts, converted, classes, features) -> str:
 
     def differs(part, graph) -> bool:
         alone = joined([(graph, 1.0)], classes).SerializeToString()
-        return not verify(part, alone, features, checked.tolerance).passed
+        return not verify(part, alone, features, inputs, checked.tolerance).passed
 
     culprits = sorted(
         {part.family for (part, _), (one, _) in zip(parts, converted) if differs(part, one)}
@@ -115,12 +161,14 @@ def _refusal(checked, parts, converted, classes, features) -> str:
     )
 
 
-def _write(out: Path, payload: bytes, manifest: dict) -> None:
-    """The manifest, then the graph under its final name in one rename: a file named
-    ``model.onnx`` is always whole."""
+def _write(out: Path, payload: bytes, manifest: dict, tokenizer: str | None = None) -> None:
+    """The manifest (and a text model's tokenizer), then the graph under its final name in one
+    rename: a file named ``model.onnx`` is always whole."""
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + ".partial")
     temporary.write_bytes(payload)
+    if tokenizer is not None:
+        out.with_name(manifest["tokenizer"]).write_text(tokenizer)
     Path(str(out) + ".json").write_text(json.dumps(manifest, indent=1))
     temporary.replace(out)
 
@@ -163,14 +211,18 @@ def _parts(model) -> list[tuple[object, float]]:
             for name, member in model.members.items()
             for part, weight in _parts(member.loaded())
         ]
+    if isinstance(model, Model) and model.family not in EXPORTABLE:  # bagged ones too
+        raise DataError(
+            f"export: {model.family} has no ONNX export{_why_not(model.family)}; families that "
+            f"export: {', '.join(EXPORTABLE)} (retrain with models: [...] to choose one)"
+        )
     if isinstance(model, BaggedModel):
         return [(fold, 1.0 / len(model.folds)) for fold in model.folds]
-    if isinstance(model, Model) and model.family not in EXPORTABLE:
-        raise DataError(
-            f"export: {model.family} has no ONNX export yet; families that export: "
-            f"{', '.join(EXPORTABLE)} (retrain with models: [...] to choose one)"
-        )
     return [(model, 1.0)]
+
+
+def _why_not(family: str) -> str:
+    return f" ({NOT_EXPORTABLE[family]})" if family in NOT_EXPORTABLE else " yet"
 
 
 def _training_rows(run: Path | None, model) -> pd.DataFrame:
@@ -184,6 +236,10 @@ def _training_rows(run: Path | None, model) -> pd.DataFrame:
         raise DataError(
             f"export: the run's training file is not at hand ({path}); pass rows to verify on"
         )
+    from trainforge.data.images import is_image_source, read_images
+
+    if is_image_source(path):
+        return read_images(path, model.schema.target)
     return read_table(Path(path))
 
 
@@ -191,4 +247,6 @@ def _described(value) -> dict:
     from onnx import TensorProto
 
     kind = value.type.tensor_type.elem_type
-    return {"name": value.name, "type": "string" if kind == TensorProto.STRING else "float32"}
+    names = {TensorProto.STRING: "string", TensorProto.INT64: "int64"}
+    shape = [d.dim_value or d.dim_param or None for d in value.type.tensor_type.shape.dim]
+    return {"name": value.name, "type": names.get(kind, "float32"), "shape": shape}

@@ -88,11 +88,13 @@ def tolerance(families) -> float:
     return max(TOLERANCES.get(family, TOLERANCE) for family in families)
 
 
-def verify(model, graph_bytes: bytes, features: pd.DataFrame, limit=TOLERANCE) -> Verification:
-    """Compare the graph with ``model`` on ``features`` (already the check rows), within
-    ``limit``."""
+def verify(
+    model, graph_bytes: bytes, features: pd.DataFrame, inputs: dict, limit=TOLERANCE
+) -> Verification:
+    """Compare the graph on ``inputs`` with ``model`` on ``features`` (the same check rows),
+    within ``limit``."""
     labels, proba = model.raw_predict(features)
-    got = run_graph(graph_bytes, feeds(features, model.schema))
+    got = run_graph(graph_bytes, inputs)
     if model.task == "regression":
         values = got["value"].reshape(-1).astype(np.float64)
         spread = float(np.std(labels)) or 1.0

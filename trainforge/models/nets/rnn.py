@@ -72,9 +72,11 @@ class RNN(nn.Module):
         lengths = mask.sum(dim=1).cpu()
         packed = pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed)
-        if self.config.pooling == "last":
+        directions = 2 if self.config.bidirectional else 1
+        if self.config.pooling == "last" and torch.onnx.is_in_onnx_export():
+            pooled = _ends(out, lengths.to(x.device), h.shape[1], directions)
+        elif self.config.pooling == "last":
             final = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c)
-            directions = 2 if self.config.bidirectional else 1
             pooled = torch.cat(list(final[-directions:]), dim=1)
         else:
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=h.shape[1])
@@ -83,3 +85,16 @@ class RNN(nn.Module):
             pool = masked_mean if self.config.pooling == "mean" else masked_max
             pooled = pool(out, valid)
         return self.head(self.dropout(pooled))
+
+
+def _ends(packed, lengths: torch.Tensor, steps: int, directions: int) -> torch.Tensor:
+    """The last layer's final states read from its outputs (the forward direction's at each
+    series' last step, the backward direction's at its first): the same values as the packed
+    RNN's final state, in ops ONNX export can trace (it cannot read that state)."""
+    out, _ = pad_packed_sequence(packed, batch_first=True, total_length=steps)
+    hidden = out.shape[2] // directions
+    last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, out.shape[2])
+    forward = out.gather(1, last)[:, 0, :hidden]
+    if directions == 1:
+        return forward
+    return torch.cat([forward, out[:, 0, hidden:]], dim=1)

@@ -83,8 +83,8 @@ class TransformerEncoder(nn.Module):
         h = self.embed(values)
         h = h + positions(h.shape[1], h.shape[2], h.device, h.dtype)
         if self.config.pooling == "cls":
-            h = torch.cat([self.cls.expand(len(h), -1, -1), h], dim=1)
-            mask = torch.cat([mask.new_ones(len(h), 1), mask], dim=1)
+            h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1)
+            mask = torch.cat([mask.new_ones(h.shape[0], 1), mask], dim=1)
         h = self.dropout(h)
         for block in self.blocks:
             h = block(h, ~mask)
