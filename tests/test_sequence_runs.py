@@ -92,6 +92,17 @@ def test_python_api_takes_3d_arrays_and_predicts_on_arrays(tmp_path):
     assert len(result.best.predict(X[160:])) == 40
 
 
+def test_series_with_a_real_valued_target_are_a_regression(tmp_path):
+    X, _ = wave_series(120)
+    y = 3.0 * X[:, :, 0].mean(axis=1) + 0.1 * np.arange(len(X))  # 120 distinct real values
+    result = trainforge.train(
+        data=X, y=y, target="value", models=["series_linear"], output=tmp_path / "runs",
+        tracking=False, quiet=True,
+    )  # fmt: skip
+    assert result.best.task == "regression"
+    assert "rmse" in result.leaderboard.columns
+
+
 def test_cli_trains_on_npz_and_predicts_an_npz(tmp_path):
     X, y = wave_series(150, seed=2)
     np.savez(tmp_path / "waves.npz", x_train=X[:120], y_train=y[:120], x_test=X[120:])
