@@ -23,8 +23,7 @@ SEQUENCES = DATA / "sequences"
 
 @pytest.fixture(autouse=True)
 def _no_importance(monkeypatch):
-    """The runs here only make models to export: the permutation importance (up to 20 s on
-    pixel columns) is left out."""
+    """The runs here only make models to export: their permutation importance is left out."""
     monkeypatch.setattr("trainforge.supervised._importance", lambda *args, **kwargs: None)
 
 

@@ -180,6 +180,9 @@ def test_python_api_trains_on_image_arrays_and_the_best_model_predicts_images(tm
     assert (cnn.predict(test_X) == test_y).mean() >= 0.85
     frame = cnn.predict_frame(test_X)
     assert list(frame.columns[-3:]) == ["proba_cat", "proba_dog", "proba_emu"]
+    # no permutation importance of single pixels, and the run says so
+    assert not list(result.path.glob("candidates/*/importance.csv"))
+    assert "permutation importance is not computed for images" in manifest["notices"]
 
 
 def test_cli_trains_a_class_folder_with_the_task_inferred(tmp_path):
