@@ -43,7 +43,7 @@ EXPORTABLE = (
     "transformer",
     "inception_time",
 )
-# Why a family is not in EXPORTABLE, where it is not for want of trying.
+# Why some families are not in EXPORTABLE (said when an export of one is refused).
 NOT_EXPORTABLE = {
     "knn": "its float32 distances change which rows are neighbours: differences up to 0.91 "
     "on adult",
