@@ -251,9 +251,14 @@ def _monitoring_flags(command) -> None:
         default="rich",
         help="progress as rich (on a terminal), plain lines, or JSON lines (default: rich)",
     )
-    command.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    command.add_argument("--no-tracking", action="store_true", help="do not log to any tracker")
     command.add_argument(
         "--tracking-uri", metavar="URI", help="MLflow tracking URI (default: runs/mlflow.db)"
+    )
+    command.add_argument(
+        "--track",
+        metavar="LIST",
+        help="the trackers to log to, from mlflow, wandb, tensorboard (default: mlflow)",
     )
 
 
@@ -268,7 +273,11 @@ def _observer(args):
 
 
 def _tracking(args) -> dict:
-    return {"tracking": False if args.no_tracking else None, "tracking_uri": args.tracking_uri}
+    return {
+        "tracking": False if args.no_tracking else None,
+        "tracking_uri": args.tracking_uri,
+        "track": args.track,
+    }
 
 
 def _train(args) -> int:

@@ -184,8 +184,10 @@ def _guarded(spec, run: RunDir, prepared, observer, clock: float) -> RunResult:
         raise
     # tracking finishes first: a run whose manifest says completed has its tracking run
     # complete too, and one killed while tracking finishes can be resumed
-    if spec.tracking.enabled:
-        observer.stage("logging the run to MLflow")
+    from trainforge.tracking import tracker_names
+
+    if tracker_names(spec):
+        observer.stage(f"logging the run to {', '.join(tracker_names(spec))}")
     observer.run_finished("completed", str(run.path))
     run.finish("completed", started)
     return result

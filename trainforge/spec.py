@@ -115,16 +115,43 @@ class ModelSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class WandbSpec(_Strict):
+    """Weights & Biases (docs/tracking.md): one W&B run per trainforge run. ``mode`` None is
+    online when WANDB_API_KEY is set, else offline (``wandb sync`` uploads later)."""
+
+    project: str = Field("trainforge", min_length=1, max_length=128)
+    entity: str | None = None
+    mode: Literal["offline", "online"] | None = None
+
+
+class TensorBoardSpec(_Strict):
+    """TensorBoard event files: under ``dir``/<run id>, or the run folder's ``tensorboard/``."""
+
+    dir: Path | None = None
+
+
 class TrackingSpec(_Strict):
-    """Experiment tracking in MLflow, on by default.
+    """Experiment tracking: MLflow on by default, W&B and TensorBoard when named.
 
     With no ``uri``, MLFLOW_TRACKING_URI is used when set, else an embedded SQLite store in the
-    runs folder (``mlflow.db``, artifacts in ``mlartifacts/`` beside it).
+    runs folder (``mlflow.db``, artifacts in ``mlartifacts/`` beside it). ``enabled: false``
+    turns every tracker off; ``mlflow: false`` only MLflow.
     """
 
     enabled: bool = True
+    mlflow: bool = True
     uri: str | None = None
     experiment: str = Field("trainforge", min_length=1, max_length=200)
+    wandb: WandbSpec | None = None
+    tensorboard: TensorBoardSpec | None = None
+
+    @field_validator("wandb", "tensorboard", mode="before")
+    @classmethod
+    def _switch(cls, value):
+        """``wandb: true`` is W&B with its defaults, ``false`` none."""
+        if value is True:
+            return {}
+        return None if value is False else value
 
 
 class ExecutionSpec(_Strict):
@@ -356,10 +383,15 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
             "backend": "ray",
             **({"address": address} if address else {}),
         }
+    track = settings.pop("track", None)
+    if track is not None:  # --track mlflow,wandb,tensorboard: these trackers and no others
+        _track(raw.setdefault("tracking", {}), track)
     for key, value in settings.items():
         if value is None:
             continue
         path = _FLAT.get(key, (key,))
+        if key in _SECTIONS and isinstance(value, dict):  # tracking={...}: the whole section
+            path = (key,)
         node = raw
         for depth, part in enumerate(path[:-1], start=1):
             node = node.setdefault(part, {})
@@ -374,6 +406,26 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
         raw["data"]["split"]["strategy"] = "cv"
     _image_defaults(raw)
     return RunSpec.from_dict(raw)
+
+
+TRACKERS = ("mlflow", "wandb", "tensorboard")
+_SECTIONS = ("tracking",)  # flat settings that also take their whole section as a mapping
+
+
+def _track(section: dict, track) -> None:
+    """Turn the named trackers on (keeping their settings) and the others off."""
+    if not isinstance(section, dict):
+        raise SpecError("tracking: expected a mapping of settings")
+    names = [n.strip() for n in track.split(",")] if isinstance(track, str) else list(track)
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown:
+        raise SpecError(f"track: unknown tracker {unknown[0]!r}; choose from {', '.join(TRACKERS)}")
+    section["mlflow"] = "mlflow" in names
+    for name in ("wandb", "tensorboard"):
+        if name in names:
+            section[name] = section.get(name) or {}
+        else:
+            section.pop(name, None)
 
 
 def _image_defaults(raw: dict) -> None:

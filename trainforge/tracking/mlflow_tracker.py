@@ -16,7 +16,6 @@ for the rest of the run.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from trainforge import __version__
 from trainforge.errors import TrackingError
+from trainforge.tracking.guard import guarded as _guarded
 
 PARENT_FILE = "tracking.json"  # in the run folder: where this run is tracked
 MODEL_NAME = "model"  # the best model's logged-model name: runs:/<parent run id>/model
@@ -45,23 +45,6 @@ _QUIET = {  # MLflow's own console output stays out of the user's (a user's sett
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
-
-
-def _guarded(event):
-    """An event's logging: skipped once tracking has stopped; any failure stops it (one
-    warning) and the run goes on."""
-
-    @functools.wraps(event)
-    def guarded(self, *args):
-        if not self.enabled:
-            return None
-        try:
-            return event(self, *args)
-        except Exception as exc:  # noqa: BLE001 - any tracking failure must not end the run
-            self._stop(exc)
-            return None
-
-    return guarded
 
 
 class MlflowTracker:
