@@ -64,6 +64,12 @@ def train(
             frames[role] = images_frame(value, y if role == "train" else None, target)
         elif value is not None:
             frames[role] = as_frame(value, settings.get("target"), y if role == "train" else None)
+    if isinstance(settings.get("models"), (list, tuple)):  # estimator objects: their entries
+        from trainforge.models.external import as_entry
+
+        settings["models"] = [
+            m if isinstance(m, (str, dict)) else as_entry(m) for m in settings["models"]
+        ]
     spec = build_spec(spec, **settings)
     observer = observer or _progress(quiet, verbose)
     return execute(spec, frames["train"], frames["validation"], observer, started)
@@ -81,14 +87,16 @@ def _progress(quiet: bool, verbose: bool) -> RunObserver:
     return FanOut(ConsoleObserver(plain=True, epochs=verbose), LogObserver())
 
 
-def load(path: str | Path, key=None) -> Model:
+def load(path: str | Path, key=None, trust=None) -> Model:
     """Load a saved model: a bundle folder, or a run folder (its best candidate).
 
     Args:
         key: a signing key (bytes, or the path of a key file): the bundle must then carry a
             valid signature made with it (``trainforge sign``; docs/runs.md).
+        trust: packages (``"imblearn"``) or full type names whose classes the bundle may hold
+            beyond what trainforge trusts: your own estimators' (docs/models.md).
     """
-    return load_bundle(model_folder(path), key=key)
+    return load_bundle(model_folder(path), key=key, trust=trust)
 
 
 def model_folder(path: str | Path) -> Path:

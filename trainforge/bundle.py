@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from trainforge import __version__
@@ -205,7 +206,7 @@ def _link_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, copy_function=link)
 
 
-def load_bundle(path: str | Path, key=None, first_fold: bool = False) -> Model:
+def load_bundle(path: str | Path, key=None, first_fold: bool = False, trust=None) -> Model:
     """Load a bundle folder, refusing files that changed or hold untrusted types, paths that
     leave the folder, symbolic links and malformed trees (trainforge.bundle_checks).
 
@@ -214,7 +215,12 @@ def load_bundle(path: str | Path, key=None, first_fold: bool = False) -> Model:
             signature made with it (``trainforge sign``).
         first_fold: load a bagged model as its first fold model only, in an ensemble or stack
             too (what the permutation importance measures: trainforge.artifacts.first_fold).
+        trust: packages or full type names the bundle may hold beyond what trainforge
+            trusts (your own estimators' classes; trainforge.models.external).
     """
+    if trust:
+        with trusting([trust] if isinstance(trust, str) else trust):
+            return load_bundle(path, key, first_fold)
     path = Path(path)
     no_links(path)
     if key is not None:
@@ -381,18 +387,44 @@ def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+# Packages or type names trusted beyond TRUSTED_TYPES while a load or a run is in progress:
+# ``load_bundle(trust=...)``, and a run trusts the packages of the estimators its spec names.
+_TRUSTING: list[str] = []
+
+
+@contextmanager
+def trusting(names):
+    """Trust ``names`` (packages such as ``"imblearn"``, or full type names) while inside."""
+    added = [str(name) for name in names or ()]
+    _TRUSTING.extend(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            _TRUSTING.remove(name)
+
+
+def _caller_trusts(kind: str) -> bool:
+    return any(kind == name or kind.startswith(name + ".") for name in _TRUSTING)
+
+
 def _load_skops(model_file: Path, trusted: list[str]):
     """A skops file's object, refused (one parse: skops audits the types before it builds
-    anything) when it holds types outside ``trusted`` or is no skops file."""
+    anything) when it holds types outside ``trusted`` (and what the caller trusts) or is no
+    skops file."""
     import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
+        if _TRUSTING:
+            found = sio.get_untrusted_types(file=model_file)
+            trusted = [*trusted, *(kind for kind in found if _caller_trusts(kind))]
         return sio.load(model_file, trusted=trusted)
     except UntrustedTypesFoundException:
-        refused = ", ".join(sorted(set(sio.get_untrusted_types(file=model_file)) - set(trusted)))
+        refused = sorted(set(sio.get_untrusted_types(file=model_file)) - set(trusted))
         raise BundleError(
-            f"{model_file} holds types trainforge does not trust ({refused}); refusing to load it"
+            f"{model_file} holds types trainforge does not trust ({', '.join(refused)}); "
+            f"refusing to load it{_how_to_trust(refused)}"
         ) from None
     except Exception as exc:  # skops raises zipfile/json errors for files it cannot parse
         kind = type(exc).__name__
@@ -407,12 +439,24 @@ def _refuse_untrusted(model_file: Path, consequence: str, trusted=TRUSTED_TYPES)
     except Exception as exc:  # skops raises zipfile/json errors for files it cannot parse
         kind = type(exc).__name__
         raise BundleError(f"{model_file} is not a skops model file ({kind})") from None
-    refused = sorted(set(untrusted) - set(trusted))
+    refused = sorted(k for k in set(untrusted) - set(trusted) if not _caller_trusts(k))
     if refused:
         raise BundleError(
             f"{model_file} holds types trainforge does not trust ({', '.join(refused)}); "
             f"{consequence}"
         )
+
+
+def _how_to_trust(types: list[str]) -> str:
+    """What to do when the types are yours (a package's classes, as named in the spec)."""
+    names = sorted({kind.split(".")[0] for kind in types})
+    if not names or names == ["trainforge"] or "builtins" in names:
+        return ""
+    listed = ", ".join(repr(name) for name in names)
+    return (
+        f"; if you trust them, load with trust=[{listed}] (trainforge predict --trust "
+        f"{','.join(names)})"
+    )
 
 
 def read_info(path: Path) -> dict:

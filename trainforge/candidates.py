@@ -16,6 +16,7 @@ from trainforge.errors import SpecError
 from trainforge.imbalance import Imbalance, balanced_weights, crossfit_threshold, sampler
 from trainforge.metrics import METRICS, Metric, metric_names, score_all
 from trainforge.model import BaggedModel, Model
+from trainforge.models.external import KEY, estimator_family
 from trainforge.models.registry import Family, Profile, get_family, ladder
 from trainforge.spec import ModelSpec
 from trainforge.threads import fit_threads, limited
@@ -102,7 +103,11 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
     else:
         chosen = []
         for index, spec in enumerate(models):
-            family = get_family(spec.name, f"models[{index}]")
+            params = spec.params
+            if KEY in params:  # the user's own estimator class (trainforge.models.external)
+                family = estimator_family(params.pop(KEY), f"models[{index}]", spec.name)
+            else:
+                family = get_family(spec.name, f"models[{index}]")
             if not family.supports(profile.task, profile.image_shape is not None):
                 raise SpecError(
                     f"models[{index}].name: {family.name} does not support {profile.task} tasks; "
@@ -113,7 +118,7 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
                     f"models[{index}].name: {family.name} takes {' or '.join(family.inputs)} "
                     f"data, not {profile.modality}; `trainforge models` lists what each takes"
                 )
-            chosen.append((family, spec.params))
+            chosen.append((family, params))
     return name_candidates(chosen), notices
 
 

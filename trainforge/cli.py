@@ -156,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--verify-key", metavar="FILE", help="refuse the model unless signed with this key"
     )
+    predict.add_argument(
+        "--trust",
+        metavar="LIST",
+        help="packages (or type names) whose classes the model may hold: your own estimators'",
+    )
     predict.add_argument("--out", default="runs", help="runs folder for run ids (default: runs)")
     predict.set_defaults(handler=_predict)
 
@@ -382,7 +387,8 @@ def _predict(args) -> int:
     if not (source / "bundle.json").is_file() and not (source / MANIFEST).is_file():
         source = find_run(args.model, Path(args.out))
     writer = _writer(args.output)  # a bad output is refused before any work
-    model = load(source, key=args.verify_key)
+    trust = [name.strip() for name in args.trust.split(",")] if args.trust else None
+    model = load(source, key=args.verify_key, trust=trust)
     rows = read_table(args.data, _separator(args.sep), args.decimal)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnseenValueWarning)

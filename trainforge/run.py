@@ -59,7 +59,7 @@ def execute(
     """
     started = time.monotonic() if started is None else started
     spec, prepared = _prepare(spec.resolved(), train, validation)  # bad input: no folder yet
-    with _executing(prepared):
+    with _executing(prepared, spec):
         observers = _observers(spec, observer)  # a tracking server that is down fails here
         _say_where(spec.output, observers)
         run = RunDir.create(spec.output, spec.name, spec.seed)
@@ -97,18 +97,23 @@ def resume(
     if spec.data.train is None:
         raise RunError(f"run {path.name} trained on in-memory data, which cannot be resumed")
     spec, prepared = _prepare(spec, None, None)
-    with _executing(prepared):
+    with _executing(prepared, spec):
         observers = _observers(spec, observer)
         run = RunDir.reopen(path)
         return _guarded(spec, run, prepared, observers, started)
 
 
 @contextlib.contextmanager
-def _executing(prepared):
+def _executing(prepared, spec: RunSpec):
     """Hold the run's executor (a Ray connection) for the run and let it go however the run
-    ends."""
+    ends; trust, while it runs, the packages of the estimators its spec names (their types
+    are saved and loaded with its candidates: trainforge.models.external)."""
+    from trainforge.bundle import trusting
+    from trainforge.models.external import packages
+
     try:
-        yield
+        with trusting(packages(spec.models)):
+            yield
     finally:
         executor = getattr(prepared, "executor", None)
         if executor is not None:

@@ -110,6 +110,14 @@ class ModelSpec(BaseModel):
 
     name: str
 
+    @model_validator(mode="before")
+    @classmethod
+    def _estimator_name(cls, data):
+        """``{estimator: package.Class}`` is named after its class unless named."""
+        if isinstance(data, dict) and "name" not in data and isinstance(data.get("estimator"), str):
+            return {"name": data["estimator"].rpartition(".")[2].lower(), **data}
+        return data
+
     @property
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})

@@ -248,7 +248,13 @@ def ladder(task: str, modality: str = "table") -> list[Family]:
 
 def check_model(name: str, params: dict[str, Any], path: str) -> None:
     """Raise SpecError naming ``path.param`` if a parameter is unknown or of the wrong type."""
-    family = get_family(name, path)
+    from trainforge.models.external import KEY, estimator_family
+
+    if KEY in params:  # the user's own estimator: its class is checked as a family's
+        family = estimator_family(params[KEY], path, name)
+        params = {k: v for k, v in params.items() if k != KEY}
+    else:
+        family = get_family(name, path)
     if not family.available():
         needs = " and ".join(family.requires)
         which = "which are" if len(family.requires) > 1 else "which is"
