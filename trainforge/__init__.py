@@ -5,7 +5,7 @@ The public API is imported lazily so that ``trainforge --help`` stays fast.
 
 __version__ = "0.1.0"
 
-__all__ = ["RunSpec", "train", "load", "sign", "export", "__version__"]
+__all__ = ["RunSpec", "TorchModel", "train", "load", "sign", "export", "__version__"]
 
 
 def __getattr__(name):
@@ -17,6 +17,10 @@ def __getattr__(name):
         from trainforge import api
 
         return getattr(api, name)
+    if name == "TorchModel":
+        from trainforge.models.external import TorchModel
+
+        return TorchModel
     if name == "export":
         from trainforge.onnx_export import export
 

@@ -404,6 +404,12 @@ def trusting(names):
             _TRUSTING.remove(name)
 
 
+def trusted_module(module: str) -> bool:
+    """Whether the load in progress may import ``module`` (a builder's: trainforge never
+    imports a module a saved model names unless its caller trusts it)."""
+    return _caller_trusts(module)
+
+
 def _caller_trusts(kind: str) -> bool:
     return any(kind == name or kind.startswith(name + ".") for name in _TRUSTING)
 

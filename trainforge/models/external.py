@@ -91,14 +91,15 @@ def default_name(path: str) -> str:
 
 
 def packages(models) -> list[str]:
-    """The top-level packages of the estimators a spec names: what its run trusts."""
+    """The top-level packages of the estimators and torch builders a spec names: what its run
+    trusts."""
     found = []
     for model in models:
-        path = model.params.get(KEY)
-        if isinstance(path, str) and _DOTTED.match(path):
-            top = path.split(".")[0]
-            if top not in found:
-                found.append(top)
+        for path in (model.params.get(KEY), model.params.get("builder")):
+            if isinstance(path, str) and _DOTTED.match(path.replace(":", ".")):
+                top = path.split(".")[0].split(":")[0]
+                if top not in found:
+                    found.append(top)
     return found
 
 
@@ -118,3 +119,19 @@ def as_entry(estimator) -> dict:
             )
         entry[key] = list(value) if isinstance(value, tuple) else value
     return entry
+
+
+def TorchModel(build, **settings) -> dict:  # noqa: N802 - used like a class
+    """A model entry for your own torch module: ``build(n_inputs, n_outputs, **builder_args)``
+    returns an ``nn.Module`` (trainforge.models.torch_module). ``settings``: ``builder_args``
+    and the MLP's training settings (``max_epochs``, ``learning_rate``...).
+
+    >>> trainforge.train(data=..., target="y", models=[trainforge.TorchModel(build=my_net)])
+    """
+    from trainforge.models.torch_module import builder_path
+
+    try:
+        path = builder_path(build)
+    except Exception as exc:  # DataError: said as the spec error it is here
+        raise SpecError(f"TorchModel: {exc}") from None
+    return {"name": "torch_module", "builder": path, **settings}

@@ -57,3 +57,23 @@ register(
         budget=BudgetRules(rank=90, min_seconds=NEURAL_MIN_SECONDS),
     )
 )
+
+register(
+    Family(
+        name="torch_module",
+        saves_itself=True,
+        summary="Your own torch module from a builder function, on the MLP's loop (PyTorch).",
+        classes={
+            "classification": "trainforge.models.torch_module.TorchModuleClassifier",
+            "regression": "trainforge.models.torch_module.TorchModuleRegressor",
+        },
+        prep=LINEAR,
+        initial=lambda profile: {},
+        initial_doc="builder: package.module:function(n_inputs, n_outputs, **builder_args) "
+        "returning an nn.Module; the MLP's training settings; never in the default ladder; "
+        "needs torch",
+        sample_weight=False,
+        requires=("torch",),
+        budget=BudgetRules(leave_out=True),
+    )
+)

@@ -1,0 +1,136 @@
+"""Your own torch module (trainforge.models.torch_module): a builder named by import path trains
+on trainforge's loop, resumes bit-identically, and is rebuilt on load only from a module the
+loader trusts; an untrusted one is never imported."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+pytest.importorskip("torch", reason="the torch extra is not installed")
+
+import trainforge  # noqa: E402
+from conftest import DATA  # noqa: E402
+from trainforge.errors import BundleError, SpecError  # noqa: E402
+from trainforge.models.torch_module import TorchModuleClassifier  # noqa: E402
+
+CREDIT = DATA / "tabular" / "credit_g.tsv.gz"
+# The seed document's network (Dense 128 / Dropout 0.3 / Dense 64 / Dropout 0.2 / output) as a
+# builder; importing the module leaves a mark, so a test can see whether it was imported.
+BUILDER = """
+import os
+from pathlib import Path
+
+from torch import nn
+
+Path(os.environ["SEED_NETS_MARK"]).write_text("imported")
+
+
+def seed_net(n_inputs, n_outputs, hidden=64):
+    return nn.Sequential(
+        nn.Linear(n_inputs, 128), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(128, hidden), nn.ReLU(), nn.Dropout(0.2),
+        nn.Linear(hidden, n_outputs),
+    )
+"""
+
+
+@pytest.fixture
+def builder(tmp_path, monkeypatch):
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "seed_nets.py").write_text(BUILDER)
+    mark = tmp_path / "imported.txt"
+    monkeypatch.setenv("SEED_NETS_MARK", str(mark))
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    monkeypatch.syspath_prepend(str(folder))
+    yield mark
+    sys.modules.pop("seed_nets", None)
+
+
+def _cli(*args, cwd):
+    done = subprocess.run(
+        [sys.executable, "-m", "trainforge", *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    return done
+
+
+def test_a_builder_trains_from_yaml_and_loads_only_when_trusted(builder, tmp_path):
+    spec = {
+        "data": {"train": str(CREDIT), "target": "target"},
+        "models": [
+            "baseline",
+            {"name": "torch_module", "builder": "seed_nets:seed_net", "max_epochs": 30,
+             "builder_args": {"hidden": 32}},
+        ],
+        "ensemble": False,
+        "tracking": {"enabled": False},
+    }  # fmt: skip
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    done = _cli("train", "spec.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / done.stdout.strip().splitlines()[-1].removeprefix("run: ")
+    board = pd.read_csv(run / "leaderboard.csv").set_index("candidate")
+    assert board.loc["torch_module", "status"] == "ok"
+    assert board.loc["torch_module", "roc_auc"] > board.loc["baseline", "roc_auc"] + 0.15
+    folder = run / "candidates" / "torch_module" / "model"
+    saved = (folder / "estimator" / "estimator.json").read_text()
+    assert '"builder": "seed_nets:seed_net"' in saved and '"hidden": 32' in saved
+    rows = pd.read_csv(CREDIT, sep="\t").drop(columns="target").head(100)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    builder.unlink()  # the training process imported it; a fresh one must not, untrusted
+    refused = _cli("predict", folder, tmp_path / "rows.csv", cwd=tmp_path)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "refusing to import seed_nets unless you trust it" in refused.stderr
+    assert not builder.exists()  # nothing of the module ran
+    trusted = _cli("predict", folder, tmp_path / "rows.csv", "--trust", "seed_nets", cwd=tmp_path)
+    assert trusted.returncode == 0, trusted.stderr
+    assert builder.exists()
+    fresh = pd.read_csv(io.StringIO(trusted.stdout))
+    here = trainforge.load(folder, trust=["seed_nets"]).predict_proba(rows)
+    columns = [c for c in fresh.columns if c.startswith("proba_")]
+    assert np.allclose(fresh[columns].to_numpy(), here.to_numpy(), atol=1e-6)
+    with pytest.raises(BundleError, match="trust=\\['seed_nets'\\]"):
+        trainforge.load(folder)
+
+
+def _digest(model) -> str:
+    state = model.model_.state_dict()
+    return hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
+
+
+def test_an_interrupted_fit_resumes_to_the_weights_of_one_never_interrupted(builder, tmp_path):
+    frame = pd.read_csv(CREDIT, sep="\t").select_dtypes("number").head(400)
+    X, y = frame.drop(columns="target", errors="ignore").to_numpy(np.float32), np.arange(400) % 2
+    settings = dict(builder="seed_nets:seed_net", max_epochs=6, patience=6, batch_size=64,
+                    checkpoint_every_steps=2, random_state=0)  # fmt: skip
+    whole = TorchModuleClassifier(**settings).fit(X, y, checkpoint_dir=str(tmp_path / "whole"))
+
+    def stop(step, logs):  # during the fourth epoch
+        if step >= 3:
+            raise KeyboardInterrupt
+
+    folder = str(tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt):
+        TorchModuleClassifier(**settings).fit(X, y, checkpoint_dir=folder, on_epoch=stop)
+    resumed = TorchModuleClassifier(**settings).fit(X, y, checkpoint_dir=folder, resume=True)
+    assert resumed.history_ == whole.history_
+    assert _digest(resumed) == _digest(whole)
+
+
+def test_a_builder_given_as_a_function_in_python(builder, tmp_path):
+    import seed_nets
+
+    entry = trainforge.TorchModel(build=seed_nets.seed_net, max_epochs=5)
+    assert entry == {"name": "torch_module", "builder": "seed_nets:seed_net", "max_epochs": 5}
+    with pytest.raises(SpecError, match="not a lambda"):
+        trainforge.TorchModel(build=lambda n_inputs, n_outputs: None)
