@@ -134,3 +134,10 @@ def test_a_builder_given_as_a_function_in_python(builder, tmp_path):
     assert entry == {"name": "torch_module", "builder": "seed_nets:seed_net", "max_epochs": 5}
     with pytest.raises(SpecError, match="not a lambda"):
         trainforge.TorchModel(build=lambda n_inputs, n_outputs: None)
+
+
+def test_torch_module_without_a_builder_is_a_one_line_spec_error(tmp_path):
+    with pytest.raises(SpecError, match=r"models\[0\].builder: torch_module needs builder"):
+        trainforge.train(
+            data=str(CREDIT), target="target", models=["torch_module"], output=tmp_path
+        )

@@ -75,5 +75,6 @@ register(
         sample_weight=False,
         requires=("torch",),
         budget=BudgetRules(leave_out=True),
+        required=("builder",),
     )
 )

@@ -113,6 +113,7 @@ class Family:
         fit_rows: fits on a seeded sample of at most this many rows of larger data (t-SNE).
         timed_predict: its time to predict new rows is measured (not for UMAP, whose first
             transform compiles numba code for minutes).
+        required: parameters a spec must give it (``torch_module``'s ``builder``).
     """
 
     name: str
@@ -136,6 +137,7 @@ class Family:
     baseline: bool = False
     fit_rows: int | None = None
     timed_predict: bool = True
+    required: tuple[str, ...] = ()
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""
@@ -262,6 +264,9 @@ def check_model(name: str, params: dict[str, Any], path: str) -> None:
             f"{path}.name: {name} needs {needs}, {which} not installed; "
             f'install it with pip install "trainforge[{family.requires[0]}]"'
         )
+    missing = [key for key in family.required if key not in params]
+    if missing:
+        raise SpecError(f"{path}.{missing[0]}: {name} needs {missing[0]}; see `trainforge models`")
     classes = [_import(dotted) for dotted in family.classes.values()]
     known = sorted({p for cls in classes for p in inspect.signature(cls).parameters})
     for key, value in params.items():
