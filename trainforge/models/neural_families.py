@@ -78,3 +78,32 @@ register(
         required=("builder",),
     )
 )
+
+
+def _layers(params: dict, path: str) -> None:
+    from trainforge.models import layers
+
+    layers.check(params["layers"], f"{path}.layers")
+
+
+register(
+    Family(
+        name="net",
+        saves_itself=True,
+        summary="A network written as a list of layers in the spec, on the MLP's loop (PyTorch).",
+        classes={
+            "classification": "trainforge.models.torch_module.TorchModuleClassifier",
+            "regression": "trainforge.models.torch_module.TorchModuleRegressor",
+        },
+        prep=LINEAR,
+        initial=lambda profile: {},
+        initial_doc="layers: [{type: dense, units: 128, activation: relu}, {type: dropout, rate: "
+        "0.3}, ...] (dense, dropout, batch_norm, layer_norm, activation, residual), then the "
+        "output layer; the MLP's training settings; never in the default ladder; needs torch",
+        sample_weight=False,
+        requires=("torch",),
+        budget=BudgetRules(leave_out=True),
+        required=("layers",),
+        check=_layers,
+    )
+)

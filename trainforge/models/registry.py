@@ -114,6 +114,8 @@ class Family:
         timed_predict: its time to predict new rows is measured (not for UMAP, whose first
             transform compiles numba code for minutes).
         required: parameters a spec must give it (``torch_module``'s ``builder``).
+        check: ``check(params, path)`` raises SpecError for parameters its class cannot check
+            alone (the ``net`` family's layers), naming ``path.param``.
     """
 
     name: str
@@ -138,6 +140,7 @@ class Family:
     fit_rows: int | None = None
     timed_predict: bool = True
     required: tuple[str, ...] = ()
+    check: Callable[[dict[str, Any], str], None] | None = None
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""
@@ -278,6 +281,8 @@ def check_model(name: str, params: dict[str, Any], path: str) -> None:
             )
         for cls in owners:
             _check_constraint(cls, key, value, path)
+    if family.check is not None:
+        family.check(params, path)
 
 
 def _check_constraint(cls: type, key: str, value: Any, path: str) -> None:

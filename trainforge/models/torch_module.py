@@ -86,12 +86,18 @@ def builder_path(function) -> str:
 
 
 class _TorchModuleBase(_MLPBase):
-    _parameter_constraints = {**_TRAINING, "builder": [str], "builder_args": [dict, None]}
+    _parameter_constraints = {
+        **_TRAINING,
+        "builder": [str],
+        "builder_args": [dict, None],
+        "layers": [list, tuple, None],  # a list; a tuple once read back from JSON
+    }
 
     def __init__(
         self,
         builder="",
         builder_args=None,
+        layers=None,
         optimizer="adamw",
         learning_rate=1e-3,
         weight_decay=1e-4,
@@ -113,6 +119,7 @@ class _TorchModuleBase(_MLPBase):
     ):
         self.builder = builder
         self.builder_args = builder_args
+        self.layers = layers
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -133,16 +140,28 @@ class _TorchModuleBase(_MLPBase):
         self.cuda_graph = cuda_graph
 
     def _network(self, X: np.ndarray, n_outputs: int) -> torch.nn.Module:
-        config = BuilderConfig(self.builder, int(X.shape[1]), n_outputs, self.builder_args or {})
-        return Built(config, import_builder(self.builder))
+        if self.layers is not None and self.builder:
+            raise DataError("give a builder or layers, not both")
+        if self.layers is not None:  # the net family: layers written in the spec
+            from trainforge.models import layers
+
+            written = list(self.layers)
+            layers.check(written, "layers")
+            config = BuilderConfig(layers.BUILDER, int(X.shape[1]), n_outputs, {"layers": written})
+        else:
+            config = BuilderConfig(
+                self.builder, int(X.shape[1]), n_outputs, self.builder_args or {}
+            )
+        return Built(config, import_builder(config.builder))
 
     @classmethod
     def _rebuild(cls, config: dict) -> torch.nn.Module:
         from trainforge.bundle import trusted_module
+        from trainforge.models.layers import BUILDER
 
         builder = str(config.get("builder", ""))
         module = builder.partition(":")[0]
-        if not trusted_module(module):
+        if builder != BUILDER and not trusted_module(module):  # trainforge's own layers only
             top = module.split(".")[0]
             raise BundleError(
                 f"this model was built by {builder}; refusing to import {module} unless you "
