@@ -129,3 +129,16 @@ def test_layer_norm_residual_blocks_train_as_a_regressor(tmp_path):
         output=tmp_path, tracking=False, quiet=True, ensemble=False,
     )  # fmt: skip
     assert result.leaderboard.set_index("candidate").loc["net", "r2"] > 0.8
+
+
+@pytest.mark.parametrize("planted", ["weights.keras", "estimator/model.pkl", "folds.joblib"])
+def test_a_planted_keras_or_pickle_file_in_a_bundle_is_refused(adult_run, tmp_path, planted):
+    import shutil
+
+    _, run = adult_run
+    model = tmp_path / "model"
+    shutil.copytree(run / "candidates" / "net" / "model", model)
+    (model / planted).write_bytes(b"\x80\x04K\x01.")  # a pickle of 1
+    with pytest.raises(BundleError, match="can run code when loaded") as refused:
+        trainforge.load(model)
+    assert planted.split("/")[-1] in str(refused.value) and "\n" not in str(refused.value)

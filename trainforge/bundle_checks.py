@@ -40,15 +40,27 @@ def inside(folder: Path, name) -> Path:
     return folder / relative
 
 
+# Formats that run code when loaded (pickle and what wraps it, Keras' archives with their
+# history of safe-mode bypasses): trainforge never writes them into a bundle, so one found there
+# was planted, and the bundle is refused although nothing would read it.
+CODE_FILES = (".pkl", ".pickle", ".joblib", ".keras", ".h5", ".hdf5", ".pt", ".pth", ".ckpt")
+
+
 def no_links(folder: Path) -> None:
-    """Refuse a bundle with a symbolic link anywhere in it (the folder itself included)."""
+    """Refuse a bundle with a symbolic link anywhere in it (the folder itself included), or a
+    file in a format that runs code when loaded (CODE_FILES)."""
     if folder.is_symlink():
         raise BundleError(f"{folder} is a symbolic link; refusing to load through it")
     for root, dirs, files in os.walk(folder, followlinks=False):
         for name in dirs + files:
+            where = Path(root, name).relative_to(folder)
             if os.path.islink(os.path.join(root, name)):
-                where = Path(root, name).relative_to(folder)
                 raise BundleError(f"{folder}: {where} is a symbolic link; refusing it")
+            if name.lower().endswith(CODE_FILES):
+                raise BundleError(
+                    f"{folder}: {where} is a file format that can run code when loaded, which "
+                    "trainforge never writes into a model; refusing the bundle"
+                )
 
 
 # -- trees ---------------------------------------------------------------------------------
