@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ pytest.importorskip("torch", reason="the torch extra is not installed")
 
 import trainforge  # noqa: E402
 from conftest import DATA  # noqa: E402
-from trainforge.errors import BundleError, SpecError  # noqa: E402
+from trainforge.errors import BundleError, CheckpointWarning, SpecError  # noqa: E402
 from trainforge.models.torch_module import TorchModuleClassifier  # noqa: E402
 
 CREDIT = DATA / "tabular" / "credit_g.tsv.gz"
@@ -141,3 +142,65 @@ def test_torch_module_without_a_builder_is_a_one_line_spec_error(tmp_path):
         trainforge.train(
             data=str(CREDIT), target="target", models=["torch_module"], output=tmp_path
         )
+
+
+KERAS_BUILDER = """
+import keras
+
+
+def seed_net(n_inputs, n_outputs, hidden=64):
+    return keras.Sequential([
+        keras.Input((n_inputs,)),
+        keras.layers.Dense(128, activation="relu"), keras.layers.Dropout(0.3),
+        keras.layers.Dense(hidden, activation="relu"), keras.layers.Dropout(0.2),
+        keras.layers.Dense(n_outputs),
+    ])
+"""
+
+
+def test_a_keras_builder_trains_resumes_bit_identically_and_reloads(tmp_path, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("keras") is None:  # not imported here: trainforge picks its backend
+        pytest.skip("the keras extra is not installed")
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "keras_seed.py").write_text(KERAS_BUILDER)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    settings = dict(builder="keras_seed:seed_net", max_epochs=6, patience=6, batch_size=64,
+                    checkpoint_every_steps=2, random_state=0)  # fmt: skip
+    whole = TorchModuleClassifier(**settings).fit(X, y, checkpoint_dir=str(tmp_path / "whole"))
+    again = TorchModuleClassifier(**settings).fit(X, y)
+    assert _digest(again) == _digest(whole)  # seeded: Keras' dropout generators too
+    assert (whole.predict(X) == y).mean() > 0.85
+
+    def stop(step, logs):
+        if step >= 3:
+            raise KeyboardInterrupt
+
+    cut = str(tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt):
+        TorchModuleClassifier(**settings).fit(X, y, checkpoint_dir=cut, on_epoch=stop)
+    with warnings.catch_warnings():  # every checkpoint restores (none skipped with a warning)
+        warnings.simplefilter("error", CheckpointWarning)
+        resumed = TorchModuleClassifier(**settings).fit(X, y, checkpoint_dir=cut, resume=True)
+    assert resumed.history_ == whole.history_ and _digest(resumed) == _digest(whole)
+    names = whole.save_files(tmp_path / "saved")
+    assert sorted(names) == ["estimator.json", "weights.safetensors"]
+    np.save(tmp_path / "X.npy", X)
+    script = (
+        "import numpy as np, sys; from pathlib import Path\n"
+        "from trainforge.bundle import trusting\n"
+        "from trainforge.models.torch_module import TorchModuleClassifier as C\n"
+        f"with trusting(['keras_seed']): m = C.load_files(Path({str(tmp_path / 'saved')!r}))\n"
+        f"np.save({str(tmp_path / 'p.npy')!r}, m.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), whole.predict_proba(X), atol=1e-6)
+    assert not (tmp_path / "home" / ".keras").exists()  # Keras' config went elsewhere

@@ -39,19 +39,40 @@ class BuilderConfig:
 
 
 class Built(torch.nn.Module):
-    """The user's module, with the config that rebuilds it."""
+    """The user's module (a torch module, or a Keras model on the torch backend:
+    trainforge.models.keras_module), with the config that rebuilds it."""
 
-    def __init__(self, config: BuilderConfig, function):
+    def __init__(self, config: BuilderConfig, function, seed=None):
         super().__init__()
+        from trainforge.models import keras_module
+
         self.config = config
-        module = function(n_inputs=config.n_inputs, n_outputs=config.n_outputs, **config.args)
+        keras_module.seed(seed)
+        with keras_module.keras_environment():  # a builder may import Keras when called
+            module = function(n_inputs=config.n_inputs, n_outputs=config.n_outputs, **config.args)
         if not isinstance(module, torch.nn.Module):
             raise DataError(
                 f"builder {config.builder} returned {type(module).__name__}, not a torch.nn.Module"
             )
         self.module = module
+        self.keras = keras_module.is_keras(module)
+        if self.keras:
+            keras_module.positional(self, "module")
+
+    def parameters(self, recurse: bool = True):
+        """A Keras model's parameters in its layer order (torch lists them sorted by name, and
+        the names hold Keras' global layer counters), so an optimizer's state, saved by
+        position, restores into another copy of the model."""
+        found = list(super().parameters(recurse))
+        if not self.keras:
+            return iter(found)
+        from trainforge.models.keras_module import layer_order
+
+        return iter(layer_order(self.module, found))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.keras:  # Keras layers read training from the call, not from torch's flag
+            return self.module(x, training=self.training)
         return self.module(x)
 
 
@@ -60,9 +81,12 @@ def import_builder(path: str):
     load; the check is in ``_TorchModuleBase._rebuild``)."""
     if not isinstance(path, str) or not _BUILDER.match(path):
         raise DataError(f"builder: expected package.module:function, got {path!r}")
+    from trainforge.models.keras_module import keras_environment
+
     module, _, name = path.partition(":")
     try:
-        function = getattr(importlib.import_module(module), name)
+        with keras_environment():  # a builder that imports Keras gets it on torch
+            function = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise DataError(f"builder {path}: cannot import it ({exc})") from None
     if not callable(function):
@@ -152,7 +176,7 @@ class _TorchModuleBase(_MLPBase):
             config = BuilderConfig(
                 self.builder, int(X.shape[1]), n_outputs, self.builder_args or {}
             )
-        return Built(config, import_builder(config.builder))
+        return Built(config, import_builder(config.builder), self.random_state)
 
     @classmethod
     def _rebuild(cls, config: dict) -> torch.nn.Module:
