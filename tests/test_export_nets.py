@@ -143,7 +143,12 @@ def test_a_text_net_exports_token_ids_and_its_tokenizer(tmp_path):
 def test_rocket_is_refused_in_one_line_with_the_reason(power, tmp_path):
     series, labels, _ = power
     run = _train(
-        tmp_path, "rocket", data=series[:200], y=labels[:200], target="label", models=["rocket"]
+        tmp_path,
+        "rocket",
+        data=series[:200],
+        y=labels[:200],
+        target="label",
+        models=[{"name": "rocket", "n_features": 1000}],
     )
     with pytest.raises(DataError, match="random dilated kernels") as refused:
         export(run.path / "candidates" / "rocket" / "model", tmp_path / "r.onnx", series)

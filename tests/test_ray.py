@@ -189,10 +189,6 @@ def _nets_on_two_workers(cluster, families: list[str]) -> None:
         assert found["two"] >= found["one"] - 0.05, name
 
 
-def test_a_cnn_trains_on_two_ray_train_workers_as_well_as_in_one_process(cluster):
-    _nets_on_two_workers(cluster, ["cnn"])
-
-
-@pytest.mark.long
-def test_an_rnn_and_a_transformer_train_on_two_ray_train_workers(cluster):
-    _nets_on_two_workers(cluster, ["rnn", "transformer"])
+@pytest.mark.long  # 50 s in all: each data-parallel fit starts Ray Train (about 12 s)
+def test_a_cnn_an_rnn_and_a_transformer_train_on_two_ray_train_workers(cluster):
+    _nets_on_two_workers(cluster, ["cnn", "rnn", "transformer"])

@@ -70,7 +70,7 @@ def test_a_builder_trains_from_yaml_and_loads_only_when_trusted(builder, tmp_pat
         "data": {"train": str(CREDIT), "target": "target"},
         "models": [
             "baseline",
-            {"name": "torch_module", "builder": "seed_nets:seed_net", "max_epochs": 30,
+            {"name": "torch_module", "builder": "seed_nets:seed_net", "max_epochs": 12,
              "builder_args": {"hidden": 32}},
         ],
         "ensemble": False,
