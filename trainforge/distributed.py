@@ -46,9 +46,9 @@ def fit_data_parallel(estimator, X, targets, n_outputs: int, task: str, runtime)
         ) from None
     started_here = not ray.is_initialized()
     if started_here:  # a private Ray on loopback, as for execution: {backend: ray}
-        from trainforge.threads import usable_cores
+        from trainforge.execution import start_private
 
-        ray.init(num_cpus=usable_cores(), _node_ip_address="127.0.0.1", include_dashboard=False)
+        start_private(ray, include_dashboard=False)
     scratch = None
     if runtime.folder is None:
         scratch = Path(tempfile.mkdtemp(prefix="trainforge-data-parallel-"))

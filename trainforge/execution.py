@@ -239,9 +239,7 @@ def _connect(ray, address: str | None) -> None:
 
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
-        from trainforge.threads import usable_cores
-
-        ray.init(num_cpus=usable_cores(), _node_ip_address="127.0.0.1", **quiet)
+        start_private(ray, **quiet)
         return
     if address != "auto" and not address.startswith("ray://"):
         _check_reachable(address)
@@ -254,6 +252,13 @@ def _connect(ray, address: str | None) -> None:
             f"execution.address: cannot reach a Ray cluster at {public_address(address)} "
             f"({reason}); start one with `ray start --head` or check the address"
         ) from None
+
+
+def start_private(ray, **settings) -> None:
+    """A Ray of this process's own on this machine's loopback, with the cores it may use."""
+    from trainforge.threads import usable_cores
+
+    ray.init(num_cpus=usable_cores(), _node_ip_address="127.0.0.1", **settings)
 
 
 def _check_reachable(address: str) -> None:

@@ -191,8 +191,9 @@ def _guarded(spec, run: RunDir, prepared, observer, clock: float) -> RunResult:
     # complete too, and one killed while tracking finishes can be resumed
     from trainforge.tracking import tracker_names
 
-    if tracker_names(spec):
-        observer.stage(f"logging the run to {', '.join(tracker_names(spec))}")
+    trackers = tracker_names(spec)
+    if trackers:
+        observer.stage(f"logging the run to {', '.join(trackers)}")
     observer.run_finished("completed", str(run.path))
     run.finish("completed", started)
     return result

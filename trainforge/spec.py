@@ -115,7 +115,9 @@ class ModelSpec(BaseModel):
     def _estimator_name(cls, data):
         """``{estimator: package.Class}`` is named after its class unless named."""
         if isinstance(data, dict) and "name" not in data and isinstance(data.get("estimator"), str):
-            return {"name": data["estimator"].rpartition(".")[2].lower(), **data}
+            from trainforge.models.external import default_name
+
+            return {"name": default_name(data["estimator"]), **data}
         return data
 
     @property

@@ -141,7 +141,6 @@ def _layer(layer: dict, width: int):
 def _activation(name: str):
     import torch
 
-    return {
-        "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "silu": torch.nn.SiLU, "tanh": torch.nn.Tanh,
-        "sigmoid": torch.nn.Sigmoid, "elu": torch.nn.ELU, "leaky_relu": torch.nn.LeakyReLU,
-    }[name]()  # fmt: skip
+    from trainforge.models.nets.mlp import ACTIVATIONS as MLP_ACTIVATIONS
+
+    return {**MLP_ACTIVATIONS, "sigmoid": torch.nn.Sigmoid}[name]()

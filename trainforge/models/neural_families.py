@@ -58,26 +58,28 @@ register(
     )
 )
 
-register(
-    Family(
-        name="torch_module",
+
+def _your_network(name: str, summary: str, given: str, check=None) -> Family:
+    """A family whose network the user gives (a builder, or layers in the spec), trained on
+    the MLP's loop by trainforge.models.torch_module; ``given`` is the setting it requires."""
+    return Family(
+        name=name,
         saves_itself=True,
-        summary="Your own torch module from a builder function, on the MLP's loop (PyTorch).",
+        summary=summary,
         classes={
             "classification": "trainforge.models.torch_module.TorchModuleClassifier",
             "regression": "trainforge.models.torch_module.TorchModuleRegressor",
         },
         prep=LINEAR,
         initial=lambda profile: {},
-        initial_doc="builder: package.module:function(n_inputs, n_outputs, **builder_args) "
-        "returning an nn.Module; the MLP's training settings; never in the default ladder; "
-        "needs torch",
+        initial_doc=f"{SHAPES[given]}; the MLP's training settings; never in the default "
+        "ladder; needs torch",
         sample_weight=False,
         requires=("torch",),
         budget=BudgetRules(leave_out=True),
-        required=("builder",),
+        required=(given,),
+        check=check,
     )
-)
 
 
 def _layers(params: dict, path: str) -> None:
@@ -86,24 +88,24 @@ def _layers(params: dict, path: str) -> None:
     layers.check(params["layers"], f"{path}.layers")
 
 
+SHAPES = {
+    "builder": "builder: package.module:function(n_inputs, n_outputs, **builder_args) returning "
+    "an nn.Module",
+    "layers": "layers: [{type: dense, units: 128, activation: relu}, {type: dropout, rate: 0.3}, "
+    "...] (dense, dropout, batch_norm, layer_norm, activation, residual), then the output layer",
+}
 register(
-    Family(
-        name="net",
-        saves_itself=True,
-        summary="A network written as a list of layers in the spec, on the MLP's loop (PyTorch).",
-        classes={
-            "classification": "trainforge.models.torch_module.TorchModuleClassifier",
-            "regression": "trainforge.models.torch_module.TorchModuleRegressor",
-        },
-        prep=LINEAR,
-        initial=lambda profile: {},
-        initial_doc="layers: [{type: dense, units: 128, activation: relu}, {type: dropout, rate: "
-        "0.3}, ...] (dense, dropout, batch_norm, layer_norm, activation, residual), then the "
-        "output layer; the MLP's training settings; never in the default ladder; needs torch",
-        sample_weight=False,
-        requires=("torch",),
-        budget=BudgetRules(leave_out=True),
-        required=("layers",),
+    _your_network(
+        "torch_module",
+        "Your own torch module from a builder function, on the MLP's loop (PyTorch).",
+        "builder",
+    )
+)
+register(
+    _your_network(
+        "net",
+        "A network written as a list of layers in the spec, on the MLP's loop (PyTorch).",
+        "layers",
         check=_layers,
     )
 )

@@ -97,10 +97,10 @@ def check_rows(features: pd.DataFrame, model, seed: int = 0) -> pd.DataFrame:
 
     rng = np.random.RandomState(seed)
     base = features.iloc[rng.choice(len(features), min(SAMPLE_ROWS, len(features)), False)]
-    if input_kind(_estimators(model)[0]) != "series":
-        return base
-    few = base.iloc[: min(SHORTENED, len(base))].copy()
     estimator = _estimators(model)[0]
+    if input_kind(estimator) != "series":
+        return base
+    few = base.iloc[: min(SHORTENED, len(base))]
     steps, channels = estimator.seq_len_, len(estimator.channel_mean_)
     values = few.to_numpy(dtype=np.float64, copy=True).reshape(len(few), steps, channels)
     for row, cut in enumerate(rng.randint(1, steps, size=len(few))):

@@ -66,21 +66,23 @@ def open_tracker(spec: RunSpec):
     """
     from trainforge.tracking.background import InBackground
 
+    if not spec.tracking.enabled:
+        return None
     makers = []
-    if spec.tracking.enabled and spec.tracking.mlflow:
+    if spec.tracking.mlflow:
         from trainforge.tracking.mlflow_tracker import MlflowTracker, check_store
 
         uri = tracking_uri(spec)
         check_store(uri)
         experiment = spec.tracking.experiment
         makers.append(lambda: MlflowTracker(uri, experiment, artifact_root(uri)))
-    if spec.tracking.enabled and spec.tracking.wandb is not None:
+    if spec.tracking.wandb is not None:
         from trainforge.tracking.wandb_tracker import WandbTracker, check_installed
 
         check_installed()
         settings = spec.tracking.wandb
         makers.append(lambda: WandbTracker(settings))
-    if spec.tracking.enabled and spec.tracking.tensorboard is not None:
+    if spec.tracking.tensorboard is not None:
         from trainforge.tracking.tensorboard_tracker import TensorBoardTracker, check_installed
 
         check_installed()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import sys
+from pathlib import Path
 
 
 def guarded(event):
@@ -47,3 +49,12 @@ def numbers(values: dict) -> dict[str, float]:
         if math.isfinite(value):
             found[str(key)] = float(value)
     return found
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from a file of the run folder, or {} when it is missing or not one."""
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -31,6 +31,7 @@ from pathlib import Path
 from trainforge import __version__
 from trainforge.errors import TrackingError
 from trainforge.tracking.guard import guarded as _guarded
+from trainforge.tracking.guard import read_json
 
 PARENT_FILE = "tracking.json"  # in the run folder: where this run is tracked
 MODEL_NAME = "model"  # the best model's logged-model name: runs:/<parent run id>/model
@@ -392,10 +393,7 @@ def _store_lock(uri: str):
 
 
 def _manifest(path: Path | None) -> dict:
-    try:
-        return json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError, TypeError):
-        return {}
+    return read_json(path / "manifest.json") if path is not None else {}
 
 
 def _read_parent(path: Path, uri: str) -> str | None:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from trainforge.errors import TrackingError
-from trainforge.tracking.guard import guarded, numbers, stopped
+from trainforge.tracking.guard import guarded, numbers, read_json, stopped
 
 FOLDER = "tensorboard"  # in the run folder, unless tracking.tensorboard.dir is set
 RUN = "run"  # the folder for run-level records, beside the candidates'
@@ -70,7 +70,7 @@ class TensorBoardTracker:
     @guarded
     def run_finished(self, status: str, path: str) -> None:
         run = Path(path)
-        manifest = _read_json(run / "manifest.json")
+        manifest = read_json(run / "manifest.json")
         best = (manifest.get("best") or {}).get("candidate")
         lines = [f"status: {status}", f"best: {best}", f"report: {run / 'report.html'}"]
         self._text(RUN, "run", "\n\n".join(lines))
@@ -121,10 +121,3 @@ class TensorBoardTracker:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "candidate"
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from trainforge.errors import TrackingError
-from trainforge.tracking.guard import guarded, numbers, stopped
+from trainforge.tracking.guard import guarded, numbers, read_json, stopped
 
 RUN_FILE = "wandb.json"  # in the run folder: the W&B run id, for resume
 FOLDER = "wandb"
@@ -55,8 +55,8 @@ class WandbTracker:
         for variable in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
             os.environ.setdefault(variable, str(folder / FOLDER / variable.lower()))
         os.environ.setdefault("WANDB_SILENT", "true")
-        earlier = _read_json(folder / RUN_FILE).get("id")
-        manifest = _read_json(folder / "manifest.json")
+        earlier = read_json(folder / RUN_FILE).get("id")
+        manifest = read_json(folder / "manifest.json")
         self.run = wandb.init(
             project=self.settings.project,
             entity=self.settings.entity,
@@ -94,7 +94,7 @@ class WandbTracker:
         if self.run is None:
             return
         run = Path(path)
-        best = (_read_json(run / "manifest.json").get("best") or {}).get("candidate")
+        best = (read_json(run / "manifest.json").get("best") or {}).get("candidate")
         self.run.summary["best"] = best
         self.run.summary["status"] = status
         files = [run / n for n in ("report.html", "leaderboard.csv") if (run / n).is_file()]
@@ -130,11 +130,3 @@ def _run_key(run_id: str) -> str:
 
 def _plain(value):
     return json.loads(json.dumps(value, default=str))
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        found = json.loads(path.read_text())
-        return found if isinstance(found, dict) else {}
-    except (OSError, ValueError):
-        return {}
