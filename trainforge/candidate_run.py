@@ -298,5 +298,6 @@ def _max_epochs(candidate: Candidate, profile: Profile) -> int:
     settings = {**candidate.family.initial(profile), **candidate.params}
     if settings.get("max_epochs") is not None:
         return int(settings["max_epochs"])
-    accepted = inspect.signature(candidate.family.estimator_class(profile.task)).parameters
+    cls = candidate.family.estimator_class(profile.task, profile.input)
+    accepted = inspect.signature(cls).parameters
     return int(getattr(accepted.get("max_epochs"), "default", 0) or 0)

@@ -83,8 +83,7 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
     notices: list[str] = []
     if not models:
         chosen = []
-        modality = "image" if profile.image_shape is not None else profile.modality
-        for family in ladder(profile.task, modality):
+        for family in ladder(profile.task, profile.input):
             if not family.available():
                 needs = " and ".join(family.requires)
                 verb = "are" if len(family.requires) > 1 else "is"
@@ -150,7 +149,9 @@ def make_pipeline(
     """
     from sklearn.pipeline import Pipeline
 
-    features, mask = build_preprocessor(dataset.schema, candidate.family.prep, profile.seed)
+    features, mask = build_preprocessor(
+        dataset.schema, candidate.family.prep_for(profile.input), profile.seed
+    )
     profile = replace(profile, categorical_mask=mask)
     params = candidate.params
     if device != "cpu" and "device" not in params:

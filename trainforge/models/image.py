@@ -23,12 +23,15 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from trainforge.errors import DataError
 from trainforge.models.nets.cnn import CNN, POOLS, CNNConfig
 from trainforge.models.neural import _MLPBase
+from trainforge.models.torch_core import TRAINING_CONSTRAINTS, estimator_init
 from trainforge.training.callbacks.augment import Augment
 
-_TRAINING = {
-    k: v
-    for k, v in _MLPBase._parameter_constraints.items()
-    if k not in ("hidden_sizes", "activation", "dropout", "norm", "residual")
+# how training images are augmented (Augment): settings shared by the image estimators
+AUGMENT = {"augment": True, "crop_padding": 2, "flip": True}
+AUGMENT_CONSTRAINTS = {
+    "augment": ["boolean"],
+    "crop_padding": [Interval(Integral, 0, None, closed="left")],
+    "flip": ["boolean"],
 }
 
 
@@ -100,7 +103,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
     """
 
     _parameter_constraints = {
-        **_TRAINING,
+        **TRAINING_CONSTRAINTS,
         "image_shape": [tuple, list, None],
         "channels": [tuple, list],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
@@ -111,77 +114,31 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
         "convs_per_block": [Interval(Integral, 1, None, closed="left")],
         "residual": ["boolean"],
         "pooled_size": [Interval(Integral, 1, None, closed="left")],
-        "augment": ["boolean"],
-        "crop_padding": [Interval(Integral, 0, None, closed="left")],
-        "flip": ["boolean"],
+        **AUGMENT_CONSTRAINTS,
     }
     _FITTED = (*_MLPBase._FITTED, "image_shape_", "mean_", "std_")
 
-    def __init__(
-        self,
-        image_shape=None,
-        channels=(32, 64, 128),
-        kernel_size=3,
-        stride=1,
-        pooling="max",
-        batch_norm=True,
-        dropout=0.1,
-        convs_per_block=1,
-        residual=False,
-        pooled_size=1,
-        augment=True,
-        crop_padding=2,
-        flip=True,
-        optimizer="adamw",
+    __init__ = estimator_init(
+        {
+            "image_shape": None,
+            "channels": (32, 64, 128),
+            "kernel_size": 3,
+            "stride": 1,
+            "pooling": "max",
+            "batch_norm": True,
+            "dropout": 0.1,
+            "convs_per_block": 1,
+            "residual": False,
+            "pooled_size": 1,
+            **AUGMENT,
+        },
         learning_rate=3e-3,
         weight_decay=5e-4,
-        l1=0.0,
         batch_size=128,
         max_epochs=10,
         patience=5,
-        validation_fraction=0.1,
         schedule="onecycle",
-        loss="auto",
-        grad_clip=None,
-        checkpoint_every_steps=0,
-        random_state=None,
-        device="cpu",
-        deterministic=True,
-        precision="32",
-        compile=False,
-        cuda_graph=True,
-    ):
-        self.image_shape = image_shape
-        self.channels = channels
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.pooling = pooling
-        self.batch_norm = batch_norm
-        self.dropout = dropout
-        self.convs_per_block = convs_per_block
-        self.residual = residual
-        self.pooled_size = pooled_size
-        self.augment = augment
-        self.crop_padding = crop_padding
-        self.flip = flip
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.schedule = schedule
-        self.loss = loss
-        self.grad_clip = grad_clip
-        self.checkpoint_every_steps = checkpoint_every_steps
-        self.random_state = random_state
-        self.device = device
-        self.deterministic = deterministic
-        self.precision = precision
-        self.compile = compile
-        self.cuda_graph = cuda_graph
+    )
 
     def fit(self, X, y, **runtime):
         """Train on images ``X`` and labels ``y``; ``runtime`` as for MLPClassifier.fit."""

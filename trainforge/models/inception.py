@@ -20,12 +20,12 @@ from trainforge.errors import DataError
 from trainforge.models.nets.inception import InceptionConfig, InceptionTime
 from trainforge.models.sequence import (
     _INPUTS,
-    _TRAINING,
+    INPUTS,
     _SequenceBase,
     _SequenceClassifier,
     _SequenceRegressor,
-    _store_common,
 )
+from trainforge.models.torch_core import TRAINING_CONSTRAINTS, estimator_init
 
 
 class MemberLoss(torch.nn.Module):
@@ -45,7 +45,7 @@ class MemberLoss(torch.nn.Module):
 
 class _InceptionBase(_SequenceBase):
     _parameter_constraints = {
-        **_TRAINING,
+        **TRAINING_CONSTRAINTS,
         **_INPUTS,
         "members": [Interval(Integral, 1, 20, closed="both")],
         "depth": [Interval(Integral, 1, 30, closed="both")],
@@ -53,41 +53,14 @@ class _InceptionBase(_SequenceBase):
         "kernel": [Interval(Integral, 4, 512, closed="both")],
     }
 
-    def __init__(
-        self,
-        members=5,
-        depth=6,
-        filters=32,
-        kernel=40,
-        dropout=0.0,
-        vocab_size=8000,
-        max_length=128,
-        channels=1,
-        patch_size=None,
+    __init__ = estimator_init(
+        {"members": 5, "depth": 6, "filters": 32, "kernel": 40, "dropout": 0.0, **INPUTS},
         optimizer="adam",
-        learning_rate=1e-3,
         weight_decay=0.0,
-        l1=0.0,
         batch_size=64,
         max_epochs=300,
         patience=50,
-        validation_fraction=0.1,
-        schedule="plateau",
-        loss="auto",
-        grad_clip=None,
-        checkpoint_every_steps=0,
-        random_state=None,
-        device="cpu",
-        deterministic=True,
-        precision="32",
-        compile=False,
-        cuda_graph=True,
-    ):
-        self.members = members
-        self.depth = depth
-        self.filters = filters
-        self.kernel = kernel
-        _store_common(self, locals())
+    )
 
     def _learn_inputs(self, X, y, y_numeric: bool = False):
         if text.is_text(X):

@@ -8,12 +8,25 @@
           - {type: dense, units: 64, activation: relu}
           - {type: dropout, rate: 0.2}
 
-Layers for tables: ``dense`` (units, activation, bias), ``dropout`` (rate), ``batch_norm``,
-``layer_norm``, ``activation`` (name), ``residual`` (layers: its own list, whose output is added
-to its input). The output layer (one unit per class, or one value) is added after the list; a
-softmax is the loss's business, not a layer's. The list is checked with the spec, each error
-naming the layer's index and field; the network trains on the MLP's loop and is saved as the
-list (JSON) and safetensors weights.
+The same family reads tables, images, series and text; the layers say what to do with them:
+
+- any input: ``dense`` (units, activation, bias; on sequences, applied to each step),
+  ``dropout`` (rate), ``activation`` (name), ``residual`` (layers: its own list, whose output
+  is added to its input);
+- rows of numbers: ``batch_norm``, ``layer_norm``;
+- images: ``conv`` (filters, kernel, stride, activation), ``pool`` (kind max|avg, size),
+  ``batch_norm``, ``global_pool`` (kind avg|max) or ``flatten`` to end in rows of numbers;
+- text: ``embedding`` (dim) first, turning token ids into a sequence;
+- sequences (series, or text after its embedding): ``conv`` and ``pool`` along time,
+  ``layer_norm``, ``recurrent`` (cell gru|lstm, units, bidirectional, sequences: false to end
+  in its final state), ``positions`` (sinusoidal), ``attention`` (a pre-norm Transformer block:
+  heads, ff, rate), and ``global_pool`` (kind avg|max over the real steps).
+
+The output layer (one unit per class, or one value) is added after the list; a softmax is the
+loss's business, not a layer's. This module checks the list with the spec, each error naming
+the layer's index and field; trainforge.models.nets.layered builds the network, where an
+input the layers cannot take is an error naming the layer. A trained net is saved as the list
+(JSON) and safetensors weights.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from trainforge.errors import SpecError
 
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "elu", "leaky_relu")
 # type: {field: (kind, required, default)}; kinds: units (int >= 1), rate (0 <= x < 1),
-# activation (a name or None), bool, layers (a nested list)
+# activation (a name or None), bool, layers (a nested list), or a tuple of allowed words
 FIELDS = {
     "dense": {"units": ("units", True, None), "activation": ("activation", False, None),
               "bias": ("bool", False, True)},
@@ -33,14 +46,32 @@ FIELDS = {
     "layer_norm": {},
     "activation": {"name": ("activation", True, None)},
     "residual": {"layers": ("layers", True, None)},
+    "conv": {"filters": ("units", True, None), "kernel": ("units", False, 3),
+             "stride": ("units", False, 1), "activation": ("activation", False, None)},
+    "pool": {"kind": (("max", "avg"), False, "max"), "size": ("units", False, 2)},
+    "global_pool": {"kind": (("avg", "max"), False, "avg")},
+    "flatten": {},
+    "embedding": {"dim": ("units", True, None)},
+    "recurrent": {"units": ("units", True, None), "cell": (("gru", "lstm"), False, "gru"),
+                  "bidirectional": ("bool", False, False), "sequences": ("bool", False, True)},
+    "positions": {},
+    "attention": {"heads": ("units", False, 4), "ff": ("units", False, None),
+                  "rate": ("rate", False, 0.1)},
 }  # fmt: skip
-BUILDER = "trainforge.models.layers:build"
+# the layers whose output width is a field of theirs (the others keep their input's width)
+WIDTH = {"dense": "units", "conv": "filters", "embedding": "dim"}
+
+
+def settings(layer: dict) -> dict:
+    """A layer's fields with the defaults of those it leaves out."""
+    defaults = {key: default for key, (_, _, default) in FIELDS[layer["type"]].items()}
+    return {**defaults, **{k: v for k, v in layer.items() if k != "type"}}
 
 
 def check(layers, path: str, width: int | None = None) -> int | None:
     """Raise SpecError naming ``path[i].field`` for the first thing wrong in ``layers``;
-    returns the width they end at (None while it depends on the data's width)."""
-    if not isinstance(layers, list) or not layers:
+    returns the width they end at (None while it depends on the data)."""
+    if not isinstance(layers, (list, tuple)) or not layers:
         raise SpecError(f"{path}: expected a list of layers ({{type: dense, units: 64}}, ...)")
     for index, layer in enumerate(layers):
         where = f"{path}[{index}]"
@@ -63,8 +94,10 @@ def check(layers, path: str, width: int | None = None) -> int | None:
                 continue
             if value_kind != "layers":
                 _check_value(layer[key], value_kind, f"{where}.{key}")
-        if kind == "dense":
-            width = int(layer["units"])
+        if kind in WIDTH:
+            width = int(layer[WIDTH[kind]])
+        elif kind == "recurrent":
+            width = int(layer["units"]) * (2 if layer.get("bidirectional") else 1)
         elif kind == "residual":
             out = check(layer["layers"], f"{where}.layers", width)
             if None not in (out, width) and out != width:
@@ -75,7 +108,7 @@ def check(layers, path: str, width: int | None = None) -> int | None:
     return width
 
 
-def _check_value(value, kind: str, where: str) -> None:
+def _check_value(value, kind, where: str) -> None:
     if kind == "units" and (
         isinstance(value, bool) or not isinstance(value, Integral) or value < 1
     ):
@@ -88,59 +121,5 @@ def _check_value(value, kind: str, where: str) -> None:
         raise SpecError(f"{where}: expected one of {', '.join(ACTIVATIONS)}, got {value!r}")
     if kind == "bool" and not isinstance(value, bool):
         raise SpecError(f"{where}: expected true or false, got {value!r}")
-
-
-def build(n_inputs: int, n_outputs: int, layers: list):
-    """The network: ``layers`` in order, then the output layer."""
-    import torch
-
-    body, width = _stack(layers, n_inputs)
-    return torch.nn.Sequential(body, torch.nn.Linear(width, n_outputs))
-
-
-def _stack(layers: list, width: int):
-    import torch
-
-    modules = []
-    for layer in layers:
-        module, width = _layer(layer, width)
-        modules.append(module)
-    return torch.nn.Sequential(*modules), width
-
-
-def _layer(layer: dict, width: int):
-    import torch
-
-    kind = layer["type"]
-    defaults = {key: default for key, (_, _, default) in FIELDS[kind].items()}
-    settings = {**defaults, **{k: v for k, v in layer.items() if k != "type"}}
-    if kind == "dense":
-        linear = torch.nn.Linear(width, int(settings["units"]), bias=settings["bias"])
-        if settings["activation"] is None:
-            return linear, int(settings["units"])
-        return torch.nn.Sequential(linear, _activation(settings["activation"])), linear.out_features
-    if kind == "dropout":
-        return torch.nn.Dropout(float(settings["rate"])), width
-    if kind == "batch_norm":
-        return torch.nn.BatchNorm1d(width), width
-    if kind == "layer_norm":
-        return torch.nn.LayerNorm(width), width
-    if kind == "activation":
-        return _activation(settings["name"]), width
-    from trainforge.models.nets.residual import Residual
-
-    inner, out = _stack(settings["layers"], width)
-    if out != width:
-        raise SpecError(
-            f"residual: its layers end at width {out} and its input has width {width}; they "
-            "must match to be added"
-        )
-    return Residual(inner), width
-
-
-def _activation(name: str):
-    import torch
-
-    from trainforge.models.nets.mlp import ACTIVATIONS as MLP_ACTIVATIONS
-
-    return {**MLP_ACTIVATIONS, "sigmoid": torch.nn.Sigmoid}[name]()
+    if isinstance(kind, tuple) and value not in kind:
+        raise SpecError(f"{where}: expected one of {', '.join(kind)}, got {value!r}")

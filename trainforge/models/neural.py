@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +22,17 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from trainforge.models.nets.mlp import ACTIVATIONS, MLP, MLPConfig
+from trainforge.models.torch_core import TRAINING_CONSTRAINTS, estimator_init
 from trainforge.training.callbacks.early_stopping import EarlyStopping
 from trainforge.training.callbacks.grad_clip import GradientClipping
 from trainforge.training.callbacks.lr_schedule import LRSchedule
 from trainforge.training.determinism import deterministic
-from trainforge.training.loop import PRECISIONS, Loop, fit
-from trainforge.training.losses import LOSSES, build_loss, default_loss
-from trainforge.training.optim import OPTIMIZERS, build_optimizer
+from trainforge.training.loop import Loop, fit
+from trainforge.training.losses import build_loss, default_loss
+from trainforge.training.optim import build_optimizer
 from trainforge.training.runtime import NAMES as RUNTIME_NAMES
 from trainforge.training.runtime import FitRuntime, identity, runtime_callbacks, starting_loop
-from trainforge.training.schedules import SCHEDULES, build_schedule
+from trainforge.training.schedules import build_schedule
 
 PREDICT_BATCH = 8192
 
@@ -43,75 +44,18 @@ class _MLPBase(BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left"), tuple, list],
         "norm": [StrOptions({"batch", "layer"}), None],
         "residual": ["boolean"],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "l1": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "schedule": [StrOptions(set(SCHEDULES)), None],
-        "loss": [StrOptions({"auto", *LOSSES})],
-        "grad_clip": [Interval(Real, 0, None, closed="neither"), None],
-        "checkpoint_every_steps": [Interval(Integral, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "device": [str],
-        "deterministic": ["boolean"],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "compile": ["boolean"],
-        "cuda_graph": ["boolean"],
+        **TRAINING_CONSTRAINTS,
     }
 
-    def __init__(
-        self,
-        hidden_sizes=(256, 128),
-        activation="relu",
-        dropout=0.1,
-        norm=None,
-        residual=False,
-        optimizer="adamw",
-        learning_rate=1e-3,
-        weight_decay=1e-4,
-        l1=0.0,
-        batch_size=256,
-        max_epochs=200,
-        patience=10,
-        validation_fraction=0.1,
-        schedule="plateau",
-        loss="auto",
-        grad_clip=None,
-        checkpoint_every_steps=0,
-        random_state=None,
-        device="cpu",
-        deterministic=True,
-        precision="32",
-        compile=False,
-        cuda_graph=True,
-    ):
-        self.hidden_sizes = hidden_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.norm = norm
-        self.residual = residual
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.schedule = schedule
-        self.loss = loss
-        self.grad_clip = grad_clip
-        self.checkpoint_every_steps = checkpoint_every_steps
-        self.random_state = random_state
-        self.device = device
-        self.deterministic = deterministic
-        self.precision = precision
-        self.compile = compile
-        self.cuda_graph = cuda_graph
+    __init__ = estimator_init(
+        {
+            "hidden_sizes": (256, 128),
+            "activation": "relu",
+            "dropout": 0.1,
+            "norm": None,
+            "residual": False,
+        }
+    )
 
     # -- fitting ---------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ catalogue lists them on a classical-only install (where they are left out of the
 from __future__ import annotations
 
 from trainforge.models.classical import LINEAR
-from trainforge.models.registry import BudgetRules, Family, Profile, register
+from trainforge.models.registry import BudgetRules, Family, Prep, Profile, register
 from trainforge.search.hooks import LOOP_NOTE, loop_hooks
 from trainforge.search.space import Choice, Float, Space
 
@@ -59,27 +59,26 @@ register(
 )
 
 
-def _your_network(name: str, summary: str, given: str, check=None) -> Family:
-    """A family whose network the user gives (a builder, or layers in the spec), trained on
-    the MLP's loop by trainforge.models.torch_module; ``given`` is the setting it requires."""
-    return Family(
-        name=name,
+register(
+    Family(
+        name="torch_module",
         saves_itself=True,
-        summary=summary,
+        summary="Your own torch module from a builder function, on the MLP's loop (PyTorch).",
         classes={
             "classification": "trainforge.models.torch_module.TorchModuleClassifier",
             "regression": "trainforge.models.torch_module.TorchModuleRegressor",
         },
         prep=LINEAR,
         initial=lambda profile: {},
-        initial_doc=f"{SHAPES[given]}; the MLP's training settings; never in the default "
-        "ladder; needs torch",
+        initial_doc="builder: package.module:function(n_inputs, n_outputs, **builder_args) "
+        "returning an nn.Module; the MLP's training settings; never in the default ladder; "
+        "needs torch",
         sample_weight=False,
         requires=("torch",),
         budget=BudgetRules(leave_out=True),
-        required=(given,),
-        check=check,
+        required=("builder",),
     )
+)
 
 
 def _layers(params: dict, path: str) -> None:
@@ -88,24 +87,47 @@ def _layers(params: dict, path: str) -> None:
     layers.check(params["layers"], f"{path}.layers")
 
 
-SHAPES = {
-    "builder": "builder: package.module:function(n_inputs, n_outputs, **builder_args) returning "
-    "an nn.Module",
-    "layers": "layers: [{type: dense, units: 128, activation: relu}, {type: dropout, rate: 0.3}, "
-    "...] (dense, dropout, batch_norm, layer_norm, activation, residual), then the output layer",
-}
+def _net(profile: Profile) -> dict:
+    if profile.input == "sequence":
+        return {"channels": profile.channels}
+    if profile.input == "image" and profile.image_shape:
+        return {"image_shape": list(profile.image_shape)}
+    return {}
+
+
+NET = "trainforge.models.net."
 register(
-    _your_network(
-        "torch_module",
-        "Your own torch module from a builder function, on the MLP's loop (PyTorch).",
-        "builder",
-    )
-)
-register(
-    _your_network(
-        "net",
-        "A network written as a list of layers in the spec, on the MLP's loop (PyTorch).",
-        "layers",
+    Family(
+        name="net",
+        saves_itself=True,
+        summary="A network written as a list of layers in the spec (dense, conv, recurrent, "
+        "attention, ...) for tables, images, series or text (PyTorch).",
+        classes={
+            "classification": NET + "NetClassifier",
+            "regression": NET + "NetRegressor",
+            "image:classification": NET + "NetImageClassifier",
+            "sequence:classification": NET + "NetSequenceClassifier",
+            "sequence:regression": NET + "NetSequenceRegressor",
+            "text:classification": NET + "NetSequenceClassifier",
+            "text:regression": NET + "NetSequenceRegressor",
+        },
+        prep=LINEAR,
+        preps={
+            "image": Prep(scale=False, categorical="ordinal"),  # normalised per channel
+            "sequence": Prep(scale=False),  # series scaled per channel, padding masked
+            "text": Prep(scale=False),  # the texts themselves, for its tokenizer
+        },
+        initial=_net,
+        initial_doc="layers: [{type: dense, units: 128, activation: relu}, {type: dropout, "
+        "rate: 0.3}, ...] (dense, dropout, batch_norm, layer_norm, activation, residual, conv, "
+        "pool, global_pool, flatten, embedding, recurrent, positions, attention), then the "
+        "output layer; the training settings and input handling of the MLP (tables), CNN "
+        "(images) or RNN (series, text); never in the default ladder; needs torch",
+        sample_weight=False,
+        requires=("torch",),
+        inputs=("table", "text", "sequence"),
+        budget=BudgetRules(leave_out=True),
+        required=("layers",),
         check=_layers,
     )
 )

@@ -49,6 +49,11 @@ class Profile:
     modality: str = "table"  # or text, sequence (trainforge.data.modality)
     channels: int = 1  # channels of sequence data
 
+    @property
+    def input(self) -> str:
+        """What the models read: ``image`` (a table of pixels), else the modality."""
+        return "image" if self.image_shape is not None else self.modality
+
 
 @dataclass(frozen=True)
 class Substitution:
@@ -87,8 +92,11 @@ class Family:
         name: what users write in a spec.
         summary: one line for the catalogue.
         classes: dotted estimator class per task kind (``classification``/``regression``);
-            a spec's parameters are passed to, and checked against, that class.
+            a spec's parameters are passed to, and checked against, that class. A key
+            ``<input>:<kind>`` (``image:classification``) names the class for that input
+            (``Profile.input``) where it differs (the ``net`` family's).
         prep: preprocessing needs.
+        preps: preprocessing per input where it differs from ``prep``.
         initial: initial settings for a data profile (user parameters override them).
         initial_doc: those settings in words, for ``trainforge models`` and the docs.
         ladder: position in the default ladder (simplest first), or None if not in it.
@@ -141,6 +149,7 @@ class Family:
     timed_predict: bool = True
     required: tuple[str, ...] = ()
     check: Callable[[dict[str, Any], str], None] | None = None
+    preps: dict[str, Prep] = field(default_factory=dict)
 
     def available(self) -> bool:
         """Whether the packages this family needs are installed."""
@@ -149,8 +158,12 @@ class Family:
     def supports(self, task: str, images: bool = False) -> bool:
         return _kind(task) in self.classes and (images or not self.images_only)
 
-    def estimator_class(self, task: str) -> type:
-        return _import(self.classes[_kind(task)])
+    def estimator_class(self, task: str, input: str = "table") -> type:
+        kind = _kind(task)
+        return _import(self.classes.get(f"{input}:{kind}", self.classes[kind]))
+
+    def prep_for(self, input: str) -> Prep:
+        return self.preps.get(input, self.prep)
 
     def build(
         self,
@@ -165,7 +178,7 @@ class Family:
             threads: the estimator's ``n_jobs`` when it takes one and ``params`` does not set
                 it (trainforge.threads decides it per fit).
         """
-        cls = self.estimator_class(profile.task)
+        cls = self.estimator_class(profile.task, profile.input)
         settings = {**self.initial(profile), **params}
         accepted = inspect.signature(cls).parameters
         if "random_state" in accepted:

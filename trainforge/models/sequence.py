@@ -32,12 +32,11 @@ from trainforge.models.nets.transformer import POOLING as TRANSFORMER_POOLING
 from trainforge.models.nets.transformer import TransformerConfig, TransformerEncoder
 from trainforge.models.neural import _MLPBase
 from trainforge.models.series_input import SeriesInput
+from trainforge.models.torch_core import TRAINING_CONSTRAINTS, estimator_init
 
 PREDICT_BATCH = 512  # attention over long inputs needs far less than the MLP's 8192 rows
 TOKENIZER_FILE = "tokenizer.json"
 AUTO_PATCHES = 32  # series longer than this many steps are read in patches by default
-_MLP_ONLY = {"hidden_sizes", "activation", "dropout", "norm", "residual"}
-_TRAINING = {k: v for k, v in _MLPBase._parameter_constraints.items() if k not in _MLP_ONLY}
 _INPUTS = {
     "vocab_size": [Interval(Integral, 16, None, closed="left")],
     "max_length": [Interval(Integral, 1, None, closed="left")],
@@ -45,6 +44,10 @@ _INPUTS = {
     "patch_size": [Interval(Integral, 1, None, closed="left"), None],
     "dropout": [Interval(Real, 0, 1, closed="left")],
 }
+# the inputs' defaults: a text's tokenizer and length, a series' channels and patches
+INPUTS = {"vocab_size": 8000, "max_length": 128, "channels": 1, "patch_size": None}
+# small batches and clipped gradients: what the sequence nets train with by default
+SEQUENCE_TRAINING = {"batch_size": 32, "max_epochs": 100, "grad_clip": 1.0}
 
 
 class _SequenceBase(SeriesInput, _MLPBase):
@@ -182,12 +185,10 @@ def _targets(y, n_rows: int) -> np.ndarray:
 
 # -- the two families ------------------------------------------------------------------------
 
-_TRAINING_NAMES = tuple(k for k in _TRAINING)
-
 
 class _RNNBase(_SequenceBase):
     _parameter_constraints = {
-        **_TRAINING,
+        **TRAINING_CONSTRAINTS,
         **_INPUTS,
         "cell": [StrOptions(set(CELLS))],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
@@ -197,45 +198,20 @@ class _RNNBase(_SequenceBase):
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(
-        self,
-        cell="gru",
-        hidden_size=64,
-        layers=1,
-        bidirectional=True,
-        pooling="mean",
-        embedding_dim=64,
-        dropout=0.1,
-        vocab_size=8000,
-        max_length=128,
-        channels=1,
-        patch_size=None,
-        optimizer="adamw",
+    __init__ = estimator_init(
+        {
+            "cell": "gru",
+            "hidden_size": 64,
+            "layers": 1,
+            "bidirectional": True,
+            "pooling": "mean",
+            "embedding_dim": 64,
+            "dropout": 0.1,
+            **INPUTS,
+        },
         learning_rate=2e-3,
-        weight_decay=1e-4,
-        l1=0.0,
-        batch_size=32,
-        max_epochs=100,
-        patience=10,
-        validation_fraction=0.1,
-        schedule="plateau",
-        loss="auto",
-        grad_clip=1.0,
-        checkpoint_every_steps=0,
-        random_state=None,
-        device="cpu",
-        deterministic=True,
-        precision="32",
-        compile=False,
-        cuda_graph=True,
-    ):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.layers = layers
-        self.bidirectional = bidirectional
-        self.pooling = pooling
-        self.embedding_dim = embedding_dim
-        _store_common(self, locals())
+        **SEQUENCE_TRAINING,
+    )
 
     def _network(self, X, n_outputs: int) -> torch.nn.Module:
         config = RNNConfig(
@@ -260,7 +236,7 @@ class _RNNBase(_SequenceBase):
 
 class _TransformerBase(_SequenceBase):
     _parameter_constraints = {
-        **_TRAINING,
+        **TRAINING_CONSTRAINTS,
         **_INPUTS,
         "d_model": [Interval(Integral, 1, None, closed="left")],
         "heads": [Interval(Integral, 1, None, closed="left")],
@@ -269,43 +245,18 @@ class _TransformerBase(_SequenceBase):
         "pooling": [StrOptions(set(TRANSFORMER_POOLING))],
     }
 
-    def __init__(
-        self,
-        d_model=64,
-        heads=4,
-        layers=2,
-        ff_dim=128,
-        pooling="cls",
-        dropout=0.1,
-        vocab_size=8000,
-        max_length=128,
-        channels=1,
-        patch_size=None,
-        optimizer="adamw",
-        learning_rate=1e-3,
-        weight_decay=1e-4,
-        l1=0.0,
-        batch_size=32,
-        max_epochs=100,
-        patience=10,
-        validation_fraction=0.1,
-        schedule="plateau",
-        loss="auto",
-        grad_clip=1.0,
-        checkpoint_every_steps=0,
-        random_state=None,
-        device="cpu",
-        deterministic=True,
-        precision="32",
-        compile=False,
-        cuda_graph=True,
-    ):
-        self.d_model = d_model
-        self.heads = heads
-        self.layers = layers
-        self.ff_dim = ff_dim
-        self.pooling = pooling
-        _store_common(self, locals())
+    __init__ = estimator_init(
+        {
+            "d_model": 64,
+            "heads": 4,
+            "layers": 2,
+            "ff_dim": 128,
+            "pooling": "cls",
+            "dropout": 0.1,
+            **INPUTS,
+        },
+        **SEQUENCE_TRAINING,
+    )
 
     def _network(self, X, n_outputs: int) -> torch.nn.Module:
         if self.d_model % self.heads:
@@ -327,13 +278,6 @@ class _TransformerBase(_SequenceBase):
     @classmethod
     def _rebuild(cls, config: dict) -> torch.nn.Module:
         return TransformerEncoder(TransformerConfig(**config))
-
-
-def _store_common(estimator, values: dict) -> None:
-    """Store the input and training parameters every sequence estimator shares, as passed."""
-    names = ("dropout", "vocab_size", "max_length", "channels", "patch_size", *_TRAINING_NAMES)
-    for name in names:
-        setattr(estimator, name, values[name])
 
 
 class RNNClassifier(_SequenceClassifier, _RNNBase):

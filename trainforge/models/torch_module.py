@@ -22,9 +22,8 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 
 from trainforge.errors import BundleError, DataError
 from trainforge.models.neural import MLPClassifier, MLPRegressor, _MLPBase
+from trainforge.models.torch_core import TRAINING_CONSTRAINTS, estimator_init
 
-_ARCHITECTURE = {"hidden_sizes", "activation", "dropout", "norm", "residual"}
-_TRAINING = {k: v for k, v in _MLPBase._parameter_constraints.items() if k not in _ARCHITECTURE}
 _BUILDER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
@@ -111,81 +110,23 @@ def builder_path(function) -> str:
 
 class _TorchModuleBase(_MLPBase):
     _parameter_constraints = {
-        **_TRAINING,
+        **TRAINING_CONSTRAINTS,
         "builder": [str],
         "builder_args": [dict, None],
-        "layers": [list, tuple, None],  # a list; a tuple once read back from JSON
     }
-
-    def __init__(
-        self,
-        builder="",
-        builder_args=None,
-        layers=None,
-        optimizer="adamw",
-        learning_rate=1e-3,
-        weight_decay=1e-4,
-        l1=0.0,
-        batch_size=256,
-        max_epochs=200,
-        patience=10,
-        validation_fraction=0.1,
-        schedule="plateau",
-        loss="auto",
-        grad_clip=None,
-        checkpoint_every_steps=0,
-        random_state=None,
-        device="cpu",
-        deterministic=True,
-        precision="32",
-        compile=False,
-        cuda_graph=True,
-    ):
-        self.builder = builder
-        self.builder_args = builder_args
-        self.layers = layers
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.schedule = schedule
-        self.loss = loss
-        self.grad_clip = grad_clip
-        self.checkpoint_every_steps = checkpoint_every_steps
-        self.random_state = random_state
-        self.device = device
-        self.deterministic = deterministic
-        self.precision = precision
-        self.compile = compile
-        self.cuda_graph = cuda_graph
+    __init__ = estimator_init({"builder": "", "builder_args": None})
 
     def _network(self, X: np.ndarray, n_outputs: int) -> torch.nn.Module:
-        if self.layers is not None and self.builder:
-            raise DataError("give a builder or layers, not both")
-        if self.layers is not None:  # the net family: layers written in the spec
-            from trainforge.models import layers
-
-            written = list(self.layers)
-            layers.check(written, "layers")
-            config = BuilderConfig(layers.BUILDER, int(X.shape[1]), n_outputs, {"layers": written})
-        else:
-            config = BuilderConfig(
-                self.builder, int(X.shape[1]), n_outputs, self.builder_args or {}
-            )
+        config = BuilderConfig(self.builder, int(X.shape[1]), n_outputs, self.builder_args or {})
         return Built(config, import_builder(config.builder), self.random_state)
 
     @classmethod
     def _rebuild(cls, config: dict) -> torch.nn.Module:
         from trainforge.bundle import trusted_module
-        from trainforge.models.layers import BUILDER
 
         builder = str(config.get("builder", ""))
         module = builder.partition(":")[0]
-        if builder != BUILDER and not trusted_module(module):  # trainforge's own layers only
+        if not trusted_module(module):
             top = module.split(".")[0]
             raise BundleError(
                 f"this model was built by {builder}; refusing to import {module} unless you "
