@@ -86,7 +86,7 @@ def test_family_fits_saves_and_reloads_identically(name, task, tmp_path):
 @pytest.mark.parametrize("name", [f.name for f in families()])
 def test_family_builds_a_clonable_sklearn_estimator(name):
     family = get_family(name)
-    tasks = ("regression", "binary", "clustering", "reduction")
+    tasks = ("regression", "binary", "clustering", "reduction", "generation")
     task = next(t for t in tasks if family.supports(t, True))  # True: image-only families too
     estimator = family.build(Profile(task, 1000, 5, 2, seed=7), {})
     params = estimator.get_params()

@@ -116,7 +116,7 @@ def test_cli_and_python_write_the_same_resolved_spec(tmp_path, small_csv):
             {"task": "ranking"},
             "task: input should be 'auto', 'binary', 'multiclass', 'regression', 'clustering', "
             "'reduction', 'image_classification', 'text_classification', 'text_regression', "
-            "'sequence_classification' or 'sequence_regression', got 'ranking'",
+            "'sequence_classification', 'sequence_regression' or 'generation', got 'ranking'",
         ),
         (
             {"task": "clustering"},

@@ -52,12 +52,15 @@ def train(
     """
     started = time.monotonic()  # a time budget counts from here
     frames: dict[str, Any] = {"train": None, "validation": None}
-    if y is not None and settings.get("target") is None:
-        settings["target"] = "target"
     task = settings.get("task") or (spec.get("task") if isinstance(spec, dict) else None)
+    if y is not None and settings.get("target") is None and task != "generation":
+        settings["target"] = "target"
     for role, value in (("train", data), ("validation", validation)):
         if isinstance(value, (str, Path)):
             settings[role] = value
+        elif is_image_array(value, task) and task == "generation":  # labels never generated
+            labels = settings.setdefault("labels", "label") if y is not None else "label"
+            frames[role] = images_frame(value, y if role == "train" else None, labels)
         elif is_image_array(value, task):  # (N, H, W[, C]) images: a pixel table
             target = settings.setdefault("target", "label")
             settings.setdefault("task", "image_classification")

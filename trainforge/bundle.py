@@ -251,6 +251,10 @@ def _load(path: Path, info: dict, first_fold: bool = False) -> Model:
         from trainforge.unsupervised.model import UnsupervisedModel
 
         return UnsupervisedModel(_read_pipeline(path, info), schema, info["family"])
+    if schema.task == "generation":
+        from trainforge.generation.model import GenerativeModel
+
+        return GenerativeModel(_read_pipeline(path, info), schema, info["family"])
     return Model(_read_pipeline(path, info), schema, info["family"], info.get("threshold"))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "sequence", "ignore")
 TASKS = ("auto", "binary", "multiclass", "regression", "clustering", "reduction")
 TASKS += ("image_classification", "text_classification", "text_regression")
-TASKS += ("sequence_classification", "sequence_regression")
+TASKS += ("sequence_classification", "sequence_regression", "generation")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +163,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--out", default="runs", help="runs folder for run ids (default: runs)")
     predict.set_defaults(handler=_predict)
+
+    sample = commands.add_parser(
+        "sample", help="new rows or images from a generation run (docs/generation.md)"
+    )
+    sample.add_argument("model", help="a generation run folder, run id, or model folder")
+    sample.add_argument("-n", type=int, required=True, help="how many rows or images")
+    sample.add_argument(
+        "-o", "--output", required=True,
+        help="rows: .csv, .tsv or .parquet; images: .png (a grid, and the images as an .npz "
+        "beside it) or .npz",
+    )  # fmt: skip
+    sample.add_argument("--seed", type=int, default=0, help="the same seed, the same samples")
+    sample.add_argument("--out", default="runs", help="runs folder for run ids (default: runs)")
+    sample.set_defaults(handler=_sample)
 
     sign = commands.add_parser("sign", help="sign a saved model with a key you hold (HMAC)")
     sign.add_argument("model", help="a model folder, a run folder, or a run id")
@@ -401,6 +415,38 @@ def _predict(args) -> int:
         print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
     else:
         predictions.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _sample(args) -> int:
+    from trainforge.api import load
+    from trainforge.errors import DataError, SpecError
+    from trainforge.generation.model import GenerativeModel
+    from trainforge.rundir import MANIFEST, find_run
+
+    source = Path(args.model)
+    if not (source / "bundle.json").is_file() and not (source / MANIFEST).is_file():
+        source = find_run(args.model, Path(args.out))
+    if args.n < 1:
+        raise SpecError(f"-n {args.n}: give how many samples to draw, 1 or more")
+    suffix = Path(args.output).suffix.lower()
+    images = suffix in (".png", ".npz")
+    writer = None if images else _writer(args.output)  # a bad output is refused before work
+    model = load(source)
+    if not isinstance(model, GenerativeModel):
+        raise DataError(f"{source} holds a {model.task} model; sample draws from a generation run")
+    if images and model.image_shape is None:
+        raise SpecError(f"-o {args.output}: this model generates table rows; name a .csv file")
+    if not images:
+        rows = model.sample(args.n, args.seed)
+        _written(lambda: writer(rows, args.output), args.output)
+        print(f"wrote {len(rows)} rows to {args.output}", file=sys.stderr)
+        return 0
+    from trainforge.generation.images import write_images
+
+    files: list[Path] = []
+    _written(lambda: files.extend(write_images(model, args.n, args.seed, args.output)), args.output)
+    print(f"wrote {args.n} images to {', '.join(map(str, files))}", file=sys.stderr)
     return 0
 
 

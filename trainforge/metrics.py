@@ -157,3 +157,20 @@ for _name, _task, _greater in [
 DEFAULT_PRIMARY.update(clustering="silhouette", reduction="trustworthiness")
 STANDARD["clustering"] = ["silhouette", "calinski_harabasz", "davies_bouldin", "ari", "nmi"]
 STANDARD["reduction"] = ["trustworthiness", "knn_preservation"]
+
+
+# Generation: generated rows against real rows kept aside, by trainforge.generation.scores.
+def _generation(y, pred, proba):
+    raise NotImplementedError("computed by trainforge.generation.scores")
+
+
+for _name, _greater in [
+    ("two_sample_auc", False),
+    ("column_distance_mean", False),
+    ("correlation_difference", False),
+    ("utility_ratio", True),
+    ("frechet_distance", False),
+]:
+    METRICS[_name] = Metric(_name, ("generation",), _greater, False, _generation)
+DEFAULT_PRIMARY["generation"] = "two_sample_auc"
+STANDARD["generation"] = ["two_sample_auc", "column_distance_mean", "correlation_difference"]

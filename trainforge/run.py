@@ -1,5 +1,6 @@
-"""A run's lifecycle: create or reopen its folder, hand it to the supervised or unsupervised
-runner (trainforge.supervised, trainforge.unsupervised.runner), and mark how it ended."""
+"""A run's lifecycle: create or reopen its folder, hand it to the supervised, unsupervised or
+generation runner (trainforge.supervised, trainforge.unsupervised.runner,
+trainforge.generation.runner), and mark how it ended."""
 
 from __future__ import annotations
 
@@ -164,6 +165,10 @@ def _prepare(spec: RunSpec, train, validation):
         from trainforge.unsupervised.runner import prepare
 
         return spec, prepare(spec, train)
+    if spec.task.value == "generation":
+        from trainforge.generation.runner import prepare
+
+        return spec, prepare(spec, train)
     from trainforge.supervised import prepare
 
     prepared = prepare(spec, train, validation)
@@ -202,6 +207,10 @@ def _guarded(spec, run: RunDir, prepared, observer, clock: float) -> RunResult:
 def _train_all(spec, run: RunDir, prepared, observer, started: float) -> RunResult:
     if spec.task.value in UNSUPERVISED:  # clustering, reduction: no target, no split
         from trainforge.unsupervised.runner import train_all
+
+        return train_all(spec, run, prepared, observer)
+    if spec.task.value == "generation":  # generators scored against real rows kept aside
+        from trainforge.generation.runner import train_all
 
         return train_all(spec, run, prepared, observer)
     from trainforge.supervised import train_all

@@ -29,9 +29,11 @@ class Task(str, Enum):
     TEXT_REGRESSION = "text_regression"
     SEQUENCE_CLASSIFICATION = "sequence_classification"
     SEQUENCE_REGRESSION = "sequence_regression"
+    GENERATION = "generation"  # see trainforge.generation
 
 
 UNSUPERVISED = ("clustering", "reduction")  # tasks with no target (trainforge.unsupervised)
+NO_TARGET = (*UNSUPERVISED, "generation")  # a generation run's target is optional
 
 
 class Role(str, Enum):
@@ -295,8 +297,11 @@ class RunSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_target(self) -> RunSpec:
-        """Supervised tasks need a target; clustering and reduction must not have one."""
+        """Supervised tasks need a target; clustering and reduction must not have one; for
+        generation it is optional (a generated column the utility score predicts)."""
         task, data = self.task.value, self.data
+        if task == "generation":
+            return self
         if task in UNSUPERVISED and data.target is not None:
             raise SpecError(
                 f"data.target: a {task} task has no target; remove it, or name the column "
@@ -410,7 +415,7 @@ def build_spec(source: RunSpec | dict | str | Path | None = None, **settings: An
         if isinstance(value, dict) and isinstance(node.get(path[-1]), dict):
             value = {**node[path[-1]], **value}  # a section's settings override one by one
         node[path[-1]] = value
-    if raw.get("task") in UNSUPERVISED:  # data from a frame alone: no data settings at all
+    if raw.get("task") in NO_TARGET:  # data from a frame alone: no data settings at all
         raw.setdefault("data", {})
     if "folds" in settings and settings["folds"] is not None:
         raw["data"]["split"]["strategy"] = "cv"

@@ -222,14 +222,26 @@ def _read_npz(path: Path, role: str) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def is_pixel_csv(path) -> bool:
+    """Whether ``path`` is a CSV (or .csv.gz) of numbers only, without a header row: pixel
+    values with the label last, as MNIST's CSVs come."""
+    path = Path(path)
+    if not path.is_file() or not path.name.lower().endswith((".csv", ".csv.gz")):
+        return False
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as handle:
+            header = handle.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError):
+        return False  # the reader says what is wrong with the file
+    return len(header) > 1 and all(_is_number(cell) for cell in header)
+
+
 def _read_pixel_csv(path: Path, target: str) -> pd.DataFrame:
     """A CSV of pixel columns with the label last, with or without a header row."""
     from trainforge.data.read import read_table
 
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig") as handle:
-        header = handle.readline().strip().split(",")
-    if any(not _is_number(cell) for cell in header):
+    if not is_pixel_csv(path):
         return read_table(path)
     frame = pd.read_csv(path, header=None)
     columns = [f"x{i}" for i in range(frame.shape[1] - 1)]

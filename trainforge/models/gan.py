@@ -13,6 +13,8 @@ argument of ``fit``: where a fit writes is not part of the model.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -55,6 +57,9 @@ class GAN(BaseEstimator):
         patience: epochs without a better quality score before stopping.
         quality_samples: real and generated samples compared for the quality score.
         checkpoint_every_steps, device, deterministic: as for MLPs.
+        blocks: for table rows, the ``[start, stop)`` column spans of one-hot blocks; the
+            generator outputs each block through a softmax, and the rows are taken as already
+            scaled (trainforge.generation.table_codec encodes them so) instead of standardised.
 
     ``fit`` takes ``sample_dir`` (where a grid of samples is saved after each epoch, images
     only) and the runtime arguments of the other torch estimators (checkpoints, resuming,
@@ -76,6 +81,7 @@ class GAN(BaseEstimator):
         "random_state": ["random_state"],
         "device": [str],
         "deterministic": ["boolean"],
+        "blocks": [list, tuple, None],
     }
 
     def __init__(
@@ -94,6 +100,7 @@ class GAN(BaseEstimator):
         random_state=None,
         device="cpu",
         deterministic=True,
+        blocks=None,
     ):
         self.architecture = architecture
         self.image_shape = image_shape
@@ -109,6 +116,7 @@ class GAN(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.deterministic = deterministic
+        self.blocks = blocks
 
     FIT_RUNTIME = (RUNTIME_NAMES - DATA_PARALLEL) | {"sample_dir"}
 
@@ -128,7 +136,7 @@ class GAN(BaseEstimator):
 
         def build() -> Loop:
             torch.manual_seed(seed)
-            model = GANPair(GANConfig(kind, self.latent_dim, self.width, data.shape[1:])).to(device)
+            model = GANPair(self._config(data.shape[1:])).to(device)
             betas = (self.beta1, 0.999)
             loop = Loop(
                 model=model,
@@ -170,7 +178,7 @@ class GAN(BaseEstimator):
         seed = int(check_random_state(random_state).randint(2**31 - 1))
         noise = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
         device = next(self.model_.parameters()).device
-        with torch.no_grad():
+        with torch.no_grad(), seeded(seed, device):
             out = self.model_.generator(noise.to(device)).double().cpu().numpy()
         return self._unscale(out)
 
@@ -193,6 +201,8 @@ class GAN(BaseEstimator):
         if not images:
             self.mean_, self.scale_ = array.mean(axis=0), array.std(axis=0)
             self.scale_[self.scale_ == 0] = 1.0
+            if self.blocks:  # scaled by the caller (table_codec); one-hot blocks stay 0/1
+                self.mean_, self.scale_ = np.zeros_like(self.mean_), np.ones_like(self.scale_)
             return ((array - self.mean_) / self.scale_).astype(np.float32), y
         from trainforge.models.image import as_images
 
@@ -215,6 +225,67 @@ class GAN(BaseEstimator):
         pictures = (out.transpose(0, 2, 3, 1) + 1) / 2 * (self.high_ - self.low_) + self.low_
         return pictures[..., 0] if self.input_ndim_ == 3 else pictures
 
+    def _config(self, shape: tuple) -> GANConfig:
+        blocks = tuple(tuple(int(v) for v in span) for span in self.blocks or ())
+        if self.kind_ == "dcgan" and blocks:
+            raise DataError("GAN: blocks are spans of table columns; images take none")
+        if any(not 0 <= a < b <= shape[0] for a, b in blocks):
+            raise DataError(f"GAN: blocks must be spans [start, stop) within {shape[0]} columns")
+        return GANConfig(self.kind_, self.latent_dim, self.width, tuple(shape), blocks)
+
+    # -- saving without pickle -----------------------------------------------------------------
+
+    _FITTED = (
+        "kind_", "n_features_in_", "mean_", "scale_", "image_shape_", "input_ndim_", "low_",
+        "high_", "history_", "n_epochs_", "best_epoch_",
+    )  # fmt: skip
+
+    def save_files(self, folder: Path) -> list[str]:
+        """Write the fitted GAN as ``estimator.json`` + ``weights.safetensors`` (both
+        networks: a saved GAN can be trained on, and the discriminator scores samples)."""
+        from safetensors.torch import save_file
+
+        from trainforge.models.saved import json_ready
+
+        check_is_fitted(self, "model_")
+        folder.mkdir(parents=True, exist_ok=True)
+        params = {k: json_ready(v) for k, v in self.get_params().items()}
+        params["device"] = "cpu"
+        fitted = {k: json_ready(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
+        config = {k: json_ready(v) for k, v in vars(self.model_.config).items()}
+        (folder / "estimator.json").write_text(
+            json.dumps({"params": params, "fitted": fitted, "config": config}, indent=1)
+        )
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
+        save_file(weights, folder / "weights.safetensors")
+        return ["estimator.json", "weights.safetensors"]
+
+    @classmethod
+    def load_files(cls, folder: Path) -> GAN:
+        """Rebuild a GAN written by ``save_files`` (JSON and tensors only)."""
+        from safetensors.torch import load_file
+
+        from trainforge.models.saved import checked_network, read_saved
+
+        saved = read_saved(folder, cls, cls._FITTED)
+        estimator = cls(**saved["params"])
+        estimator._validate_params()
+        for key, value in saved["fitted"].items():
+            if key in ("mean_", "scale_"):
+                value = np.asarray(value, dtype=np.float64)
+            elif key == "image_shape_":
+                value = tuple(value)
+            setattr(estimator, key, value)
+        raw = saved["config"]
+        config = GANConfig(
+            str(raw["kind"]), int(raw["latent_dim"]), int(raw["width"]),
+            tuple(int(v) for v in raw["shape"]),
+            tuple(tuple(int(v) for v in span) for span in raw.get("blocks", ())),
+        )  # fmt: skip
+        weights = load_file(folder / "weights.safetensors")
+        estimator.model_ = checked_network(lambda: GANPair(config), weights).eval()
+        return estimator
+
     # -- training parts ------------------------------------------------------------------------
 
     def _scorer(self, data: np.ndarray, features):
@@ -225,7 +296,9 @@ class GAN(BaseEstimator):
         noise = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(0))
 
         def evaluate(model) -> dict:
-            fake = model.generator(noise.to(next(model.parameters()).device))
+            device = next(model.parameters()).device
+            with seeded(0, device):  # the same draws each epoch; training's RNG untouched
+                fake = model.generator(noise.to(device))
             return {"fid": frechet_distance(real, features(fake))}
 
         return evaluate
@@ -235,6 +308,16 @@ class GAN(BaseEstimator):
         if sample_dir and self.kind_ == "dcgan":
             callbacks.append(SampleGrid(Path(sample_dir), self.latent_dim))
         return callbacks
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device):
+    """Torch's global generator (the CUDA one on a GPU) seeded for a block and restored after
+    it: a table generator draws its categories from it (trainforge.models.nets.gan)."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def _unused_loss(outputs, targets):  # the adversarial step computes its own losses

@@ -190,7 +190,7 @@ class Family:
 
 
 def _kind(task: str) -> str:
-    if task in ("clustering", "reduction"):
+    if task in ("clustering", "reduction", "generation"):
         return task
     return "regression" if task == "regression" else "classification"
 
@@ -220,6 +220,7 @@ def _load_catalogue() -> None:
     importlib.import_module("trainforge.models.sequence_families")
     importlib.import_module("trainforge.models.clustering")
     importlib.import_module("trainforge.models.reduction")
+    importlib.import_module("trainforge.generation.families")
 
 
 def get_family(name: str, path: str = "model") -> Family:

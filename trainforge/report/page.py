@@ -13,6 +13,7 @@ from trainforge.atomic import write_text
 from trainforge.report import plots
 from trainforge.report.board import leaderboard
 from trainforge.report.columns import input_columns
+from trainforge.report.samples import generated_samples
 from trainforge.report.tables import duration, e, number, table
 
 REPORT = "report.html"
@@ -52,6 +53,7 @@ def write_report(
         ("Leaderboard", lambda: leaderboard(run, manifest)),
         ("Input columns", lambda: input_columns(run, manifest)),
         ("Learning curves", lambda: _curves(run)),
+        ("Generated samples", lambda: generated_samples(_candidates(run), manifest)),
         ("Diagnostics of the best model", lambda: _diagnostics(run, manifest)),
         ("Permutation feature importance", lambda: _importance(run, manifest)),
         ("Search history", lambda: _search(run, manifest)),

@@ -23,12 +23,15 @@ class GANConfig:
         width: base channels (dcgan: 1x and 2x of it) or hidden units (mlp: 2x and 1x).
         shape: ``(channels, height, width)`` of an image (height and width divisible by 4), or
             ``(n_features,)`` of a table row.
+        blocks: ``(start, stop)`` spans of a table row generated through a softmax each (the
+            one-hot blocks of categorical columns).
     """
 
     kind: str
     latent_dim: int
     width: int
     shape: tuple[int, ...]
+    blocks: tuple[tuple[int, int], ...] = ()
 
 
 class DCGenerator(nn.Module):
@@ -75,28 +78,43 @@ class DCDiscriminator(nn.Module):
         return self.net(x)[:, 0]
 
 
-def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, activation) -> nn.Sequential:
+def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, activation, dropout=0.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in zip((n_in, *hidden), hidden):
-        layers += [nn.Linear(a, b), activation()]
+        layers += [nn.Linear(a, b), activation()] + ([nn.Dropout(dropout)] if dropout else [])
     return nn.Sequential(*layers, nn.Linear(hidden[-1], n_out))
 
 
 class MLPGenerator(nn.Module):
+    """Noise -> MLP -> a row; each one-hot block of the row a level drawn from its softmax
+    (from torch's global generator: GAN.sample seeds it)."""
+
     def __init__(self, config: GANConfig):
         super().__init__()
         hidden = (2 * config.width, 2 * config.width)
         self.net = _mlp(config.latent_dim, hidden, config.shape[0], nn.ReLU)
+        self.blocks = config.blocks
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+        out = self.net(z)
+        if not self.blocks:
+            return out
+        parts, at = [], 0
+        for start, stop in self.blocks:
+            # a level drawn from the block's distribution: nearly one-hot while training (the
+            # real rows' blocks are one-hot; CTGAN's Gumbel-softmax), one-hot when sampling
+            logits = out[:, start:stop]
+            level = nn.functional.gumbel_softmax(logits, tau=0.2, hard=not self.training, dim=1)
+            parts += [out[:, at:start], level]
+            at = stop
+        return torch.cat([*parts, out[:, at:]], dim=1)
 
 
 class MLPDiscriminator(nn.Module):
     def __init__(self, config: GANConfig):
         super().__init__()
         hidden = (2 * config.width, config.width)
-        self.net = _mlp(config.shape[0], hidden, 1, lambda: nn.LeakyReLU(0.2))
+        self.net = _mlp(config.shape[0], hidden, 1, lambda: nn.LeakyReLU(0.2), dropout=0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[:, 0]
