@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -142,6 +143,12 @@ def test_torch_module_without_a_builder_is_a_one_line_spec_error(tmp_path):
         trainforge.train(
             data=str(CREDIT), target="target", models=["torch_module"], output=tmp_path
         )
+    with pytest.raises(SpecError, match=r"models\[0\].builder: expected package.module:function"):
+        trainforge.train(
+            data=str(CREDIT), target="target", output=tmp_path,
+            models=[{"name": "torch_module", "builder": "seed_nets.seed_net"}],
+        )  # fmt: skip
+    assert not any(tmp_path.iterdir())  # refused before a run folder
 
 
 KERAS_BUILDER = """
@@ -204,3 +211,13 @@ def test_a_keras_builder_trains_resumes_bit_identically_and_reloads(tmp_path, mo
     assert done.returncode == 0, done.stderr
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), whole.predict_proba(X), atol=1e-6)
     assert not (tmp_path / "home" / ".keras").exists()  # Keras' config went elsewhere
+    # a run that imports Keras first keeps Keras' config in the run folder
+    pd.DataFrame(X).assign(y=y).to_csv(tmp_path / "xy.csv", index=False)
+    models = [{"name": "torch_module", "builder": "keras_seed:seed_net", "max_epochs": 1}]
+    spec = {"data": {"train": "xy.csv", "target": "y"}, "models": models, "ensemble": False}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    done = _cli("train", "spec.yaml", "--no-tracking", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / done.stdout.strip().splitlines()[-1].removeprefix("run: ")
+    assert "backend" in json.loads((run / "keras" / "keras.json").read_text())
+    assert not (tmp_path / "home" / ".keras").exists()

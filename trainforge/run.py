@@ -176,10 +176,13 @@ def _prepare(spec: RunSpec, train, validation):
 
 
 def _guarded(spec, run: RunDir, prepared, observer, clock: float) -> RunResult:
+    from trainforge.models.keras_module import run_home
+
     started = time.time()
     observer.run_started(run.manifest["id"], str(run.path))
     try:
-        result = _train_all(spec, run, prepared, observer, clock)
+        with run_home(run.path):  # Keras, if a builder imports it, keeps its config here
+            result = _train_all(spec, run, prepared, observer, clock)
     except KeyboardInterrupt:
         run.finish("interrupted", started)
         observer.run_finished("interrupted", str(run.path))

@@ -20,6 +20,7 @@ from trainforge.models.registry import Family, Prep
 
 KEY = "estimator"  # the model entry's key naming the class
 _DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+BUILDER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")  # package.module:function
 
 
 def estimator_family(path: str, where: str, name: str | None = None) -> Family:

@@ -5,7 +5,8 @@ parameters, so a builder may return one and it trains like any torch module. Thr
 differ, and are handled here:
 
 - Keras is imported with its backend forced to torch and its home (where it writes
-  ``keras.json`` on first import) in a folder of trainforge's, never the user's ``~/.keras``.
+  ``keras.json`` on first import) in the run's folder (``<run>/keras``; outside a run a
+  temporary folder of trainforge's), never the user's ``~/.keras``.
 - Its state-dict keys carry Keras' global layer-name counters (``dense_3`` when a second copy is
   built in the same process), so they are saved and loaded by position in the state dict, which
   the architecture fixes.
@@ -29,10 +30,25 @@ def is_keras(module) -> bool:
     return type(module).__module__.split(".")[0] == "keras"
 
 
+_RUN_HOME: list[str] = []  # the folder of the run in progress (run_home), if any
+
+
+@contextlib.contextmanager
+def run_home(folder):
+    """While a run executes, Keras' home (its ``keras.json``) is ``<run>/keras`` should this
+    process import Keras during the run."""
+    _RUN_HOME.append(os.path.join(os.fspath(folder), "keras"))
+    try:
+        yield
+    finally:
+        _RUN_HOME.pop()
+
+
 @contextlib.contextmanager
 def keras_environment():
-    """Import anything inside with Keras on the torch backend and its home in a temporary
-    folder of trainforge's (Keras reads both once, when it is first imported)."""
+    """Import anything inside with Keras on the torch backend and its home in the run's folder
+    (``run_home``), else a temporary folder of trainforge's (Keras reads both once, when it is
+    first imported)."""
     if "keras" in sys.modules:
         backend = sys.modules["keras"].backend.backend()
         if backend != "torch":
@@ -44,7 +60,8 @@ def keras_environment():
         return
     saved = {name: os.environ.get(name) for name in ("KERAS_BACKEND", "KERAS_HOME")}
     os.environ["KERAS_BACKEND"] = "torch"
-    os.environ["KERAS_HOME"] = os.path.join(tempfile.gettempdir(), "trainforge-keras")
+    home = _RUN_HOME[-1] if _RUN_HOME else os.path.join(tempfile.gettempdir(), "trainforge-keras")
+    os.environ["KERAS_HOME"] = home
     try:
         yield
     finally:

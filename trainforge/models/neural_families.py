@@ -59,6 +59,20 @@ register(
 )
 
 
+def _builder(params: dict, path: str) -> None:
+    """The builder's form, checked with the spec; whether it imports is checked when the run
+    fits it (a spec check imports no code: `trainforge show` reads specs too)."""
+    from trainforge.errors import SpecError
+    from trainforge.models.external import BUILDER
+
+    builder = params["builder"]
+    if not isinstance(builder, str) or not BUILDER.match(builder):
+        raise SpecError(
+            f"{path}.builder: expected package.module:function (a function that returns an "
+            f"nn.Module), got {builder!r}"
+        )
+
+
 register(
     Family(
         name="torch_module",
@@ -77,6 +91,7 @@ register(
         requires=("torch",),
         budget=BudgetRules(leave_out=True),
         required=("builder",),
+        check=_builder,
     )
 )
 

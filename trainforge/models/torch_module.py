@@ -13,7 +13,6 @@ refused, naming the module, before anything of it is imported.
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,10 +20,9 @@ import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 
 from trainforge.errors import BundleError, DataError
+from trainforge.models.external import BUILDER
 from trainforge.models.neural import MLPClassifier, MLPRegressor, _MLPBase
 from trainforge.models.torch_core import TRAINING_CONSTRAINTS, estimator_init
-
-_BUILDER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
 @dataclass
@@ -78,7 +76,7 @@ class Built(torch.nn.Module):
 def import_builder(path: str):
     """The function at ``package.module:function`` (imported: only for trusted modules on
     load; the check is in ``_TorchModuleBase._rebuild``)."""
-    if not isinstance(path, str) or not _BUILDER.match(path):
+    if not isinstance(path, str) or not BUILDER.match(path):
         raise DataError(f"builder: expected package.module:function, got {path!r}")
     from trainforge.models.keras_module import keras_environment
 
