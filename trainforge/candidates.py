@@ -121,6 +121,30 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
     return name_candidates(chosen), notices
 
 
+def saved_or_failed(
+    candidate: Candidate, folder: Path, fit: Callable[[], CandidateResult]
+) -> CandidateResult:
+    """``fit()``'s result, its model saved as a bundle in ``folder/model``. For runners that
+    fit each candidate once (clustering, reduction, generation): any exception but trainforge's
+    own errors and Ctrl-C fails this candidate alone, its traceback in ``folder/error.txt``."""
+    import traceback
+
+    from trainforge.bundle import save_bundle
+    from trainforge.errors import TrainforgeError
+
+    try:
+        result = fit()
+        save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
+        result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
+    except (TrainforgeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # one broken candidate must not sink the others
+        (folder / "error.txt").write_text(traceback.format_exc())
+        result = CandidateResult(candidate.name, candidate.family.name, candidate.params)
+        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+    return result
+
+
 def name_candidates(chosen: list[tuple[Family, dict]]) -> list[Candidate]:
     """Candidates named after their family, with ``_2``, ``_3``... for repeats."""
     seen: dict[str, int] = {}

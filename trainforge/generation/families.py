@@ -54,7 +54,7 @@ for family in (
         saves_itself=True,
         summary="Generative adversarial network: an MLP GAN over encoded table rows (a softmax "
         "per categorical column) or a DCGAN over images (PyTorch).",
-        classes={"generation": GENERATORS + "GANGenerator"},
+        classes={"generation": "trainforge.generation.gan_generator.GANGenerator"},
         prep=RAW,
         initial=_gan,
         initial_doc="tables: numbers as normal scores, a drawn level (Gumbel-softmax) per "

@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import shutil
 import time
-import traceback
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from trainforge.atomic import write_json, write_text
-from trainforge.bundle import save_bundle
-from trainforge.candidates import Candidate, CandidateResult, _distinct, name_candidates, plan
-from trainforge.errors import RunError, TrainforgeError
+from trainforge.candidates import (
+    Candidate,
+    CandidateResult,
+    _distinct,
+    name_candidates,
+    plan,
+    saved_or_failed,
+)
+from trainforge.errors import RunError
 from trainforge.generation.data import GenerationData, load_generation
 from trainforge.generation.families import LADDER
 from trainforge.generation.model import GenerativeModel
@@ -119,17 +124,11 @@ def _train_one(candidate: Candidate, data, profile: Profile, run, device, observ
     shutil.rmtree(folder / "model", ignore_errors=True)  # checkpoints stay: they resume
     for stale in ("samples.csv", "samples.png", "scores.json", "error.txt"):
         (folder / stale).unlink(missing_ok=True)
-    try:
-        result = _fit_and_score(candidate, data, profile, folder, device, observer, seed)
-        save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
-        result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
-    except (TrainforgeError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # one broken candidate must not sink the others
-        (folder / "error.txt").write_text(traceback.format_exc())
-        result = CandidateResult(candidate.name, candidate.family.name, candidate.params)
-        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
-    return result
+    return saved_or_failed(
+        candidate,
+        folder,
+        lambda: _fit_and_score(candidate, data, profile, folder, device, observer, seed),
+    )
 
 
 def _fit_and_score(candidate, data: GenerationData, profile, folder, device, observer, seed):

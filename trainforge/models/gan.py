@@ -14,7 +14,6 @@ argument of ``fit``: where a fit writes is not part of the model.
 from __future__ import annotations
 
 import contextlib
-import json
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -243,22 +242,10 @@ class GAN(BaseEstimator):
     def save_files(self, folder: Path) -> list[str]:
         """Write the fitted GAN as ``estimator.json`` + ``weights.safetensors`` (both
         networks: a saved GAN can be trained on, and the discriminator scores samples)."""
-        from safetensors.torch import save_file
-
-        from trainforge.models.saved import json_ready
+        from trainforge.models.saved import save_network
 
         check_is_fitted(self, "model_")
-        folder.mkdir(parents=True, exist_ok=True)
-        params = {k: json_ready(v) for k, v in self.get_params().items()}
-        params["device"] = "cpu"
-        fitted = {k: json_ready(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
-        config = {k: json_ready(v) for k, v in vars(self.model_.config).items()}
-        (folder / "estimator.json").write_text(
-            json.dumps({"params": params, "fitted": fitted, "config": config}, indent=1)
-        )
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        save_file(weights, folder / "weights.safetensors")
-        return ["estimator.json", "weights.safetensors"]
+        return save_network(self, folder, self._FITTED)
 
     @classmethod
     def load_files(cls, folder: Path) -> GAN:

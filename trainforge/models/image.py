@@ -26,6 +26,15 @@ from trainforge.models.neural import _MLPBase
 from trainforge.models.torch_core import TRAINING_CONSTRAINTS, estimator_init
 from trainforge.training.callbacks.augment import Augment
 
+# the image estimators' training defaults (over the MLP's: trainforge.models.torch_core)
+CNN_TRAINING = {
+    "learning_rate": 3e-3,
+    "weight_decay": 5e-4,
+    "batch_size": 128,
+    "max_epochs": 10,
+    "patience": 5,
+    "schedule": "onecycle",
+}
 # how training images are augmented (Augment): settings shared by the image estimators
 AUGMENT = {"augment": True, "crop_padding": 2, "flip": True}
 AUGMENT_CONSTRAINTS = {
@@ -132,12 +141,7 @@ class CNNClassifier(ClassifierMixin, _MLPBase):
             "pooled_size": 1,
             **AUGMENT,
         },
-        learning_rate=3e-3,
-        weight_decay=5e-4,
-        batch_size=128,
-        max_epochs=10,
-        patience=5,
-        schedule="onecycle",
+        **CNN_TRAINING,
     )
 
     def fit(self, X, y, **runtime):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 
-from trainforge.models.image import AUGMENT, AUGMENT_CONSTRAINTS, CNNClassifier
+from trainforge.models.image import AUGMENT, AUGMENT_CONSTRAINTS, CNN_TRAINING, CNNClassifier
 from trainforge.models.nets.layered import LayeredConfig, LayeredNet
 from trainforge.models.neural import MLPClassifier, MLPRegressor, _MLPBase
 from trainforge.models.sequence import (
@@ -87,13 +87,7 @@ class NetImageClassifier(_Layered, CNNClassifier):
         **AUGMENT_CONSTRAINTS,
     }
     __init__ = estimator_init(
-        {"layers": None, "image_shape": None, **AUGMENT},
-        learning_rate=3e-3,
-        weight_decay=5e-4,
-        batch_size=128,
-        max_epochs=10,
-        patience=5,
-        schedule="onecycle",
+        {"layers": None, "image_shape": None, **AUGMENT}, **CNN_TRAINING
     )
 
     def _network(self, X, n_outputs: int) -> torch.nn.Module:

@@ -8,7 +8,6 @@ checkpoints there; with ``resume=True`` it continues from the newest good one, b
 
 from __future__ import annotations
 
-import json
 import warnings
 from numbers import Real
 from pathlib import Path
@@ -211,22 +210,10 @@ class _MLPBase(BaseEstimator):
 
     def save_files(self, folder: Path) -> list[str]:
         """Write the fitted estimator as ``estimator.json`` + ``weights.safetensors``."""
-        from safetensors.torch import save_file
+        from trainforge.models.saved import save_network
 
         check_is_fitted(self, "model_")
-        folder.mkdir(parents=True, exist_ok=True)
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
-        params["device"] = "cpu"  # a saved model loads anywhere; ``set_params`` moves it
-        from trainforge.models.saved import json_ready
-
-        fitted = {k: json_ready(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
-        config = {k: json_ready(v) for k, v in vars(self.model_.config).items()}
-        (folder / "estimator.json").write_text(
-            json.dumps({"params": params, "fitted": fitted, "config": config}, indent=1)
-        )
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        save_file(weights, folder / "weights.safetensors")
-        return ["estimator.json", "weights.safetensors"]
+        return save_network(self, folder, self._FITTED)
 
     @classmethod
     def load_files(cls, folder: Path):

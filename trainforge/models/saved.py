@@ -72,6 +72,27 @@ def read_saved(folder: Path, cls, fitted_names) -> dict:
     return {"params": params, "fitted": fitted, "config": config}
 
 
+def save_network(estimator, folder: Path, fitted_names) -> list[str]:
+    """Write a fitted torch estimator as ``estimator.json`` (its settings, its fitted fields
+    named in ``fitted_names``, its network's config) and ``weights.safetensors``: what
+    ``read_saved`` and ``checked_network`` read back. The device is saved as ``cpu``: a saved
+    model loads anywhere, and ``set_params`` moves it."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {k: json_ready(v) for k, v in estimator.get_params().items()}
+    params["device"] = "cpu"
+    fitted = {k: json_ready(getattr(estimator, k)) for k in fitted_names if hasattr(estimator, k)}
+    network = estimator.model_
+    config = {k: json_ready(v) for k, v in vars(network.config).items()}
+    (folder / "estimator.json").write_text(
+        json.dumps({"params": params, "fitted": fitted, "config": config}, indent=1)
+    )
+    weights = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    save_file(weights, folder / "weights.safetensors")
+    return ["estimator.json", "weights.safetensors"]
+
+
 def json_ready(value):
     """A fitted value as JSON takes it: numpy arrays and scalars become lists and Python
     numbers, tuples lists."""

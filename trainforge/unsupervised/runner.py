@@ -13,17 +13,15 @@ from __future__ import annotations
 import math
 import shutil
 import time
-import traceback
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from trainforge.atomic import write_json
-from trainforge.bundle import save_bundle
-from trainforge.candidates import Candidate, CandidateResult, _distinct, plan
+from trainforge.candidates import Candidate, CandidateResult, _distinct, plan, saved_or_failed
 from trainforge.data.preprocess import build_preprocessor
-from trainforge.errors import RunError, SpecError, TrainforgeError
+from trainforge.errors import RunError, SpecError
 from trainforge.leaderboard import leaderboard_frame, ranked
 from trainforge.metrics import primary_metric
 from trainforge.models.clustering import SCORE_SAMPLE, auto_settings
@@ -133,18 +131,12 @@ def _train_one(candidate: Candidate, data: UnlabeledData, profile: Profile, run,
     folder = run.candidate_dir(candidate.name)
     for stale in ("model", "figures"):
         shutil.rmtree(folder / stale, ignore_errors=True)
-    try:
+
+    def fit() -> CandidateResult:
         with _threads(data):
-            result = fit_candidate(candidate, data, profile, folder, notice)
-        save_bundle(result.model, folder / "model", extra={"candidate": candidate.name})
-        result.size_kb = sum(f.stat().st_size for f in (folder / "model").rglob("*")) / 1024
-    except (TrainforgeError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # one broken candidate must not sink the others
-        (folder / "error.txt").write_text(traceback.format_exc())
-        result = CandidateResult(candidate.name, candidate.family.name, candidate.params)
-        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
-    return result
+            return fit_candidate(candidate, data, profile, folder, notice)
+
+    return saved_or_failed(candidate, folder, fit)
 
 
 def _threads(data: UnlabeledData):
