@@ -21,10 +21,11 @@ register(
         classes={"classification": "trainforge.models.image.CNNClassifier"},
         prep=PIXELS,
         initial=_cnn,
-        initial_doc="blocks of 32, 64, 128 channels (3x3 conv, batch norm, ReLU, max pooling, "
-        "dropout 0.1), AdamW lr 3e-3 weight decay 5e-4 with a one-cycle schedule over 10 "
-        "epochs, batches of 128, shifts of up to 2 pixels and flips, early stopping after 5 "
-        "epochs on a 10% split; image data only; needs torch",
+        initial_doc="blocks of 16 and 32 channels (3x3 conv, batch norm, ReLU, max pooling), "
+        "the last map averaged to 7x7 for a linear head, AdamW lr 3e-3 weight decay 5e-4 with "
+        "a one-cycle schedule over 10 epochs, batches of 128, flips, early stopping after 5 "
+        "epochs on a 10% split (0.915 test accuracy on Fashion-MNIST in 10 epochs on one CPU "
+        "thread); image data only; needs torch",
         sample_weight=False,
         requires=("torch",),
         images_only=True,

@@ -7,7 +7,7 @@ to spell out all of them again; ``estimator_init`` writes that ``__init__`` from
 own parameters (its network and inputs) and its defaults for the training settings:
 
     class CNNClassifier(ClassifierMixin, _MLPBase):
-        __init__ = estimator_init({"channels": (32, 64, 128), ...}, learning_rate=3e-3)
+        __init__ = estimator_init({"channels": (16, 32), ...}, learning_rate=3e-3)
 
 The ``__init__`` only stores what it is given (scikit-learn's rule); ``fit`` checks values
 against ``_parameter_constraints``, which take ``TRAINING_CONSTRAINTS`` for these settings.
