@@ -86,9 +86,7 @@ class NetImageClassifier(_Layered, CNNClassifier):
         "image_shape": [tuple, list, None],
         **AUGMENT_CONSTRAINTS,
     }
-    __init__ = estimator_init(
-        {"layers": None, "image_shape": None, **AUGMENT}, **CNN_TRAINING
-    )
+    __init__ = estimator_init({"layers": None, "image_shape": None, **AUGMENT}, **CNN_TRAINING)
 
     def _network(self, X, n_outputs: int) -> torch.nn.Module:
         _, height, width, channels = X.shape  # the CNN's images (N, H, W, C)
