@@ -221,3 +221,55 @@ def test_a_keras_builder_trains_resumes_bit_identically_and_reloads(tmp_path, mo
     run = tmp_path / done.stdout.strip().splitlines()[-1].removeprefix("run: ")
     assert "backend" in json.loads((run / "keras" / "keras.json").read_text())
     assert not (tmp_path / "home" / ".keras").exists()
+
+
+def test_torch_and_keras_builders_killed_mid_fit_resume_bit_identically(builder, tmp_path):
+    """One CLI run trains the seed network as a torch builder and as a Keras builder; it is
+    killed with SIGKILL inside each fit in turn (the second kill lands in the resumed run), and
+    the resumed run's weights equal a run's that was never interrupted."""
+    import importlib.util
+    import signal
+    import time
+
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("the keras extra is not installed")
+    (tmp_path / "code" / "keras_seed.py").write_text(KERAS_BUILDER)
+    settings = {"max_epochs": 5, "patience": 5, "batch_size": 32, "checkpoint_every_steps": 4}
+    spec = {
+        "data": {"train": str(CREDIT), "target": "target"},
+        "models": [
+            {"name": "torch_module", "builder": "seed_nets:seed_net", **settings},
+            {"name": "torch_module", "builder": "keras_seed:seed_net", **settings},
+        ],
+        "ensemble": False,
+        "tracking": {"enabled": False},
+    }
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    whole = _cli("train", "spec.yaml", "--quiet", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    whole_run = tmp_path / whole.stdout.strip().splitlines()[-1].removeprefix("run: ")
+
+    def killed_in(name: str, *args: str) -> None:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "trainforge", *args, "--quiet"],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=dict(os.environ), start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            steps = (tmp_path / "killed").glob(f"*/candidates/{name}/checkpoints/fold-0/step-*")
+            if len(list(steps)) >= 2:
+                os.killpg(child.pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        child.wait()
+        assert child.returncode == -signal.SIGKILL, f"{name}'s fit ended before the kill"
+
+    killed_in("torch_module", "train", "spec.yaml", "--out", "killed")
+    (run,) = (tmp_path / "killed").glob("*/manifest.json")
+    killed_in("torch_module_2", "resume", str(run.parent))
+    done = _cli("resume", run.parent, "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("torch_module", "torch_module_2"):
+        weights = f"candidates/{name}/model/estimator/weights.safetensors"
+        assert (run.parent / weights).read_bytes() == (whole_run / weights).read_bytes(), name

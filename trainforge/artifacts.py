@@ -126,12 +126,12 @@ def write_importance(
     if len(X) > IMPORTANCE_ROWS:
         rows = np.sort(np.random.RandomState(0).choice(len(X), IMPORTANCE_ROWS, replace=False))
         X, y = X.iloc[rows], y[rows]
-    columns, sampled = _groups(list(X.columns)), None
+    columns, sampled, over = _groups(list(X.columns)), None, ""
     if len(columns) > IMPORTANCE_COLUMNS:  # each column costs a scoring pass per repeat
         picked = set(np.random.RandomState(0).choice(len(columns), IMPORTANCE_COLUMNS, False))
         columns = {name: group for i, (name, group) in enumerate(columns.items()) if i in picked}
-        sampled = f"permutation importance of a seeded sample of {len(columns)} of the "
-        sampled += f"{X.shape[1]} input columns"
+        sample = f"a seeded sample of {len(columns)} of the {X.shape[1]} input columns"
+        sampled, over = f"permutation importance of {sample}", f" over {sample}"
 
     def score(features) -> float:
         pred, proba = model.raw_predict(features)
@@ -147,7 +147,7 @@ def write_importance(
         repeats = min(IMPORTANCE_REPEATS, int(max(seconds, 0.0) / max(per_repeat, 1e-9)))
         if repeats < 1:
             return (
-                f"permutation importance skipped: one pass takes about {per_repeat:.1f} s "
+                f"permutation importance skipped: one pass{over} takes about {per_repeat:.1f} s "
                 f"and {max(seconds, 0.0):.1f} s are left for it"
             )
         drops = _permuted_drops(X, columns, score, reference, repeats)
