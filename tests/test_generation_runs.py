@@ -22,6 +22,7 @@ pytest.importorskip("torch", reason="the torch extra is not installed")
 
 import trainforge  # noqa: E402
 from conftest import DATA, run_cli  # noqa: E402
+from trainforge.cli import main  # noqa: E402
 
 ADULT = DATA / "tabular" / "adult.csv"
 TARGET = "income >50K"
@@ -82,9 +83,9 @@ def test_a_table_trains_the_generation_ladder_with_leaderboard_report_and_mlflow
 def test_sample_writes_rows_in_the_training_columns_with_valid_levels(adult, name):
     folder, run = adult
     model = run / "candidates" / name / "model"
-    done = run_cli("sample", model, "-n", 400, "-o", f"{name}.csv", "--seed", 5, cwd=folder)
-    assert done.code == 0, done.stderr
-    real, rows = pd.read_csv(folder / "adult.csv"), pd.read_csv(folder / f"{name}.csv")
+    written = folder / f"{name}.csv"
+    assert main(["sample", str(model), "-n", "400", "-o", str(written), "--seed", "5"]) == 0
+    real, rows = pd.read_csv(folder / "adult.csv"), pd.read_csv(written)
     assert list(rows.columns) == list(real.columns) and len(rows) == 400
     for column in real.columns:
         assert rows[column].isna().any() <= real[column].isna().any(), column
@@ -97,22 +98,22 @@ def test_sample_writes_rows_in_the_training_columns_with_valid_levels(adult, nam
     assert not loaded.sample(400, seed=6).equals(loaded.sample(400, seed=5))
 
 
-def test_sample_refuses_what_it_cannot_do_in_one_line(adult, tmp_path):
+def test_sample_refuses_what_it_cannot_do_in_one_line(adult, tmp_path, capsys):
     folder, run = adult
     for args, message in [
-        (("-n", 0, "-o", "x.csv"), "-n 0: give how many samples to draw"),
-        (("-n", 5, "-o", "x.png"), "this model generates table rows; name a .csv file"),
+        (("-n", "0", "-o", "x.csv"), "-n 0: give how many samples to draw"),
+        (("-n", "5", "-o", "x.png"), "this model generates table rows; name a .csv file"),
     ]:
-        done = run_cli("sample", run, *args, cwd=folder)
-        assert done.code == 2 and message in done.stderr, done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1
+        assert main(["sample", str(run), *args]) == 2
+        stderr = capsys.readouterr().err
+        assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     frame = pd.DataFrame({"a": np.arange(40.0), "y": [0, 1] * 20})
     trained = trainforge.train(
         data=frame, target="y", models=["logistic_regression"], output=tmp_path,
         tracking=False, quiet=True, ensemble=False,
     )  # fmt: skip
-    done = run_cli("sample", trained.path, "-n", 5, "-o", "x.csv", cwd=tmp_path)
-    assert done.code == 2 and "sample draws from a generation run" in done.stderr
+    assert main(["sample", str(trained.path), "-n", "5", "-o", str(tmp_path / "x.csv")]) == 2
+    assert "sample draws from a generation run" in capsys.readouterr().err
 
 
 def test_images_train_a_gan_and_sample_a_grid_and_an_array(tmp_path):
@@ -127,15 +128,14 @@ def test_images_train_a_gan_and_sample_a_grid_and_an_array(tmp_path):
     board = pd.read_csv(run / "leaderboard.csv")
     assert list(board["candidate"]) == ["gan"] and board["frechet_distance"].iloc[0] > 0
     assert (run / "candidates/gan/samples.png").read_bytes()[:4] == b"\x89PNG"
-    done = run_cli("sample", run, "-n", 12, "-o", "grid.png", "--seed", 1, cwd=tmp_path)
-    assert done.code == 0, done.stderr
+    assert main(["sample", str(run), "-n", "12", "-o", str(tmp_path / "grid.png")]) == 0
     assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
     images = np.load(tmp_path / "grid.npz")["images"]
     assert images.shape == (12, 28, 28) and images.min() >= 0 and images.max() <= 255
 
 
 def test_a_killed_generation_run_resumes_bit_identically(tmp_path):
-    pd.read_csv(ADULT).sample(1500, random_state=1).to_csv(tmp_path / "adult.csv", index=False)
+    pd.read_csv(ADULT).sample(600, random_state=1).to_csv(tmp_path / "adult.csv", index=False)
     gan = {**GAN, "max_epochs": 4, "patience": 4, "batch_size": 16, "checkpoint_every_steps": 9}
     spec = _spec(tmp_path, [gan], train="adult.csv")
     whole = tmp_path / _run(run_cli("train", spec, "--quiet", "--no-tracking", cwd=tmp_path))

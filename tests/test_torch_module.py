@@ -223,6 +223,7 @@ def test_a_keras_builder_trains_resumes_bit_identically_and_reloads(tmp_path, mo
     assert not (tmp_path / "home" / ".keras").exists()
 
 
+@pytest.mark.long  # 42 s: four CLI runs; the in-process interruptions above stay in the default
 def test_torch_and_keras_builders_killed_mid_fit_resume_bit_identically(builder, tmp_path):
     """One CLI run trains the seed network as a torch builder and as a Keras builder; it is
     killed with SIGKILL inside each fit in turn (the second kill lands in the resumed run), and
