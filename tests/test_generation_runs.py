@@ -117,17 +117,25 @@ def test_sample_refuses_what_it_cannot_do_in_one_line(adult, tmp_path, capsys):
 
 
 def test_images_train_a_gan_and_sample_a_grid_and_an_array(tmp_path):
-    from trainforge.data.images import read_images
+    import gzip
 
-    frame = read_images(DATA / "images" / "mnist_5k.csv.gz", "digit").head(600)
-    pixels = frame.drop(columns="digit").to_numpy().reshape(-1, 28, 28).astype(np.uint8)
-    np.savez(tmp_path / "digits.npz", x=pixels, y=frame["digit"].to_numpy())
+    # mnist_5k's first 600 images, in its own format: a CSV of pixels, the digit last, no header
+    with gzip.open(DATA / "images" / "mnist_5k.csv.gz", "rt") as source:
+        lines = [next(source) for _ in range(600)]
+    (tmp_path / "digits.csv").write_text("".join(lines))
     models = [{"name": "gan", "max_epochs": 1, "width": 16}]
-    spec = _spec(tmp_path, models, train="digits.npz")
-    run = tmp_path / _run(run_cli("train", spec, "--quiet", "--no-tracking", cwd=tmp_path))
+    spec = _spec(tmp_path, models, train="digits.csv", labels="digit")
+    run = tmp_path / _run(run_cli("train", spec, "--quiet", cwd=tmp_path))
     board = pd.read_csv(run / "leaderboard.csv")
     assert list(board["candidate"]) == ["gan"] and board["frechet_distance"].iloc[0] > 0
+    assert 0.4 <= board["two_sample_auc"].iloc[0] <= 1.0
     assert (run / "candidates/gan/samples.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Generated samples" in (run / "report.html").read_text()
+    import mlflow
+
+    tracking = json.loads((run / "tracking.json").read_text())
+    logged = mlflow.MlflowClient(tracking["uri"]).get_run(tracking["run"]).data.metrics
+    assert logged["frechet_distance"] == pytest.approx(board["frechet_distance"].iloc[0])
     assert main(["sample", str(run), "-n", "12", "-o", str(tmp_path / "grid.png")]) == 0
     assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
     images = np.load(tmp_path / "grid.npz")["images"]
