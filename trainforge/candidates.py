@@ -121,6 +121,34 @@ def plan(models: list[ModelSpec], profile: Profile) -> tuple[list[Candidate], li
     return name_candidates(chosen), notices
 
 
+def train_in_turn(candidates: list, run, observer, primary: Metric, train_one: Callable):
+    """Each candidate in turn through ``train_one(candidate)``, with its ``metrics.json`` and
+    the observers told: ``(results, timings, best)``. For the runners that fit each candidate
+    once (clustering, reduction, generation).
+
+    Raises:
+        RunError: every candidate failed.
+    """
+    from trainforge.atomic import write_json
+    from trainforge.candidate_run import record
+    from trainforge.errors import RunError
+    from trainforge.leaderboard import ranked
+
+    results, timings = [], {"candidates": {}}
+    for index, candidate in enumerate(candidates, start=1):
+        observer.candidate_started(index, len(candidates), candidate.name)
+        clock = time.perf_counter()
+        result = train_one(candidate)
+        timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
+        write_json(run.path / "candidates" / candidate.name / "metrics.json", record(result))
+        results.append(result)
+        observer.candidate_finished(index, len(candidates), result)
+    best = ranked(results, primary)[0]
+    if best.status != "ok":
+        raise RunError(f"every candidate failed; see {run.path / 'candidates'}/*/error.txt")
+    return results, timings, best
+
+
 def saved_or_failed(
     candidate: Candidate, folder: Path, fit: Callable[[], CandidateResult]
 ) -> CandidateResult:

@@ -29,12 +29,12 @@ from trainforge.candidates import (
     name_candidates,
     plan,
     saved_or_failed,
+    train_in_turn,
 )
-from trainforge.errors import RunError
 from trainforge.generation.data import GenerationData, load_generation
 from trainforge.generation.families import LADDER
 from trainforge.generation.model import GenerativeModel
-from trainforge.leaderboard import leaderboard_frame, ranked
+from trainforge.leaderboard import leaderboard_frame
 from trainforge.metrics import primary_metric
 from trainforge.models.registry import Profile, get_family
 from trainforge.report import write_report
@@ -83,7 +83,6 @@ def _holdout_notice(spec, data: GenerationData) -> str:
 
 def train_all(spec, run, prepared: tuple, observer):
     """Fit every generator, score its samples, save it; returns the run's RunResult."""
-    from trainforge.candidate_run import record
     from trainforge.run import RunResult, check_unchanged, inputs
 
     data, primary, profile, candidates, notices, device = prepared
@@ -98,18 +97,13 @@ def train_all(spec, run, prepared: tuple, observer):
         notices=notices,
         device=device.record(),
     )
-    results, timings = [], {"candidates": {}}
-    for index, candidate in enumerate(candidates, start=1):
-        observer.candidate_started(index, len(candidates), candidate.name)
-        clock = time.perf_counter()
-        result = _train_one(candidate, data, profile, run, device, observer, spec.seed)
-        timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
-        write_json(run.path / "candidates" / candidate.name / "metrics.json", record(result))
-        results.append(result)
-        observer.candidate_finished(index, len(candidates), result)
-    best = ranked(results, primary)[0]
-    if best.status != "ok":
-        raise RunError(f"every candidate failed; see {run.path / 'candidates'}/*/error.txt")
+    results, timings, best = train_in_turn(
+        candidates,
+        run,
+        observer,
+        primary,
+        lambda c: _train_one(c, data, profile, run, device, observer, spec.seed),
+    )
     board = leaderboard_frame(results, primary, "generation").dropna(axis=1, how="all")
     run.write_text("leaderboard.csv", board.to_csv(index=False))
     run.update(
@@ -165,7 +159,7 @@ def _fit_and_score(candidate, data: GenerationData, profile, folder, device, obs
     write_json(folder / "scores.json", scores)
     if result.history:
         write_text(folder / "history.csv", pd.DataFrame(result.history).to_csv(index=False))
-    _write_preview(folder, estimator, data, seed)
+    _write_preview(folder, fake, data)  # a part of the rows just scored: no second draw
     pipeline = Pipeline([("features", "passthrough"), ("model", estimator)])
     result.model = GenerativeModel(pipeline, data.schema, family.name)
     return result
@@ -183,14 +177,13 @@ def _scores(data: GenerationData, fake: pd.DataFrame, seed: int) -> dict:
     return scores.image_scores(real, fake.to_numpy(dtype=np.float64).reshape(shape), seed)
 
 
-def _write_preview(folder, estimator, data: GenerationData, seed: int) -> None:
+def _write_preview(folder, fake: pd.DataFrame, data: GenerationData) -> None:
     if data.image_shape is None:
-        rows = estimator.sample(PREVIEW_ROWS, seed)
-        write_text(folder / "samples.csv", rows.to_csv(index=False))
+        write_text(folder / "samples.csv", fake.head(PREVIEW_ROWS).to_csv(index=False))
         return
     from trainforge.generation.images import save_image_grid
 
-    images = estimator.sample(GRID_IMAGES, seed).to_numpy(dtype=np.float64)
+    images = fake.head(GRID_IMAGES).to_numpy(dtype=np.float64)
     save_image_grid(images.reshape(-1, *data.image_shape), folder / "samples.png")
 
 

@@ -18,11 +18,17 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from trainforge.atomic import write_json
-from trainforge.candidates import Candidate, CandidateResult, _distinct, plan, saved_or_failed
+from trainforge.candidates import (
+    Candidate,
+    CandidateResult,
+    _distinct,
+    plan,
+    saved_or_failed,
+    train_in_turn,
+)
 from trainforge.data.preprocess import build_preprocessor
-from trainforge.errors import RunError, SpecError
-from trainforge.leaderboard import leaderboard_frame, ranked
+from trainforge.errors import SpecError
+from trainforge.leaderboard import leaderboard_frame
 from trainforge.metrics import primary_metric
 from trainforge.models.clustering import SCORE_SAMPLE, auto_settings
 from trainforge.models.reduction import auto_components
@@ -60,7 +66,6 @@ def prepare(spec, train=None) -> tuple:
 
 def train_all(spec, run, prepared: tuple, observer):
     """Fit every candidate on all rows, score, save; returns the run's RunResult."""
-    from trainforge.candidate_run import record
     from trainforge.run import RunResult, check_unchanged, inputs
 
     task = spec.task.value
@@ -75,24 +80,15 @@ def train_all(spec, run, prepared: tuple, observer):
         data=_summary(spec, data),
         notices=notices,
     )
-    results, timings = [], {"candidates": {}}
 
     def notice(message: str) -> None:  # notices raised while fitting go to the manifest too
         notices.append(message)
         observer.notice(message)
         run.update(notices=notices)
 
-    for index, candidate in enumerate(candidates, start=1):
-        observer.candidate_started(index, len(candidates), candidate.name)
-        clock = time.perf_counter()
-        result = _train_one(candidate, data, profile, run, notice)
-        timings["candidates"][candidate.name] = round(time.perf_counter() - clock, 3)
-        write_json(run.path / "candidates" / candidate.name / "metrics.json", record(result))
-        results.append(result)
-        observer.candidate_finished(index, len(candidates), result)
-    best = ranked(results, primary)[0]
-    if best.status != "ok":
-        raise RunError(f"every candidate failed; see {run.path / 'candidates'}/*/error.txt")
+    results, timings, best = train_in_turn(
+        candidates, run, observer, primary, lambda c: _train_one(c, data, profile, run, notice)
+    )
     board = _board(results, primary, task, data)
     run.write_text("leaderboard.csv", board.to_csv(index=False))
     run.update(
