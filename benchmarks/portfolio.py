@@ -345,10 +345,12 @@ def select(args) -> None:
     timings = (
         [json.loads(line) for line in TIMINGS.read_text().splitlines()] if TIMINGS.is_file() else []
     )
-    settings = {r["config"]: (r["family"], r["settings"]) for r in evals}
     portfolios, used = {}, {}
     for kind in ("classification", "regression"):
         mine = [r for r in evals if (r["task"] == "regression") == (kind == "regression")]
+        # a config id names different settings per kind where a parameter exists for one kind
+        # only (a forest's criterion), so settings are looked up among this kind's rows
+        settings = {r["config"]: (r["family"], r["settings"]) for r in mine}
         ranks = _ranks(mine)
         cost: dict[str, float] = {}
         for row in mine:

@@ -203,6 +203,22 @@ def test_the_portfolio_file_is_followed_in_order(tmp_path, small_table, monkeypa
         assert {k: record["settings"][k] for k in entry["params"]} == entry["params"]
 
 
+def test_every_shipped_portfolio_entry_sets_only_what_its_family_takes_for_its_task():
+    # a regression entry once carried a forest's classification-only criterion ("gini"), and
+    # every run that reached it failed that candidate
+    from trainforge.models.registry import get_family
+    from trainforge.search import portfolio
+
+    for kind, entries in portfolio._data()["portfolios"].items():
+        task = "regression" if kind == "regression" else "binary"
+        for entry in entries:
+            family = get_family(entry["family"])
+            assert family.supports(task), entry["config"]
+            space = family.space
+            allowed = set(space.fixed) | {p.name for p in space.for_task(task)} if space else set()
+            assert set(entry["params"]) <= allowed, (kind, entry)
+
+
 def test_the_thread_count_drops_while_other_processes_keep_the_cores_busy(monkeypatch):
     from trainforge import threads
 
