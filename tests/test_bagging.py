@@ -128,7 +128,8 @@ def test_a_second_stacking_layer_reads_the_first_layers_out_of_fold_predictions(
 
 def test_the_final_pick_compares_procedures_on_the_same_halves():
     """Twenty candidates of pure noise and one ensemble of them: the best candidate's own
-    score is high by luck alone, the pick compares it cross-fitted, and the figures are kept."""
+    score is high by luck alone, the pick scores it cross-fitted, and the figures are kept; a
+    combined model, when built, is handed back even where the halves prefer the single one."""
     from trainforge.candidates import CandidateResult, Predictions
     from trainforge.selection import best_single_crossfit, pick
 
@@ -151,9 +152,13 @@ def test_the_final_pick_compares_procedures_on_the_same_halves():
     assert record["best_single"]["cross_fitted"] == pytest.approx(crossfit, abs=1e-6)
     assert record["picked"] == "ensemble"
     ensemble.metrics["roc_auc"] = crossfit - 0.01
-    assert pick([*singles, ensemble], auc, "binary", 0)[0] is max(
-        singles, key=lambda r: r.metrics["roc_auc"]
-    )
+    stacking = CandidateResult("stacking", "stacking", {}, metrics={"roc_auc": crossfit - 0.02})
+    chosen, record = pick([*singles, ensemble, stacking], auc, "binary", 0)
+    assert chosen is ensemble and record["picked"] == "ensemble"  # the better combined one
+    assert record["stacking"] == pytest.approx(crossfit - 0.02, abs=1e-6)
+    luckiest_result = max(singles, key=lambda r: r.metrics["roc_auc"])
+    assert record["best_single"]["candidate"] == luckiest_result.name
+    assert pick(singles, auc, "binary", 0) == (luckiest_result, None)  # nothing combined
 
 
 def test_the_leaderboard_puts_the_picked_model_first_and_the_manifest_says_why(

@@ -28,7 +28,7 @@ from trainforge.models.sequence import RNNClassifier, RNNRegressor, TransformerC
 
 MLP = {"hidden_sizes": (32,), "max_epochs": 60, "patience": 60, "random_state": 0}
 ROUNDS = {"n_estimators": 60, "random_state": 0}
-NETS = {"max_epochs": 80, "patience": 80, "learning_rate": 1e-2, "random_state": 0}
+NETS = {"max_epochs": 40, "patience": 40, "learning_rate": 1e-2, "random_state": 0}
 
 ESTIMATORS = [
     MLPClassifier(**MLP),

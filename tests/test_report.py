@@ -338,13 +338,15 @@ def test_the_leaderboard_says_why_the_first_row_was_picked(binary_run, tmp_path)
         "model, hist_gradient_boosting_2" in text
     )
     assert "hist_gradient_boosting_2; 0.0351 for weighted_ensemble)" in text
-    # a single model picked over the ensembles says so too
+    assert "A combined model, when one is built, is handed back over a single one." in text
+    # a run that picked a single model over the ensembles (before they were preferred) says so
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["selection"] = dict(SELECTION, picked="hist_gradient_boosting_2", stacking=0.0450)
     (run / "manifest.json").write_text(json.dumps(manifest))
     text = re.sub(r"<[^>]+>", "", _section(write_report(run).read_text(), "Leaderboard"))
     assert "Picked: hist_gradient_boosting_2, the best single model (cross-fitted log_loss " \
         "0.0412 against 0.0450 for stacking; 0.0351 for weighted_ensemble)" in text  # fmt: skip
+    assert "handed back over a single one" not in text
 
 
 def test_numbers_are_formatted_for_people():

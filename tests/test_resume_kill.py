@@ -1,5 +1,5 @@
 """SIGKILL at random moments (also inside checkpoint writes), resume each time: the final
-weights, history and early-stopping epoch equal those of a run never interrupted. Eight kills
+weights, history and early-stopping epoch equal those of a run never interrupted. Five kills
 run by default; the 20-kill campaign is opt-in (pytest -m long), as is benchmarks/kill_resume.py
 with 200."""
 
@@ -10,7 +10,7 @@ from resume_harness import KILL_MODES, campaign
 
 
 @pytest.mark.parametrize(
-    "kills, seed", [(8, 7), pytest.param(20, 2026, marks=pytest.mark.long, id="20-long")]
+    "kills, seed", [(5, 2), pytest.param(20, 2026, marks=pytest.mark.long, id="20-long")]
 )
 def test_kills_resume_to_bit_identical_weights(tmp_path, kills, seed):
     result = campaign(tmp_path, kills=kills, seed=seed)

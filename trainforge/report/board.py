@@ -89,5 +89,8 @@ def picked(selection: dict | None) -> str:
     if isinstance(own, (int, float)) and others:
         text += f" (cross-fitted {metric} {number(float(own))} against {'; '.join(others)})"
     footing = selection.get("footing")
-    note = f' <span class="muted">Each figure is {e(footing)}.</span>' if footing else ""
+    note = f"Each figure is {footing}." if footing else ""
+    if chosen != single.get("candidate"):
+        note += " A combined model, when one is built, is handed back over a single one."
+    note = f' <span class="muted">{e(note.strip())}</span>' if note else ""
     return f"<p>{e(text)}{note}</p>"
