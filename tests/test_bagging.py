@@ -4,6 +4,7 @@ portfolio, thread counts on a busy machine, and a time limit that bounds the who
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -159,6 +160,8 @@ def test_the_final_pick_compares_procedures_on_the_same_halves():
     luckiest_result = max(singles, key=lambda r: r.metrics["roc_auc"])
     assert record["best_single"]["candidate"] == luckiest_result.name
     assert pick(singles, auc, "binary", 0) == (luckiest_result, None)  # nothing combined
+    unscored = CandidateResult("stacking", "stacking", {}, metrics={"roc_auc": math.nan})
+    assert pick([*singles, unscored], auc, "binary", 0) == (luckiest_result, None)
 
 
 def test_the_leaderboard_puts_the_picked_model_first_and_the_manifest_says_why(

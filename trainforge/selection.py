@@ -47,7 +47,11 @@ def pick(results: list, primary: Metric, task: str, seed: int) -> tuple[object, 
     order = [r for r in ranked(results, primary) if r.status == "ok"]
     if not order:
         return (ranked(results, primary) or [None])[0], None
-    combined = [r for r in order if r.family in COMBINED]
+    combined = [
+        r
+        for r in order
+        if r.family in COMBINED and not math.isnan(r.metrics.get(primary.name, math.nan))
+    ]
     singles = [r for r in order if r.family not in COMBINED]
     if not combined:
         return order[0], None
