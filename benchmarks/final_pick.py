@@ -114,6 +114,22 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def summary(rows: list[dict]) -> str:
+    """How often the halves preferred the single candidate, and how often it was better on
+    the test rows than the better combined model."""
+    preferred = beaten = 0
+    for row in rows:
+        sign = -1 if row["metric"] in ("log_loss", "rmse") else 1
+        halves = {k: v for k, v in row["halves"].items() if v is not None}
+        tests = {k: v for k, v in row["test"].items() if v is not None}
+        preferred += max(halves, key=lambda k: sign * halves[k]) == "single"
+        beaten += max(tests, key=lambda k: sign * tests[k]) == "single"
+    return (
+        f"- The halves preferred the best single candidate on {preferred} of {len(rows)} "
+        f"tables; on the test rows it beat both combined models on {beaten} of {len(rows)}."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", required=True, help="comma-separated names")
@@ -128,12 +144,12 @@ def main() -> None:
         f"at {', '.join(sorted({r['commit'] for r in rows}))}: a run folder already under "
         "benchmarks/out/final_pick is reused).", "",
         machine_line(),
-        "- " + versions(["scikit-learn", "lightgbm", "xgboost", "catboost", "pandas"]),
+        "- " + versions(["scikit-learn", "lightgbm", "xgboost-cpu", "catboost", "pandas"]),
         "- Each table: one `trainforge train --time-limit 60s --seed 0` on automl.py's 75% "
         "split; \"halves\": the cross-fitted scores the run's pick compared (manifest "
         "`selection`); \"test\": the same models on the 25% test split. ROC AUC higher is "
         "better; log loss and RMSE lower.", "",
-        table(rows), "",
+        table(rows), "", summary(rows), "",
     ])  # fmt: skip
     print(text)
     if args.write:
