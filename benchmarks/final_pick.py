@@ -93,6 +93,17 @@ def _number(value) -> str:
     return "" if value is None else (f"{value:.4f}" if abs(value) < 100 else f"{value:,.1f}")
 
 
+def leaders(row: dict) -> tuple[str, str]:
+    """Which of single / ensemble / stacking scored best on the halves, and on the test rows."""
+    sign = -1 if row["metric"] in ("log_loss", "rmse") else 1
+
+    def best(scores: dict) -> str:
+        known = {k: v for k, v in scores.items() if v is not None}
+        return max(known, key=lambda k: sign * known[k]) if known else ""
+
+    return best(row["halves"]), best(row["test"])
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| dataset | metric | best single | halves: single | ensemble | stacking "
@@ -100,12 +111,8 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
-        sign = -1 if row["metric"] in ("log_loss", "rmse") else 1
-        halves = {k: v for k, v in row["halves"].items() if v is not None}
-        tests = {k: v for k, v in row["test"].items() if v is not None}
-        prefer = max(halves, key=lambda k: sign * halves[k]) if halves else ""
-        best = max(tests, key=lambda k: sign * tests[k]) if tests else ""
         h, t = row["halves"], row["test"]
+        prefer, best = leaders(row)
         lines.append(
             f"| {row['dataset']} | {row['metric']} | {row['single']} | {_number(h['single'])} "
             f"| {_number(h['ensemble'])} | {_number(h['stacking'])} | {_number(t.get('single'))} "
@@ -116,14 +123,9 @@ def table(rows: list[dict]) -> str:
 
 def summary(rows: list[dict]) -> str:
     """How often the halves preferred the single candidate, and how often it was better on
-    the test rows than the better combined model."""
-    preferred = beaten = 0
-    for row in rows:
-        sign = -1 if row["metric"] in ("log_loss", "rmse") else 1
-        halves = {k: v for k, v in row["halves"].items() if v is not None}
-        tests = {k: v for k, v in row["test"].items() if v is not None}
-        preferred += max(halves, key=lambda k: sign * halves[k]) == "single"
-        beaten += max(tests, key=lambda k: sign * tests[k]) == "single"
+    the test rows than both combined models."""
+    preferred = sum(leaders(row)[0] == "single" for row in rows)
+    beaten = sum(leaders(row)[1] == "single" for row in rows)
     return (
         f"- The halves preferred the best single candidate on {preferred} of {len(rows)} "
         f"tables; on the test rows it beat both combined models on {beaten} of {len(rows)}."
