@@ -347,36 +347,6 @@ LOAD_SCRIPT = r"""
 import sys
 from trainforge.errors import TrainforgeError
 import trainforge
-try:
-    model = trainforge.load(sys.argv[1])
-    model.predict(sys.argv[2])
-except TrainforgeError as exc:
-    print("REFUSED", str(exc).splitlines()[0]); sys.exit(0)
-print("LOADED"); sys.exit(0)
-"""
-
-
-def load_in_child(bundle: Path, rows: Path, timeout: float = 120) -> Outcome:
-    """Load a bundle and predict in a fresh process: a segfault there is a result, not the end
-    of the test run. A traceback or a signal is a crash."""
-    done = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(bundle), str(rows)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        return Outcome("crashed", f"exit {done.returncode}: {done.stderr.strip()[-400:]}")
-    first = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    if first.startswith("REFUSED"):
-        return Outcome("refused", first)
-    return Outcome("loaded", first)
-
-
-LOAD_ALL_SCRIPT = r"""
-import sys
-from trainforge.errors import TrainforgeError
-import trainforge
 rows = sys.argv[1]
 for index, bundle in enumerate(sys.argv[2:]):
     try:
@@ -387,6 +357,12 @@ for index, bundle in enumerate(sys.argv[2:]):
 """
 
 
+def load_in_child(bundle: Path, rows: Path, timeout: float = 120) -> Outcome:
+    """Load a bundle and predict in a fresh process: a segfault there is a result, not the end
+    of the test run. A traceback or a signal is a crash."""
+    return load_all_in_child([bundle], rows, timeout)[0]
+
+
 def load_all_in_child(bundles: list[Path], rows: Path, timeout: float = 300) -> list[Outcome]:
     """``load_in_child`` for many bundles with one process start for all, as long as none
     crashes: a crash (a traceback or a signal) is that bundle's outcome, and the bundles after
@@ -395,18 +371,19 @@ def load_all_in_child(bundles: list[Path], rows: Path, timeout: float = 300) -> 
     while len(outcomes) < len(bundles):
         start = len(outcomes)
         done = subprocess.run(
-            [sys.executable, "-c", LOAD_ALL_SCRIPT, str(rows), *map(str, bundles[start:])],
+            [sys.executable, "-c", LOAD_SCRIPT, str(rows), *map(str, bundles[start:])],
             capture_output=True,
             text=True,
             timeout=timeout,
         )
         for line in done.stdout.splitlines():
-            index, kind, *detail = line.split(" ", 2)
-            if kind in ("LOADED", "REFUSED") and index == str(len(outcomes) - start):
-                outcomes.append(Outcome(kind.lower(), " ".join([kind, *detail])))
+            index, _, said = line.partition(" ")
+            if index == str(len(outcomes) - start) and said.startswith(("LOADED", "REFUSED")):
+                outcomes.append(Outcome(said.split(" ", 1)[0].lower(), said))
         if done.returncode != 0:  # the bundle after the last one said crashed the process
-            outcomes.append(Outcome("crashed", f"exit {done.returncode}: {done.stderr[-400:]}"))
-        elif len(outcomes) - start != len(bundles) - start:
+            error = f"exit {done.returncode}: {done.stderr.strip()[-400:]}"
+            outcomes.append(Outcome("crashed", error))
+        elif len(outcomes) != len(bundles):
             raise AssertionError(f"the loader said too little: {done.stdout[-400:]!r}")
     return outcomes
 
