@@ -353,13 +353,14 @@ def test_default_candidates_follow_the_portfolio_and_leave_weak_families_out(mon
     monkeypatch.setattr("trainforge.search.portfolio.portfolio", lambda task: learned)
     candidates, _ = plan([], Profile("binary", 1000, 5, 2))
 
-    def names(limit):
-        order, left_out = default_order(candidates, Profile("binary", 1000, 5, 2), limit)
+    def names(limit, rows=50_000):
+        order, left_out = default_order(candidates, Profile("binary", rows, 5, 2), limit)
         return [c.name for c, _, _ in order], [c.params for c, _, _ in order], left_out
 
     order, params, left_out = names(60)
     # the baseline, the portfolio in its order (knn is left out under a budget), then the
-    # kept families it does not hold, by their budget rank; no mlp below 5 minutes
+    # kept families it does not hold, by their budget rank; no mlp below 5 minutes on a
+    # table this large
     assert order[:4] == ["baseline", "xgboost", "lightgbm", "xgboost_2"]
     assert params[1] == {"max_depth": 4} and params[3] == {}
     assert order[4:] == [
@@ -370,8 +371,13 @@ def test_default_candidates_follow_the_portfolio_and_leave_weak_families_out(mon
         "catboost",
     ]
     assert {"knn", "svm", "naive_bayes", "decision_tree", "mlp"} <= set(left_out)
-    assert "mlp" in names(300)[0] and "mlp" not in names(300)[2]
+    assert names(300)[0][-1] == "mlp" and "mlp" not in names(300)[2]
     assert "knn" not in names(None)[0]
+    # a small table: the mlp trains at any limit, after the portfolio's first three entries
+    for limit in (20, 60, 300, None):
+        order, _, left_out = names(limit, rows=1_000)
+        assert order[:5] == ["baseline", "xgboost", "lightgbm", "xgboost_2", "mlp"], limit
+        assert "mlp" not in left_out and order.count("mlp") == 1
 
 
 def test_boosting_trials_report_rounds_to_their_study(tmp_path, small_table):

@@ -72,7 +72,7 @@ def prepare(spec: RunSpec, train=None, validation=None) -> Prepared:
     notices = dataset.notices + substitutions
     if imbalance and imbalance.noteworthy:
         notices.append(imbalance.describe())
-    device = _device(spec, candidates, notices)
+    device = _device(spec, candidates, profile, notices)
     from trainforge.execution import executor_for
 
     executor = executor_for(spec.execution)  # last: a cluster is only reached for good input
@@ -90,14 +90,15 @@ def prepare(spec: RunSpec, train=None, validation=None) -> Prepared:
     )
 
 
-def _device(spec: RunSpec, candidates: list, notices: list[str]):
+def _device(spec: RunSpec, candidates: list, profile: Profile, notices: list[str]):
     """The device neural families use (trainforge.device); a GPU asked for is said to leave
     the boosting libraries on the CPU."""
     from trainforge.device import resolve
 
     limit = spec.budget.time if spec.budget is not None and not spec.models else None
     needs_torch = any(
-        "torch" in c.family.requires and (limit is None or limit >= c.family.budget.min_seconds)
+        "torch" in c.family.requires
+        and (limit is None or c.family.budget.joins(limit, profile.n_rows))
         for c in candidates
     )  # a short budget leaves the neural families out: no need to load torch to look
     device = resolve(spec.device, needs_torch or spec.device != "auto")

@@ -27,8 +27,14 @@ MLP_SPACE = Space(
     hooks=loop_hooks,
     note=LOOP_NOTE,
 )
-# Loading torch and the first epochs take a good part of a shorter budget.
+# Loading torch and the first epochs take a good part of a shorter budget...
 NEURAL_MIN_SECONDS = 300
+# ...except on small tables, where the MLP's epochs are quick and it is often the model that
+# adds most to the ensemble (car, 1,296 rows: five bagged folds in 11 s, out-of-fold log loss
+# 0.031 against 0.041 for the best boosting model of a 60 s run). There it trains after the
+# first MLP_SLOT entries of the portfolio at any time limit.
+MLP_SMALL_ROWS = 10_000
+MLP_SLOT = 3
 
 
 def _mlp(profile: Profile) -> dict:
@@ -54,7 +60,9 @@ register(
         sample_weight=False,
         requires=("torch",),
         space=MLP_SPACE,
-        budget=BudgetRules(rank=90, min_seconds=NEURAL_MIN_SECONDS),
+        budget=BudgetRules(
+            rank=90, min_seconds=NEURAL_MIN_SECONDS, small_rows=MLP_SMALL_ROWS, small_slot=MLP_SLOT
+        ),
     )
 )
 

@@ -73,7 +73,10 @@ class BudgetRules:
         leave_out: left out of the default candidates under a budget: it rarely wins on
             tables, and its time is better spent tuning those that do.
         min_seconds: joins the default candidates only from time limits this long (loading
-            torch and the first epochs take a good part of a shorter budget).
+            torch and the first epochs take a good part of a shorter budget)...
+        small_rows: ...except on tables of fewer training rows than this, where it joins at
+            any limit and trains after the first ``small_slot`` entries of the portfolio
+            (elsewhere it trains after the whole portfolio, by ``rank``).
         cost: predicted seconds of one fit on one thread, ``cost(profile)``, or None; a run
             scales it by how fast fits go on this machine (trainforge.search.budget).
     """
@@ -81,7 +84,20 @@ class BudgetRules:
     rank: int = 100
     leave_out: bool = False
     min_seconds: float = 0.0
+    small_rows: int = 0
+    small_slot: int = 0
     cost: Callable[[Profile], float] | None = None
+
+    def joins(self, limit: float | None, rows: int) -> bool:
+        """Whether the family is among the default candidates of a run with time limit
+        ``limit`` (None: no limit) on ``rows`` training rows."""
+        if self.leave_out:
+            return False
+        return limit is None or limit >= self.min_seconds or rows < self.small_rows
+
+    def slot(self, rows: int) -> int | None:
+        """After how many portfolio entries it trains on ``rows`` rows (None: after all)."""
+        return self.small_slot if rows < self.small_rows else None
 
 
 @dataclass(frozen=True)

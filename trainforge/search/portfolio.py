@@ -61,19 +61,19 @@ def default_order(ladder: list, profile, limit: float | None):
     """The default candidates under a budget, as ``(candidate, study, base)`` triples, and the
     names of the ladder's families left out.
 
-    The baseline first, then the learned portfolio's entries for the families kept, then the
-    kept families the portfolio does not hold, by ``Family.budget.rank``. A family's entries
+    The baseline first, then the learned portfolio's entries for the families kept (with the
+    families that take a slot in it on this table, ``BudgetRules.slot``), then the kept
+    families the portfolio does not hold, by ``Family.budget.rank``. A family's entries
     share one study, named after the family; ``base`` is what its trials build on.
     """
     from trainforge.candidates import Candidate, name_candidates
 
     kept, left_out = [], []
     for candidate in ladder:
-        rules = candidate.family.budget
-        if rules.leave_out or (limit is not None and limit < rules.min_seconds):
-            left_out.append(candidate.name)
-        else:
+        if candidate.family.budget.joins(limit, profile.n_rows):
             kept.append(candidate)
+        else:
+            left_out.append(candidate.name)
     families = {c.family.name: c.family for c in kept}
     entries = [(families[f], p) for f, p in portfolio(profile.task) if f in families]
     held = {family.name for family, _ in entries}
@@ -81,7 +81,11 @@ def default_order(ladder: list, profile, limit: float | None):
         (c.family for c in kept if c.family.name not in held), key=lambda f: f.budget.rank
     )
     first = [f for f in rest if f.budget.rank == 0]  # the baseline: instant, always usable
-    chosen = [(f, {}) for f in first] + entries + [(f, {}) for f in rest if f not in first]
+    slotted = [f for f in rest if f not in first and f.budget.slot(profile.n_rows) is not None]
+    for family in sorted(slotted, key=lambda f: f.budget.slot(profile.n_rows), reverse=True):
+        entries.insert(family.budget.slot(profile.n_rows), (family, {}))
+    chosen = [(f, {}) for f in first] + entries
+    chosen += [(f, {}) for f in rest if f not in first and f not in slotted]
     order = []
     for candidate in name_candidates(chosen):
         family = candidate.family
