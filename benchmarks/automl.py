@@ -76,7 +76,9 @@ load average is recorded when it starts. For each limit and table all chosen too
 after another (their order rotates from table to table), so machine noise falls on all of them.
 Results are appended as JSON lines to ``benchmarks/out/automl.jsonl`` (``--out`` for another
 file); a (dataset, limit, tool) already there is skipped unless ``--redo`` (or, for records that
-hold an error, ``--retry-errors``), so a long campaign can run in parts.
+hold an error, ``--retry-errors``), so a long campaign can run in parts. A record with a
+``recovered`` field was copied from an earlier RESULTS.md table, not measured on this machine
+(its origin and machine are in RESULTS.md's campaign notes); the report marks its score †.
 
 Usage:
     .venv/bin/python benchmarks/automl.py                                # everything, 60 and 300 s
@@ -832,6 +834,12 @@ def report(path: Path, venv_versions: dict | None = None) -> str:
     for venv, found in (venv_versions or {}).items():
         text = ", ".join(f"{k} {v}" for k, v in found.items()) if found else "(venv missing)"
         lines.append(f"- {venv} venv: {text}")
+    recovered = sorted({r["recovered"] for r in latest.values() if r.get("recovered")})
+    for origin in recovered:
+        lines.append(
+            f"- † recovered from {origin}: measured on the machine and at the commits the "
+            "campaign notes below name, not rerun here"
+        )
     commits = sorted(
         {r.get("trainforge_commit") for r in latest.values() if r.get("trainforge_commit")}
     )
@@ -872,7 +880,8 @@ def report(path: Path, venv_versions: dict | None = None) -> str:
                 elif "error" in record:
                     cells += ["error: " + record["error"][:120].replace("|", "/"), _seconds(record)]
                 else:
-                    cells += [_fmt(record["score"]), _seconds(record)]
+                    mark = " †" if record.get("recovered") else ""
+                    cells += [_fmt(record["score"]) + mark, _seconds(record)]
                 if tool == "trainforge":
                     if record and "error" not in record:
                         cells.append(f"{record.get('best')} ({record.get('trials')})")
