@@ -81,11 +81,12 @@ def default_order(ladder: list, profile, limit: float | None):
         (c.family for c in kept if c.family.name not in held), key=lambda f: f.budget.rank
     )
     first = [f for f in rest if f.budget.rank == 0]  # the baseline: instant, always usable
-    slotted = [f for f in rest if f not in first and f.budget.slot(profile.n_rows) is not None]
-    for family in sorted(slotted, key=lambda f: f.budget.slot(profile.n_rows), reverse=True):
-        entries.insert(family.budget.slot(profile.n_rows), (family, {}))
-    chosen = [(f, {}) for f in first] + entries
-    chosen += [(f, {}) for f in rest if f not in first and f not in slotted]
+    slots = [(f.budget.slot(profile.n_rows), f) for f in rest if f not in first]
+    slotted = [(slot, f) for slot, f in slots if slot is not None]
+    for slot, family in sorted(slotted, key=lambda pair: -pair[0]):  # later slots first
+        entries.insert(slot, (family, {}))
+    after = [f for slot, f in slots if slot is None]
+    chosen = [(f, {}) for f in first] + entries + [(f, {}) for f in after]
     order = []
     for candidate in name_candidates(chosen):
         family = candidate.family
