@@ -27,6 +27,7 @@ from typing import Callable
 
 from trainforge.errors import TrackingError
 from trainforge.events import EVENTS
+from trainforge.threads import count_as_ours
 
 _STOP = "stop"
 # what the tracker reads of a candidate's result (trainforge.tracking.mlflow_tracker)
@@ -51,6 +52,8 @@ class InBackground:
                 target=_work, args=args, name="trainforge-tracking", daemon=True
             )
         self._worker.start()
+        if forking:  # its short bursts of logging must not cost a fit its threads
+            count_as_ours(self._worker.pid)
 
     def __getattr__(self, event: str):
         if event not in EVENTS:
@@ -71,6 +74,7 @@ class InBackground:
         if self._worker.is_alive():
             self._events.put(_STOP)
             self._worker.join()
+        count_as_ours(getattr(self._worker, "pid", None), ours=False)
         self._print_replies()
 
     def _print_replies(self) -> None:
