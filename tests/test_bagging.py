@@ -248,6 +248,95 @@ def test_the_thread_count_drops_while_other_processes_keep_the_cores_busy(monkey
             hog.wait()
 
 
+def test_the_thread_count_leaves_out_this_runs_own_threads_and_helper_processes():
+    # the thread writing the last fit's files and the tracking process logging it are busy
+    # just as the next fit starts; counted as load, they cost fits on 30,000 rows a core
+    import hashlib
+    import threading
+
+    from trainforge import threads
+
+    stop = threading.Event()
+
+    def hash_away():  # hashing large bytes releases Python's lock: a runnable thread
+        while not stop.is_set():
+            hashlib.sha256(b"x" * 20_000_000).digest()
+
+    worker = threading.Thread(target=hash_away)
+    worker.start()
+    try:
+        assert max(threads._runnable_ours() for _ in range(50)) >= 2
+    finally:
+        stop.set()
+        worker.join()
+    spin = "import time\nend = time.time() + 30\nwhile time.time() < end: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(3)]
+    try:
+        time.sleep(0.5)
+        alone = threads.busy_elsewhere()
+        for hog in hogs:
+            threads.count_as_ours(hog.pid)
+        ours = threads.busy_elsewhere()
+        for hog in hogs:
+            threads.count_as_ours(hog.pid, ours=False)
+        again = threads.busy_elsewhere()
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert alone >= 2 and again >= 2
+    assert ours <= alone - 2
+
+
+def test_the_runs_helpers_run_at_a_lower_priority_than_its_fits():
+    import os
+    import threading
+
+    from trainforge.candidate_run import Saver
+    from trainforge.threads import HELPER_NICE
+
+    def nice():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    saver = Saver()
+    seen = []
+    saver.submit(lambda: seen.append(nice()))
+    saver.wait()
+    assert seen == [min(nice() + HELPER_NICE, 19)]
+    assert nice() == os.getpriority(os.PRIO_PROCESS, 0)  # the fitting thread is untouched
+
+
+class _NiceRecorder:
+    """A tracker that writes, in the process it runs in, its pid and priority."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def notice(self, _message):
+        import os
+
+        self.path.write_text(f"{os.getpid()} {os.getpriority(os.PRIO_PROCESS, 0)}")
+
+
+def test_the_tracking_process_runs_at_a_lower_priority_and_its_load_is_not_counted(tmp_path):
+    import functools
+    import os
+
+    from trainforge import threads
+    from trainforge.tracking.background import InBackground
+
+    record = tmp_path / "nice.txt"
+    tracker = InBackground(functools.partial(_NiceRecorder, record))
+    tracker.notice("hello")
+    child = tracker._worker.pid
+    assert child in threads._helpers
+    tracker.close()
+    pid, nice = map(int, record.read_text().split())
+    assert pid == child != os.getpid()
+    assert nice == min(os.getpriority(os.PRIO_PROCESS, 0) + threads.HELPER_NICE, 19)
+    assert child not in threads._helpers
+
+
 def test_a_fit_holds_its_thread_pools_to_the_count_and_restores_them():
     from threadpoolctl import threadpool_info
 

@@ -47,7 +47,11 @@ class Saver:
 
     def submit(self, task: Callable[[], object]) -> None:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainforge-save")
+            from trainforge.threads import yield_to_fits
+
+            self._pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="trainforge-save", initializer=yield_to_fits
+            )
         self._pending.append(self._pool.submit(task))
 
     def wait(self) -> None:

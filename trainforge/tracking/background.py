@@ -27,7 +27,7 @@ from typing import Callable
 
 from trainforge.errors import TrackingError
 from trainforge.events import EVENTS
-from trainforge.threads import count_as_ours
+from trainforge.threads import count_as_ours, yield_to_fits
 
 _STOP = "stop"
 # what the tracker reads of a candidate's result (trainforge.tracking.mlflow_tracker)
@@ -98,6 +98,7 @@ def _child(make, events, replies) -> None:
     print up ``replies``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    yield_to_fits()
     sys.stdout = sys.stderr = _Replies(replies)
     try:
         _work(make, events, None)
