@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -252,7 +253,6 @@ def test_the_thread_count_leaves_out_this_runs_own_threads_and_helper_processes(
     # the thread writing the last fit's files and the tracking process logging it are busy
     # just as the next fit starts; counted as load, they cost fits on 30,000 rows a core
     import hashlib
-    import threading
 
     from trainforge import threads
 
@@ -290,7 +290,6 @@ def test_the_thread_count_leaves_out_this_runs_own_threads_and_helper_processes(
 
 def test_the_runs_helpers_run_at_a_lower_priority_than_its_fits():
     import os
-    import threading
 
     from trainforge.candidate_run import Saver
     from trainforge.threads import HELPER_NICE
@@ -335,6 +334,44 @@ def test_the_tracking_process_runs_at_a_lower_priority_and_its_load_is_not_count
     assert pid == child != os.getpid()
     assert nice == min(os.getpriority(os.PRIO_PROCESS, 0) + threads.HELPER_NICE, 19)
     assert child not in threads._helpers
+
+
+def test_fold_models_trained_at_once_each_hold_openmp_to_one_thread(
+    monkeypatch, tmp_path, small_table
+):
+    # OpenMP's thread count belongs to each thread: a limit set around all folds missed the
+    # fold workers, and histogram boosting ran two threads in each of two workers
+    from threadpoolctl import threadpool_info
+
+    from trainforge import candidates, threads
+
+    monkeypatch.setattr(threads, "free_cores", lambda: 2)
+    seen = []
+    fit = candidates._fit
+
+    def watched(*args, **kwargs):
+        openmp = [p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openmp"]
+        seen.append((threading.current_thread().name, openmp))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(candidates, "_fit", watched)
+    result = trainforge.train(
+        data=small_table,
+        target="y",
+        models=["hist_gradient_boosting"],
+        folds=4,
+        output=tmp_path,
+        tracking=False,
+        ensemble=False,
+        quiet=True,
+    )
+    record = json.loads(
+        (result.path / "candidates/hist_gradient_boosting/metrics.json").read_text()
+    )
+    assert record["parallel_folds"] == 2 and record["threads"] == 1
+    workers = [openmp for name, openmp in seen if name.startswith("trainforge-fold")]
+    assert len(workers) == 4
+    assert all(openmp and set(openmp) == {1} for openmp in workers), seen  # torch: a 2nd
 
 
 def test_a_fit_holds_its_thread_pools_to_the_count_and_restores_them():
