@@ -371,7 +371,7 @@ def test_fold_models_trained_at_once_each_hold_openmp_to_one_thread(
     assert record["parallel_folds"] == 2 and record["threads"] == 1
     workers = [openmp for name, openmp in seen if name.startswith("trainforge-fold")]
     assert len(workers) == 4
-    assert all(openmp and set(openmp) == {1} for openmp in workers), seen  # torch: a 2nd
+    assert all(openmp and set(openmp) == {1} for openmp in workers), seen  # two with torch loaded
 
 
 def test_a_fit_holds_its_thread_pools_to_the_count_and_restores_them():
