@@ -286,6 +286,26 @@ def test_a_budgeted_run_does_not_show_a_made_up_total(capsys):
     assert capsys.readouterr().err.splitlines()[-1] == "[3/3] training m3 (0 remaining after it)"
 
 
+def test_a_pruned_trial_says_so_instead_of_showing_a_bare_score(capsys):
+    # a search trial stopped after a few rounds scored rmse=3,482 on diamonds against 527 for
+    # the best candidate, and the line looked like any finished candidate's
+    observer = ConsoleObserver(plain=True)
+    result = CandidateResult("xgboost#t4", "xgboost", {}, metrics={"rmse": 3482.0})
+    result.trial = {"study": "xgboost", "number": 4, "params": {}, "value": 3482.0}
+    observer.candidate_finished(5, 5, dict_state(result, "COMPLETE"))
+    observer.candidate_finished(6, 6, dict_state(result, "PRUNED"))
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("[5] xgboost#t4: rmse=3,482  (fit")
+    assert err[1].startswith(
+        "[6] xgboost#t4: pruned (rmse=3,482 when stopped; not an ensemble member)  (fit"
+    )
+
+
+def dict_state(result, state):
+    result.trial = {**result.trial, "state": state}
+    return result
+
+
 def test_closing_steps_show_a_status_line(capsys, clock):
     observer = ConsoleObserver(plain=True)
     observer.run_started("r1", "runs/r1")

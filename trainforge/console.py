@@ -111,6 +111,8 @@ class ConsoleObserver:
             self.console.print(f"{count} {result.name}: [red]failed[/] ({error})")
             return
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(result.metrics.items())[:2])
+        if (result.trial or {}).get("state") == "PRUNED":  # scores of a fit stopped early
+            shown = f"pruned ({shown} when stopped; not an ensemble member)"
         self.console.print(f"{count} {result.name}: {shown}  (fit {result.fit_seconds:.1f}s)")
 
     def run_finished(self, status: str, path: str) -> None:
