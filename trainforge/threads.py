@@ -121,7 +121,7 @@ def _runnable_ours() -> int:
                 stat = open(f"/proc/{pid}/task/{task}/stat").read()
             except OSError:
                 continue  # the thread ended while we looked
-            total += stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "R"
+            total += stat[stat.rfind(")") + 2] == "R"  # the state follows the name's ")"
     return max(total, 1)
 
 

@@ -8,8 +8,9 @@ candidate's result as a small record, never its model), and what the tracker wou
 back up a pipe and is printed by the run. ``run_finished`` waits until the child has sent
 everything, so a run ends only after its tracking run is complete. The child ignores Ctrl-C (the
 run handles it and says how the run ended) and dies with the run (a killed run leaves no
-tracker behind). A tracker that cannot be opened, or fails later, prints one warning and the
-run goes on (the run folder has everything).
+tracker behind). It runs 10 nice levels below the fits, and a fit choosing its thread count
+does not take it for another process's load (trainforge.threads). A tracker that cannot be
+opened, or fails later, prints one warning and the run goes on (the run folder has everything).
 
 Where forking is not available the same work runs in a thread of the run's process.
 """
@@ -52,7 +53,7 @@ class InBackground:
                 target=_work, args=args, name="trainforge-tracking", daemon=True
             )
         self._worker.start()
-        if forking:  # its short bursts of logging must not cost a fit its threads
+        if forking:  # its logging, at a lower priority (_child), costs no fit a thread
             count_as_ours(self._worker.pid)
 
     def __getattr__(self, event: str):
