@@ -47,11 +47,7 @@ class Saver:
 
     def submit(self, task: Callable[[], object]) -> None:
         if self._pool is None:
-            from trainforge.threads import yield_to_fits
-
-            self._pool = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="trainforge-save", initializer=yield_to_fits
-            )
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainforge-save")
         self._pending.append(self._pool.submit(task))
 
     def wait(self) -> None:

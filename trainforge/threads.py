@@ -21,8 +21,8 @@ import math
 import os
 import statistics
 import sys
-import threading
 import time
+from typing import Callable
 
 # Below this many training rows a fit runs on one thread (XGBoost on 240 rows: 3.4 s on one
 # thread, 120 s on two on a busy 2-core machine).
@@ -30,16 +30,12 @@ THREADED_ROWS = 20_000
 # Samples of the run queue taken to judge how busy the cores are, and the pause between them.
 SAMPLES = 5
 SAMPLE_PAUSE = 0.01
-# How much lower a run's helpers run (yield_to_fits: the thread writing files, the tracking
-# process) than its fits: with them at the same priority, a fit on two threads beside the
-# tracker's start-up took 4.9 s instead of 2.7 s (bank_marketing, histogram boosting).
-HELPER_NICE = 10
 
 
 # The CPUs a Ray task was given (trainforge.execution): its worker process fits on no more.
 _task_cpus: int | None = None
-# Processes whose load is this run's own (count_as_ours): the tracking process.
-_helpers: set[int] = set()
+# Processes whose load is this run's own (count_as_ours), each with when that starts.
+_helpers: dict[int, Callable[[], bool]] = {}
 
 
 def hold_to(cpus: int | None) -> None:
@@ -90,28 +86,22 @@ def busy_elsewhere() -> float:
     return float(max(statistics.median(counts), 0))
 
 
-def count_as_ours(pid: int | None, ours: bool = True) -> None:
-    """Leave process ``pid``'s load out of ``busy_elsewhere`` (a helper of this run, such as
-    the tracking process), or with ``ours=False`` count it again."""
-    (_helpers.add if ours else _helpers.discard)(pid)
+def count_as_ours(pid: int | None, ready: Callable[[], bool] = lambda: True) -> None:
+    """Leave process ``pid``'s load out of ``busy_elsewhere`` from when ``ready()`` is true: a
+    helper of this run, such as the tracking process once its start-up is over."""
+    if pid is not None:
+        _helpers[pid] = ready
 
 
-def yield_to_fits() -> None:
-    """Lower the calling thread's scheduling priority by HELPER_NICE, so that the fits'
-    threads get the cores first when it works beside them: for a run's helpers, whose load
-    ``busy_elsewhere`` leaves out. Linux sets it per thread; elsewhere nothing changes."""
-    try:
-        thread = threading.get_native_id()
-        nice = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, min(nice + HELPER_NICE, 19))
-    except (AttributeError, OSError):
-        pass
+def count_again(pid: int | None) -> None:
+    """Count process ``pid``'s load as other processes' again (it ended, or is no helper)."""
+    _helpers.pop(pid, None)
 
 
 def _runnable_ours() -> int:
     """Runnable threads of this process (the one reading, at least) and of its helpers."""
     total = 0
-    for pid in ("self", *_helpers):
+    for pid in ("self", *[pid for pid, ready in _helpers.items() if ready()]):
         try:
             tasks = os.listdir(f"/proc/{pid}/task")
         except OSError:

@@ -8,9 +8,11 @@ candidate's result as a small record, never its model), and what the tracker wou
 back up a pipe and is printed by the run. ``run_finished`` waits until the child has sent
 everything, so a run ends only after its tracking run is complete. The child ignores Ctrl-C (the
 run handles it and says how the run ended) and dies with the run (a killed run leaves no
-tracker behind). It runs 10 nice levels below the fits, and a fit choosing its thread count
-does not take it for another process's load (trainforge.threads). A tracker that cannot be
-opened, or fails later, prints one warning and the run goes on (the run folder has everything).
+tracker behind). Once its store is open, a fit choosing its thread count does not take it for
+another process's load (trainforge.threads): its logging comes in short bursts as each fit ends,
+while its start-up (importing MLflow, opening the store) keeps a core busy for seconds. A
+tracker that cannot be opened, or fails later, prints one warning and the run goes on (the run
+folder has everything).
 
 Where forking is not available the same work runs in a thread of the run's process.
 """
@@ -28,7 +30,7 @@ from typing import Callable
 
 from trainforge.errors import TrackingError
 from trainforge.events import EVENTS
-from trainforge.threads import count_as_ours, yield_to_fits
+from trainforge.threads import count_again, count_as_ours
 
 _STOP = "stop"
 # what the tracker reads of a candidate's result (trainforge.tracking.mlflow_tracker)
@@ -43,7 +45,8 @@ class InBackground:
         context = multiprocessing.get_context("fork") if forking else None
         self._events = context.Queue() if forking else queue.Queue()
         self._replies = context.SimpleQueue() if forking else None
-        args = (make, self._events, self._replies)
+        self._opened = context.Event() if forking else threading.Event()
+        args = (make, self._events, self._replies, self._opened)
         if forking:
             self._worker = context.Process(
                 target=_child, args=args, name="trainforge-tracking", daemon=True
@@ -53,8 +56,8 @@ class InBackground:
                 target=_work, args=args, name="trainforge-tracking", daemon=True
             )
         self._worker.start()
-        if forking:  # its logging, at a lower priority (_child), costs no fit a thread
-            count_as_ours(self._worker.pid)
+        if forking:
+            count_as_ours(self._worker.pid, ready=self._opened.is_set)
 
     def __getattr__(self, event: str):
         if event not in EVENTS:
@@ -75,7 +78,7 @@ class InBackground:
         if self._worker.is_alive():
             self._events.put(_STOP)
             self._worker.join()
-        count_as_ours(getattr(self._worker, "pid", None), ours=False)
+        count_again(getattr(self._worker, "pid", None))
         self._print_replies()
 
     def _print_replies(self) -> None:
@@ -94,15 +97,14 @@ def _portable(value):
     return SimpleNamespace(**light, history=history, record=record(value))
 
 
-def _child(make, events, replies) -> None:
+def _child(make, events, replies, opened) -> None:
     """The child process: dies with its parent, leaves Ctrl-C to it, and sends what it would
     print up ``replies``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    yield_to_fits()
     sys.stdout = sys.stderr = _Replies(replies)
     try:
-        _work(make, events, None)
+        _work(make, events, None, opened)
     finally:
         sys.stderr.flush()
         os._exit(0)  # no atexit handlers or buffers inherited from the run's process
@@ -135,12 +137,13 @@ class _Replies:
             self.buffer = ""
 
 
-def _work(make, events, replies) -> None:
+def _work(make, events, replies, opened) -> None:
     try:
         tracker = make()
     except TrackingError as exc:
         print(f"warning: {exc}; training goes on without tracking", file=sys.stderr)
         tracker = None
+    opened.set()
     while True:
         item = events.get()
         if item == _STOP:
