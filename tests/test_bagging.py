@@ -372,27 +372,39 @@ def test_a_fit_holds_its_thread_pools_to_the_count_and_restores_them():
     assert after == before
 
 
-def test_a_20_second_budget_bounds_the_whole_command(tmp_path, small_csv):
-    started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "trainforge",
-            "train",
-            str(small_csv),
-            "--target",
-            "y",
-            "--time-limit",
-            "20s",
-            "--out",
-            str(tmp_path / "runs"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    elapsed = time.monotonic() - started
+@pytest.mark.parametrize("busy", [0, 2])
+def test_a_20_second_budget_bounds_the_whole_command(tmp_path, small_csv, busy):
+    # busy: beside that many CPU-bound processes; the limit holds under contention too. The
+    # end of a run waits for its helpers (the last files, the model logged to MLflow): run at
+    # nice 10 they starved beside two such processes, and a 20 s run on lending_club took
+    # 40.7 s (benchmarks/RESULTS.md); this small table does not show that much
+    spin = "import time\nend = time.time() + 90\nwhile time.time() < end: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(busy)]
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "trainforge",
+                "train",
+                str(small_csv),
+                "--target",
+                "y",
+                "--time-limit",
+                "20s",
+                "--out",
+                str(tmp_path / "runs"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
     assert done.returncode == 0, done.stderr
     assert elapsed <= 21.0, f"the command took {elapsed:.1f} s"
     manifest = json.loads(next((tmp_path / "runs").glob("*/manifest.json")).read_text())
