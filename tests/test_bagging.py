@@ -3,6 +3,7 @@ portfolio, thread counts on a busy machine, and a time limit that bounds the who
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
@@ -228,6 +229,19 @@ def test_every_shipped_portfolio_entry_sets_only_what_its_family_takes_for_its_t
             assert set(entry["params"]) <= allowed, (kind, entry)
 
 
+@contextlib.contextmanager
+def _busy(processes: int, seconds: float = 90):
+    """That many CPU-bound processes while the block runs (stopped by their PIDs after it)."""
+    spin = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(processes)]
+    try:
+        yield hogs
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 def test_the_thread_count_drops_while_other_processes_keep_the_cores_busy(monkeypatch):
     from trainforge import threads
 
@@ -237,16 +251,10 @@ def test_the_thread_count_drops_while_other_processes_keep_the_cores_busy(monkey
     assert threads.fit_threads(50_000) == 2
     monkeypatch.undo()
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
-    spin = "import time\nend = time.time() + 30\nwhile time.time() < end: pass"
-    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(3)]
-    try:
+    with _busy(3, seconds=30):
         time.sleep(0.5)
         assert threads.busy_elsewhere() >= 2
         assert threads.fit_threads(50_000) == 1
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
 
 
 def test_the_thread_count_leaves_out_this_runs_own_threads_and_helper_processes():
@@ -269,9 +277,7 @@ def test_the_thread_count_leaves_out_this_runs_own_threads_and_helper_processes(
     finally:
         stop.set()
         worker.join()
-    spin = "import time\nend = time.time() + 30\nwhile time.time() < end: pass"
-    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(3)]
-    try:
+    with _busy(3, seconds=30) as hogs:
         time.sleep(0.5)
         alone = threads.busy_elsewhere()
         for hog in hogs:
@@ -280,10 +286,6 @@ def test_the_thread_count_leaves_out_this_runs_own_threads_and_helper_processes(
         for hog in hogs:
             threads.count_again(hog.pid)
         again = threads.busy_elsewhere()
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
     assert alone >= 2 and again >= 2
     assert ours <= alone - 2
 
@@ -378,9 +380,7 @@ def test_a_20_second_budget_bounds_the_whole_command(tmp_path, small_csv, busy):
     # end of a run waits for its helpers (the last files, the model logged to MLflow): run at
     # nice 10 they starved beside two such processes, and a 20 s run on lending_club took
     # 40.7 s (benchmarks/RESULTS.md); this small table does not show that much
-    spin = "import time\nend = time.time() + 90\nwhile time.time() < end: pass"
-    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(busy)]
-    try:
+    with _busy(busy):
         started = time.monotonic()
         done = subprocess.run(
             [
@@ -401,10 +401,6 @@ def test_a_20_second_budget_bounds_the_whole_command(tmp_path, small_csv, busy):
             timeout=120,
         )
         elapsed = time.monotonic() - started
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
     assert done.returncode == 0, done.stderr
     assert elapsed <= 21.0, f"the command took {elapsed:.1f} s"
     manifest = json.loads(next((tmp_path / "runs").glob("*/manifest.json")).read_text())

@@ -292,8 +292,8 @@ def test_a_pruned_trial_says_so_instead_of_showing_a_bare_score(capsys):
     observer = ConsoleObserver(plain=True)
     result = CandidateResult("xgboost#t4", "xgboost", {}, metrics={"rmse": 3482.0})
     result.trial = {"study": "xgboost", "number": 4, "params": {}, "value": 3482.0}
-    observer.candidate_finished(5, 5, dict_state(result, "COMPLETE"))
-    observer.candidate_finished(6, 6, dict_state(result, "PRUNED"))
+    observer.candidate_finished(5, 5, _with_state(result, "COMPLETE"))
+    observer.candidate_finished(6, 6, _with_state(result, "PRUNED"))
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("[5] xgboost#t4: rmse=3,482  (fit")
     assert err[1].startswith(
@@ -301,7 +301,7 @@ def test_a_pruned_trial_says_so_instead_of_showing_a_bare_score(capsys):
     )
 
 
-def dict_state(result, state):
+def _with_state(result, state):
     result.trial = {**result.trial, "state": state}
     return result
 
