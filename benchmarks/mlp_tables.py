@@ -9,12 +9,14 @@ portfolio part only (benchmarks/metabench/datasets.py), never from its held-out 
 
     benchmarks/.venv-meta/bin/python -m benchmarks.metabench.datasets   # once: the CSVs
     .venv/bin/python -m benchmarks.mlp_tables [--tables a,b] [--variants a,b]
+    .venv/bin/python -m benchmarks.mlp_tables --report [--write]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
 import trainforge
+from benchmarks.common import machine_line, replace_section, versions
 from benchmarks.metabench.datasets import CATALOGUE, PORTFOLIO_SETS
 
 HERE = Path(__file__).resolve().parent
@@ -75,6 +78,7 @@ VARIANTS = {
         "hidden_sizes": [256, 128],
     },
 }
+HEADING = "## The table MLP: what its settings add to LightGBM (issue 13)"
 PRIMARY = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 
@@ -137,9 +141,15 @@ def run_table(table: str, variants: list[str]) -> list[dict]:
                     "blend": better(blends.values()),
                     "blend_30": blends[0.3],
                     "fit_seconds": metrics["fit_seconds"],
+                    "commit": _commit(),
                 }
             )
     return rows
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "?"
 
 
 def gain(row: dict) -> float:
@@ -149,16 +159,47 @@ def gain(row: dict) -> float:
 
 
 def report(rows: list[dict]) -> str:
+    """The RESULTS.md section: each variant's blend gain per table, then a summary."""
     frame = pd.DataFrame(rows)
-    frame["gain_%"] = [100 * gain(r) for r in rows]
-    lines = [frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"), ""]
-    summary = frame.groupby("variant").agg(
-        mean_gain=("gain_%", "mean"),
-        median_gain=("gain_%", "median"),
-        fit_s=("fit_seconds", "mean"),
-    )
-    lines.append(summary.to_string(float_format=lambda v: f"{v:.3f}"))
-    return "\n".join(lines)
+    frame["gain"] = [100 * gain(r) for r in rows]
+    variants = list(dict.fromkeys(frame["variant"]))
+    wide = frame.pivot(index="table", columns="variant", values="gain")
+    first = frame.drop_duplicates("table").set_index("table")
+    lines = [
+        HEADING,
+        "",
+        "Command: `.venv/bin/python -m benchmarks.mlp_tables`, then `--report --write`. "
+        "Each table split once 80/20 (stratified for classes, seed 0) by `trainforge.train` "
+        "with tracking off; LightGBM with its defaults and every MLP variant train on the 80%. "
+        "Cells: how much better the best average of LightGBM with the MLP (weight 0.1 to 0.5 on "
+        "the MLP, chosen on the 20%) scores than LightGBM alone, in % of LightGBM's score "
+        "(ROC AUC for binary, log loss for multiclass, RMSE for regression; positive is "
+        "better). Variants: "
+        + "; ".join(f"`{v}` {VARIANTS[v] or 'the defaults'}" for v in variants)
+        + ".",
+        "",
+        machine_line(),
+        f"- Versions: {versions(['scikit-learn', 'lightgbm', 'torch'])}",
+        f"- trainforge commit(s): {', '.join(sorted(set(frame['commit'])))}",
+        "",
+        "| table | task | LightGBM | " + " | ".join(variants) + " |",
+        "|---|---|---:|" + "---:|" * len(variants),
+    ]
+    for table in dict.fromkeys(frame["table"]):
+        cells = " | ".join(f"{wide.loc[table, v]:+.2f}" for v in variants)
+        row = first.loc[table]
+        lines.append(f"| {table} | {row['task']} | {row['lightgbm']:.4g} | {cells} |")
+    lines += ["", "| variant | mean % | median % | better than `default` | MLP fit s (mean) |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for v in variants:
+        part = frame[frame["variant"] == v]
+        wins = int((wide[v] > wide[variants[0]]).sum()) if v != variants[0] else None
+        won = "" if wins is None else f"{wins} of {len(wide)}"
+        lines.append(
+            f"| {v} | {part['gain'].mean():+.2f} | {part['gain'].median():+.2f} | {won} "
+            f"| {part['fit_seconds'].mean():.1f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -166,7 +207,16 @@ def main() -> None:
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--report", action="store_true", help="print the table from --out")
+    parser.add_argument("--write", action="store_true", help="with --report: into RESULTS.md")
     args = parser.parse_args()
+    if args.report:
+        rows = [json.loads(line) for line in args.out.read_text().splitlines() if line]
+        text = report(rows)
+        print(text)
+        if args.write:
+            replace_section(HERE / "RESULTS.md", HEADING, text)
+        return
     variants = args.variants.split(",")
     rows = []
     for table in args.tables.split(","):
