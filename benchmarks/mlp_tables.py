@@ -100,9 +100,9 @@ def _predictions(folder: Path, task: str):
 
 
 def run_table(table: str, variants: list[str]) -> list[dict]:
-    entry = CATALOGUE[table]
-    assert table in PORTFOLIO_SETS, f"{table}: not in the meta-benchmark's portfolio part"
-    target, task = entry.target, entry.task
+    if table not in PORTFOLIO_SETS:
+        raise SystemExit(f"{table}: not a table of the meta-benchmark's portfolio part")
+    target, task = CATALOGUE[table].target, CATALOGUE[table].task
     models = ["lightgbm"] + [{"name": "mlp", **VARIANTS[v]} for v in variants]
     with tempfile.TemporaryDirectory() as out:
         started = time.monotonic()
@@ -193,8 +193,9 @@ def report(rows: list[dict]) -> str:
     lines.append("|---|---:|---:|---:|---:|")
     for v in variants:
         part = frame[frame["variant"] == v]
-        wins = int((wide[v] > wide[variants[0]]).sum()) if v != variants[0] else None
-        won = "" if wins is None else f"{wins} of {len(wide)}"
+        won = ""
+        if v != "default" and "default" in wide:
+            won = f"{int((wide[v] > wide['default']).sum())} of {len(wide)}"
         lines.append(
             f"| {v} | {part['gain'].mean():+.2f} | {part['gain'].median():+.2f} | {won} "
             f"| {part['fit_seconds'].mean():.1f} |"
