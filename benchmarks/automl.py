@@ -833,11 +833,11 @@ def more_time(latest: dict, datasets: list[str], short: float, long: float) -> l
         pair = [latest.get((name, limit, "trainforge")) for limit in (short, long)]
         if not all(r and "score" in r and not r.get("recovered") for r in pair):
             continue
-        task = pair[0]["task"]
-        y_true = np.asarray(_test_target(SPLITS / name, _target_of(name)), dtype=object)
         files = [SPLITS / name / "pred" / f"trainforge-{limit:g}s.csv" for limit in (short, long)]
         if not all(f.is_file() for f in files):
             continue
+        task = pair[0]["task"]
+        y_true = np.asarray(_test_target(SPLITS / name, _target_of(name)), dtype=object)
         preds = [pd.read_csv(f) for f in files]
         if any(
             abs(score_predictions(task, y_true, p) - r["score"]) > 1e-9 for p, r in zip(preds, pair)

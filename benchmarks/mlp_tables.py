@@ -21,13 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss, roc_auc_score
 
 import trainforge
 from benchmarks.common import machine_line, replace_section, versions
 from benchmarks.metabench.datasets import CATALOGUE, PORTFOLIO_SETS
+from trainforge.metrics import DEFAULT_PRIMARY, METRICS
 
 HERE = Path(__file__).resolve().parent
 META = HERE / "out" / "meta"
@@ -79,24 +78,23 @@ VARIANTS = {
     },
 }
 HEADING = "## The table MLP: what its settings add to LightGBM (issue 13)"
-PRIMARY = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 
-def _score(task: str, y, pred, classes) -> float:
-    if task == "binary":
-        return float(roc_auc_score(y == classes[1], pred[:, 1]))
-    if task == "multiclass":
-        return float(log_loss(y, pred, labels=classes))
-    return float(np.sqrt(np.mean((np.asarray(y, float) - pred) ** 2)))
+def _score(task: str, y, pred) -> float:
+    """The task's primary metric (trainforge's own), ``y`` as class codes for classes; ``pred``
+    is what the metric reads: values for RMSE, probabilities for ROC AUC and log loss."""
+    return float(METRICS[DEFAULT_PRIMARY[task]].compute(y, pred, pred))
 
 
 def _predictions(folder: Path, task: str):
+    """A candidate's validation rows in row order: targets (class codes for classes) and its
+    predictions (class probabilities for classes)."""
     frame = pd.read_parquet(folder / "predictions.parquet").sort_values("row")
     if task == "regression":
-        return frame["y_true"].to_numpy(), frame["y_pred"].to_numpy(float), None
+        return frame["y_true"].to_numpy(float), frame["y_pred"].to_numpy(float)
     proba = [c for c in frame.columns if c.startswith("proba_")]
-    classes = np.array([c[len("proba_") :] for c in proba])
-    return frame["y_true"].astype(str).to_numpy(), frame[proba].to_numpy(float), classes
+    code = {c[len("proba_") :]: i for i, c in enumerate(proba)}
+    return frame["y_true"].astype(str).map(code).to_numpy(), frame[proba].to_numpy(float)
 
 
 def run_table(table: str, variants: list[str]) -> list[dict]:
@@ -118,30 +116,26 @@ def run_table(table: str, variants: list[str]) -> list[dict]:
         )
         print(f"{table}: {time.monotonic() - started:.0f} s", flush=True)
         cands = Path(result.path) / "candidates"
-        y, base, classes = _predictions(cands / "lightgbm", task)
-        base_score = _score(task, y, base, classes)
+        y, base = _predictions(cands / "lightgbm", task)
+        base_score, commit = _score(task, y, base), _commit()
         rows = []
         for i, variant in enumerate(variants):
             folder = cands / ("mlp" if i == 0 else f"mlp_{i + 1}")
-            _, pred, _ = _predictions(folder, task)
+            _, pred = _predictions(folder, task)
             metrics = json.loads((folder / "metrics.json").read_text())
-            blends = {
-                w: _score(task, y, (1 - w) * base + w * pred, classes)
-                for w in (0.1, 0.2, 0.3, 0.4, 0.5)
-            }
+            blends = [_score(task, y, (1 - w) * base + w * pred) for w in (0.1, 0.2, 0.3, 0.4, 0.5)]
             better = max if task == "binary" else min
             rows.append(
                 {
                     "table": table,
                     "task": task,
-                    "metric": PRIMARY[task],
+                    "metric": DEFAULT_PRIMARY[task],
                     "variant": variant,
                     "lightgbm": base_score,
-                    "alone": _score(task, y, pred, classes),
-                    "blend": better(blends.values()),
-                    "blend_30": blends[0.3],
+                    "alone": _score(task, y, pred),
+                    "blend": better(blends),
                     "fit_seconds": metrics["fit_seconds"],
-                    "commit": _commit(),
+                    "commit": commit,
                 }
             )
     return rows

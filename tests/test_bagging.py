@@ -17,7 +17,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import trainforge
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from trainforge.bundle import load_bundle
 from trainforge.metrics import METRICS
 
@@ -382,26 +382,20 @@ def test_a_20_second_budget_bounds_the_whole_command(tmp_path, small_csv, busy):
     # 40.7 s (benchmarks/RESULTS.md); this small table does not show that much
     with _busy(busy):
         started = time.monotonic()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "trainforge",
-                "train",
-                str(small_csv),
-                "--target",
-                "y",
-                "--time-limit",
-                "20s",
-                "--out",
-                str(tmp_path / "runs"),
-            ],
-            capture_output=True,
-            text=True,
+        done = run_cli(
+            "train",
+            small_csv,
+            "--target",
+            "y",
+            "--time-limit",
+            "20s",
+            "--out",
+            tmp_path / "runs",
+            cwd=tmp_path,
             timeout=120,
         )
         elapsed = time.monotonic() - started
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert elapsed <= 21.0, f"the command took {elapsed:.1f} s"
     manifest = json.loads(next((tmp_path / "runs").glob("*/manifest.json")).read_text())
     assert manifest["status"] == "completed" and manifest["budget"]["used_seconds"] <= 20.0
