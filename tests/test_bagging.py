@@ -166,39 +166,6 @@ def test_the_final_pick_compares_procedures_on_the_same_halves():
     assert pick([*singles, unscored], auc, "binary", 0) == (luckiest_result, None)
 
 
-def test_the_stacked_model_is_picked_only_when_ahead_of_the_ensemble_beyond_the_noise():
-    """The one-standard-error rule: a stacked model ahead of the ensemble by less than one
-    standard error of the difference (paired bootstrap of the validation rows) is not handed
-    back; one ahead by more is."""
-    from trainforge.candidates import CandidateResult, Predictions
-    from trainforge.selection import pick
-
-    rng = np.random.default_rng(5)
-    y = rng.integers(0, 2, 2000)
-    auc = METRICS["roc_auc"]
-
-    def result(name, family, noise):
-        score = y + rng.normal(0, noise, len(y))
-        p1 = 1 / (1 + np.exp(-score))
-        r = CandidateResult(name, family, {})
-        r.valid = Predictions(y, (p1 > 0.5).astype(int), np.column_stack([1 - p1, p1]))
-        r.metrics = {"roc_auc": auc.compute(y, None, r.valid.proba)}
-        return r
-
-    singles = [result("lightgbm", "lightgbm", 2.0), result("catboost", "catboost", 2.0)]
-    ensemble = result("ensemble", "ensemble", 1.2)
-    lucky = result("stacking", "stacking", 1.2)  # as good, ahead by chance (seeded)
-    better = result("stacking", "stacking", 0.8)
-    for stacking, handed_back in ((lucky, ensemble), (better, better)):
-        chosen, record = pick([*singles, ensemble, stacking], auc, "binary", 0)
-        margin = record["stacking_margin"]
-        ahead = stacking.metrics["roc_auc"] - ensemble.metrics["roc_auc"]
-        assert ahead > 0 and margin["ahead_by"] == pytest.approx(ahead, abs=1e-6)
-        assert chosen is handed_back and record["picked"] == handed_back.name
-        assert 0.002 < margin["standard_error"] < 0.02
-        assert (ahead > margin["standard_error"]) == (handed_back is stacking)
-
-
 def test_the_leaderboard_puts_the_picked_model_first_and_the_manifest_says_why(
     tmp_path, small_table
 ):

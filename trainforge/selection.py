@@ -11,21 +11,14 @@ rows: "take the best single result" (chosen on one half, scored on the other) ag
 ensemble and the stacked model (weights or meta-learner fitted on one half, scored on the
 other). The manifest keeps the figures (``selection``).
 
-When an ensemble or a stacked model was built, the run hands back one of those two; the best
-single result only when neither was built. Cross-fitting is harder on a combined model than on
-the single pick: its weights (or meta-learner) are fitted on half the rows and score the other
-half, while the model handed back is fitted on all of them, so the single result can win the
-halves and still lose on new rows. On the test quarters of seven benchmark tables
+When an ensemble or a stacked model was built, the run hands back the better of those two; the
+best single result only when neither was built. Cross-fitting is harder on a combined model
+than on the single pick: its weights (or meta-learner) are fitted on half the rows and score
+the other half, while the model handed back is fitted on all of them, so the single result
+can win the halves and still lose on new rows. On the test quarters of seven benchmark tables
 (benchmarks/RESULTS.md, "The final pick") the better combined model was never behind the best
 single one, including the one table where the halves had preferred the single (lending_club:
 test ROC AUC 0.7695 for the single, 0.7744 for the ensemble, 0.7765 for the stacked model).
-
-Of the two combined models the stacked one is the more flexible (a meta-learner fitted on the
-members' outputs, against a weighted average), so it is handed back only when it is ahead of
-the ensemble by more than the noise of the validation rows: by more than one standard error of
-the difference, from a paired bootstrap of those rows. This is the one-standard-error rule of
-Breiman et al. (1984): of the results within one standard error of the best, take the simplest.
-A stacked model ahead by less is ahead by chance as much as by merit.
 """
 
 from __future__ import annotations
@@ -46,11 +39,6 @@ from trainforge.leaderboard import ranked
 from trainforge.metrics import Metric
 from trainforge.models.registry import is_baseline
 
-# The stacked model is handed back over the ensemble only when ahead by more than this many
-# standard errors of the difference, estimated from this many bootstrap resamples.
-MARGIN_ERRORS = 1.0
-BOOTSTRAP = 100
-
 
 def pick(results: list, primary: Metric, task: str, seed: int) -> tuple[object, dict | None]:
     """The result to hand back, and the figures it was picked on (None when there was no
@@ -67,7 +55,7 @@ def pick(results: list, primary: Metric, task: str, seed: int) -> tuple[object, 
     singles = [r for r in order if r.family not in COMBINED]
     if not combined:
         return order[0], None
-    chosen, margin = _combined_pick(combined, primary, task, seed)
+    chosen = max(combined, key=lambda r: signed(r.metrics[primary.name], primary))
     crossfit = best_single_crossfit(singles, primary, task, seed) if singles else None
     if crossfit is None:
         return chosen, None
@@ -78,47 +66,9 @@ def pick(results: list, primary: Metric, task: str, seed: int) -> tuple[object, 
         "footing": "cross-fitted on two halves of the validation rows",
         "best_single": {"candidate": best_single.name, "cross_fitted": round(crossfit, 6)},
         **figures,
-        **({"stacking_margin": margin} if margin else {}),
         "picked": chosen.name,
     }
     return chosen, record
-
-
-def _combined_pick(combined: list, primary: Metric, task: str, seed: int):
-    """The ensemble, or the stacked model when it is ahead by more than MARGIN_ERRORS standard
-    errors; with it the margin's figures (None when there was no such choice to make)."""
-    best = max(combined, key=lambda r: signed(r.metrics[primary.name], primary))
-    ensemble = next((r for r in combined if r.family == "ensemble"), None)
-    if best.family != "stacking" or ensemble is None:
-        return best, None
-    error = _difference_error(best, ensemble, primary, task, seed)
-    if error is None:
-        return best, None
-    ahead = signed(best.metrics[primary.name], primary) - signed(
-        ensemble.metrics[primary.name], primary
-    )
-    margin = {"ahead_by": round(ahead, 6), "standard_error": round(error, 6)}
-    return (best if ahead > MARGIN_ERRORS * error else ensemble), margin
-
-
-def _difference_error(a, b, primary: Metric, task: str, seed: int) -> float | None:
-    """The standard error of ``a``'s score minus ``b``'s on their validation rows (a paired
-    bootstrap of BOOTSTRAP resamples), or None without comparable predictions."""
-    if a.valid is None or b.valid is None or not np.array_equal(a.valid.y, b.valid.y):
-        return None
-    y, outputs = a.valid.y, (member_output(a, task), member_output(b, task))
-    if any(o is None or len(o) != len(y) for o in outputs):
-        return None
-    rng = np.random.default_rng(seed)
-    differences = []
-    for _ in range(BOOTSTRAP):
-        rows = rng.integers(0, len(y), len(y))
-        if task != "regression" and len(np.unique(y[rows])) < 2:
-            continue
-        score = scorer(y[rows], primary, task)
-        first, second = (signed(score(o[rows]), primary) for o in outputs)
-        differences.append(first - second)
-    return float(np.std(differences)) if len(differences) > 1 else None
 
 
 def best_single_crossfit(singles: list, primary: Metric, task: str, seed: int) -> float | None:
