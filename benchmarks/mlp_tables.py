@@ -124,7 +124,7 @@ def run_table(table: str, variants: list[str]) -> list[dict]:
             _, pred = _predictions(folder, task)
             metrics = json.loads((folder / "metrics.json").read_text())
             blends = [_score(task, y, (1 - w) * base + w * pred) for w in (0.1, 0.2, 0.3, 0.4, 0.5)]
-            better = max if task == "binary" else min
+            better = max if METRICS[DEFAULT_PRIMARY[task]].greater_is_better else min
             rows.append(
                 {
                     "table": table,
