@@ -419,7 +419,7 @@ def test_histogram_boosting_stops_when_a_deadline_hook_asks(tmp_path):
 
     stopped = HGBClassifier(**settings, random_state=0).fit(X, y, callbacks=[hook])
     assert stopped.n_iter_ == 7 and len(seen) == 8 and seen[-1] < seen[0]
-    past = HGBClassifier(**settings, random_state=0).fit(X, y, callbacks=[RoundHook(None, 0.0)])
+    past = HGBClassifier(**settings, random_state=0).fit(X, y, callbacks=[RoundHook(0.0)])
     assert past.n_iter_ == 1  # a deadline already passed stops it after its first iteration
     short = {**settings, "max_iter": 40}
     whole = HGBClassifier(**short, random_state=0).fit(X, y)

@@ -116,21 +116,40 @@ def test_deadline_stops_an_mlp_mid_training_with_a_usable_model():
     assert "callbacks" not in model.get_params()  # an argument of fit, not part of the model
 
 
-def test_round_hook_reports_every_tenth_round_and_stops_at_the_deadline():
+def test_round_hook_stops_at_the_deadline_or_when_the_trial_ended():
     from trainforge.search.hooks import RoundHook
 
-    reports = []
+    assert RoundHook(time.monotonic() - 1)(1, 0.5) is True
+    assert RoundHook(time.monotonic() + 600)(10, 0.5) is False
+    ended = []
+    hook = RoundHook(time.monotonic() + 600, lambda: bool(ended))
+    assert hook(1, 0.5) is False
+    ended.append(1)
+    assert hook(2, 0.5) is True
+
+
+def test_boosting_fits_are_not_pruned_round_by_round():
+    """At a given round a small learning rate trails a large one whatever the model, so the
+    boosting hooks never ask the study: a report that always says "prune" stops nothing."""
+    from trainforge.models.boosting import LightGBMClassifier
+    from trainforge.search.hooks import boosting_hooks
+
+    asked = []
 
     def report(step, value):
-        reports.append((step, value))
-        return step >= 30  # the pruner's verdict
+        asked.append(step)
+        return True
 
-    hook = RoundHook(report, time.monotonic() + 600)
-    stops = [hook(r, 1.0 / r) for r in range(1, 41)]
-    assert [step for step, _ in reports] == [10, 20, 30, 40] and reports[2] == (30, 1 / 30)
-    assert stops.index(True) == 29
-    assert RoundHook(None, time.monotonic() - 1)(1, 0.5) is True
-    assert RoundHook(None, time.monotonic() + 600)(10, 0.5) is False
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] + rng.normal(scale=0.5, size=600) > 0).astype(int)
+    settings = {"n_estimators": 60, "learning_rate": 0.01, "early_stopping_rounds": 100}
+    hooked = LightGBMClassifier(**settings, random_state=0).fit(
+        X, y, callbacks=boosting_hooks(report, time.monotonic() + 600)
+    )
+    plain = LightGBMClassifier(**settings, random_state=0).fit(X, y)
+    assert asked == [] and hooked.n_rounds_ == plain.n_rounds_ == 60
+    assert np.array_equal(hooked.predict_proba(X), plain.predict_proba(X))
 
 
 def test_each_part_of_a_cross_validated_fit_gets_its_share_of_the_deadline():
@@ -380,7 +399,7 @@ def test_default_candidates_follow_the_portfolio_and_leave_weak_families_out(mon
         assert "mlp" not in left_out and order.count("mlp") == 1
 
 
-def test_boosting_trials_report_rounds_to_their_study(tmp_path, small_table):
+def test_boosting_trials_finish_unpruned_and_keep_the_spec_settings(tmp_path, small_table):
     import optuna
 
     result = trainforge.train(
@@ -393,12 +412,43 @@ def test_boosting_trials_report_rounds_to_their_study(tmp_path, small_table):
     )
     trials = _trials(result.path)
     assert len(trials) == 3 and set(trials.study) == {"lightgbm"}
+    assert set(trials.state) == {"COMPLETE"}
     for params in trials.params.map(json.loads):  # the spec's learning rate is held
         assert "num_leaves" in params and "learning_rate" not in params
     study = optuna.load_study(study_name="lightgbm", storage=f"sqlite:///{result.path}/search.db")
-    for trial in study.trials:
-        steps = sorted(trial.intermediate_values)
-        assert steps and steps == list(range(10, 10 * len(steps) + 1, 10)), steps
+    assert [trial.intermediate_values for trial in study.trials] == [{}, {}, {}]
+
+
+def test_a_pruned_trial_is_shown_as_pruned_in_a_real_search(
+    tmp_path, small_table, monkeypatch, capfd
+):
+    """The study is told before the console line is written, so a pruned trial's line says so
+    (it once showed a bare rmse=3,482 next to the best candidate's 527)."""
+    from trainforge.search import tuner
+
+    def always_prune(self, trial, pruned):
+        def report(step, value):
+            trial.report(value, step)
+            pruned.append(step)
+            return True
+
+        return report
+
+    monkeypatch.setattr(tuner.Tuner, "_reporter", always_prune)
+    result = trainforge.train(
+        {"budget": {"trials": 2}, "models": [{"name": "mlp", "max_epochs": 20}]},
+        data=small_table,
+        target="y",
+        output=tmp_path,
+        ensemble=False,
+        tracking=False,
+        validation_fraction=0.2,
+    )
+    trials = _trials(result.path)
+    assert list(trials.state) == ["PRUNED", "PRUNED"]
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if "mlp#t" in line and "(fit" in line]
+    assert len(lines) == 2 and all("pruned (" in line for line in lines), lines
 
 
 def test_a_split_the_spec_sets_is_kept_under_a_budget(tmp_path, small_table):

@@ -292,8 +292,7 @@ for family in [
                 Float("max_features", 0.3, 1.0),
             ),
             fixed={"max_iter": 1000},
-            note="early stopping as in the initial settings ends most fits well before 1,000 "
-            "rounds; " + BOOSTING_NOTE,
+            note="most fits end well before 1,000 rounds; " + BOOSTING_NOTE,
             hooks=boosting_hooks,
         ),
         budget=_rules(20, "hist_gradient_boosting"),

@@ -1,14 +1,12 @@
-"""Pruning and deadline hooks for fits a search can stop: ``hooks(report, at)`` returns the
-estimator's extra ``callbacks`` (see ``trainforge.search.space.Space.hooks``)."""
+"""Deadline (and, for the training loop, pruning) hooks for fits a search can stop:
+``hooks(report, at, stopped)`` returns the estimator's extra ``callbacks`` (see
+``trainforge.search.space.Space.hooks``)."""
 
 from __future__ import annotations
 
 import time
 
-# A boosting fit reports its validation loss to the search every this many rounds (each report
-# is a write to the study's SQLite file); the deadline is checked after every round.
-REPORT_ROUNDS = 10
-BOOSTING_NOTE = "pruned by its validation loss every 10 rounds; stopped at the deadline"
+BOOSTING_NOTE = "ends by early stopping or at the deadline; not pruned"
 LOOP_NOTE = "pruned by its per-epoch validation loss; stopped at the deadline"
 
 
@@ -21,23 +19,21 @@ def loop_hooks(report, at: float, stopped=None) -> list:
 
 
 class RoundHook:
-    """``hook(round, val_loss) -> stop?`` for the boosting estimators' ``callbacks``: prunes
-    through ``report`` every REPORT_ROUNDS rounds, stops at the monotonic time ``at``, and
-    stops when ``stopped()`` says the trial was pruned (another fold, trained at the same
-    time, reported it)."""
+    """``hook(round, val_loss) -> stop?`` for the boosting estimators' ``callbacks``: stops at
+    the monotonic time ``at``, and when ``stopped()`` (optional) says the trial ended
+    elsewhere."""
 
-    def __init__(self, report, at: float, stopped=None):
-        self.report, self.at, self.stopped = report, at, stopped
+    def __init__(self, at: float, stopped=None):
+        self.at, self.stopped = at, stopped
 
     def __call__(self, round_: int, val_loss: float) -> bool:
-        if time.monotonic() >= self.at or (self.stopped is not None and self.stopped()):
-            return True
-        return (
-            self.report is not None
-            and round_ % REPORT_ROUNDS == 0
-            and bool(self.report(round_, val_loss))
-        )
+        return time.monotonic() >= self.at or (self.stopped is not None and self.stopped())
 
 
 def boosting_hooks(report, at: float, stopped=None) -> list:
-    return [RoundHook(report, at, stopped)]
+    """A boosting fit's deadline; its rounds are not reported to the study (``report`` is not
+    used). At a given round a trial with a small learning rate always trails one with a large
+    rate, so a pruner comparing trials round by round compared learning rates, not models
+    (docs/search.md has the numbers). Early stopping on the fit's own validation split already
+    ends a fit that stops improving."""
+    return [RoundHook(at, stopped)]

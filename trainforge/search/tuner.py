@@ -6,10 +6,11 @@ families, each while its predicted time fits. Then it tunes the best few familie
 Optuna study each; a family's study starts from what its portfolio entries scored (they are
 added to it as finished trials), so its first sampled trials already follow them. Named
 ``models`` train as named and each gets its own study. Trials of families that can be stopped
-report each epoch (or every 10th boosting round) to the study, which prunes bad ones, and stop
-at their deadline. The studies live in ``<run>/search.db`` (SQLite), so ``trainforge resume``
-continues them: finished trials are read back, and a trial the kill interrupted is tried again
-with the same settings under the same name (a neural net continues from its checkpoint).
+stop at their deadline; those on trainforge's training loop also report each epoch to the
+study, which prunes bad ones (boosting fits are not pruned: trainforge.search.hooks). The
+studies live in ``<run>/search.db`` (SQLite), so ``trainforge resume`` continues them:
+finished trials are read back, and a trial the kill interrupted is tried again with the same
+settings under the same name (a neural net continues from its checkpoint).
 
 Each trial is a candidate named ``<study>#t<k>``. Every candidate and trial keeps its scores
 and validation predictions; the models of the best ones (POOL) are kept for the ensemble. The
@@ -139,7 +140,9 @@ class Tuner:
             )
 
     def _portfolio_done(self, running) -> None:
-        self.results.append(self._finish(running))
+        result = self._collect(running)
+        self._announce(running, result)
+        self.results.append(result)
         self._evict()
 
     # -- the search ------------------------------------------------------------------------
@@ -288,7 +291,7 @@ class Tuner:
         import optuna
 
         name, trial, pruned = asked.study, asked.trial, asked.pruned
-        result = self._finish(asked.running)
+        result = self._collect(asked.running)
         self.pending[name] -= 1
         study = self.studies[name]
         value = result.metrics.get(self.ctx.primary.name, math.nan)
@@ -304,6 +307,7 @@ class Tuner:
             state = optuna.trial.TrialState.COMPLETE
             study.tell(trial, value)
         result.trial = trial_record(name, trial.number, trial.params, value, state.name)
+        self._announce(asked.running, result)  # after the tell: the line says "pruned"
         self._add_trial(result)
         if time.monotonic() - self.history_written > HISTORY_EVERY:
             write_history(self.ctx.run.path, self.storage)
@@ -393,7 +397,7 @@ class Tuner:
     # -- bookkeeping -----------------------------------------------------------------------
 
     def _start(self, candidate: Candidate, report, save_if=None, pruned=()) -> _Running:
-        """Start one candidate (a portfolio entry or a trial); ``_finish`` records its time
+        """Start one candidate (a portfolio entry or a trial); ``_collect`` records its time
         and result.
 
         Only the first fold reports to the study; once it is ``pruned``, the trial's other
@@ -424,18 +428,22 @@ class Tuner:
         started = start(candidate, self.ctx, Limits(callbacks, save_if, deadline))
         return _Running(started, self.index, total, by_size, done)
 
-    def _finish(self, running: _Running) -> CandidateResult:
+    def _collect(self, running: _Running) -> CandidateResult:
+        """Wait for a started candidate's result and record its time (``_announce`` then
+        tells the observer)."""
         result = collect(running.started, self.ctx)
         result.model = None  # on disk; the run reads back what it needs
         if not running.done:  # read back from an earlier attempt: it says nothing of fit times
             family = running.started.candidate.family.name
             self.budget.record(family, running.started.seconds, running.by_size)
+        return result
+
+    def _announce(self, running: _Running, result: CandidateResult) -> None:
         self.ctx.observer.candidate_finished(running.index, running.total, result)
         progress = self.ctx.executor.progress()
         if progress:
             self.ctx.observer.stage(progress)
         self.ctx.run.update(budget=self.budget.summary(self.trials_run, self.stopped_by))
-        return result
 
     def _add_trial(self, result: CandidateResult, written: bool = False) -> None:
         """Count a trial's result in; its metrics.json gets the trial's study and number
