@@ -25,6 +25,7 @@ MLP_SPACE = Space(
         Choice("batch_size", [128, 256, 512]),
     ),
     hooks=loop_hooks,
+    prunes=True,
     note=LOOP_NOTE,
 )
 # Loading torch and the first epochs take a good part of a shorter budget...

@@ -31,9 +31,7 @@ class RoundHook:
 
 
 def boosting_hooks(report, at: float, stopped=None) -> list:
-    """A boosting fit's deadline; its rounds are not reported to the study (``report`` is not
-    used). At a given round a trial with a small learning rate always trails one with a large
-    rate, so a pruner comparing trials round by round compared learning rates, not models
-    (docs/search.md has the numbers). Early stopping on the fit's own validation split already
-    ends a fit that stops improving."""
+    """A boosting fit's deadline. Its spaces do not prune (``Space.prunes``), so ``report`` is
+    None from a search and unused in any case: early stopping on the fit's own validation
+    split ends a fit that stops improving (docs/search.md has why and the numbers)."""
     return [RoundHook(at, stopped)]

@@ -84,12 +84,16 @@ class Space:
             pruning), stop at the ``time.monotonic()`` value ``at``, and stop when
             ``stopped()`` (optional) says another fold of the trial was pruned. None: the fit
             cannot be stopped, so the search starts it only when its predicted time fits.
+        prunes: the search passes ``hooks`` a ``report`` and prunes by it; only for steps that
+            compare trials fairly (epochs of the training loop: at a given boosting round a
+            small learning rate always trails a large one, so boosting fits are not pruned).
         note: one line for the docs (where the settings come from, what is left out).
     """
 
     params: tuple[Param, ...]
     fixed: dict[str, Any] = field(default_factory=dict)
     hooks: Callable[[Callable[[int, float], bool] | None, float], list] | None = None
+    prunes: bool = False
     note: str = ""
 
     def for_task(self, task: str, taken: set[str] = frozenset()) -> list[Param]:

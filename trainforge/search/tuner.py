@@ -280,7 +280,7 @@ class Tuner:
         # flight at once would make depend on timing, and a Ray task cannot report to this
         # process: only a local search with one slot prunes.
         executor = self.ctx.executor
-        prunes = space.hooks is not None and executor.slots == 1 and executor.backend == "local"
+        prunes = space.prunes and executor.slots == 1 and executor.backend == "local"
         report = self._reporter(trial, pruned) if prunes else None
         running = self._start(candidate, report, save_if=self._worth_saving, pruned=pruned)
         self.pending[name] = self.pending.get(name, 0) + 1
