@@ -66,6 +66,34 @@ def test_a_bagged_bundle_predicts_the_mean_of_its_fold_models_in_a_fresh_process
     assert len({f.predict_proba(small_table).iloc[0, 1] for f in folds}) == 5
 
 
+@pytest.mark.parametrize(
+    ("rows", "limit", "folds"),
+    [
+        (19_999, 60, 5),
+        (20_000, 60, None),  # a minute bags below 20,000 rows
+        (20_000, None, None),  # as does a budget of trials alone
+        (1_000, 300, 8),  # five minutes: 8 folds for small tables
+        (40_000, 300, 5),  # and 5 for those up to 100,000 rows
+        (99_999, 600, 5),
+        (100_000, 600, None),  # never past 100,000 rows
+    ],
+)
+def test_longer_limits_bag_larger_tables(rows, limit, folds):
+    from types import SimpleNamespace
+
+    from trainforge.search.budget import bag_folds
+
+    spec = SimpleNamespace(
+        budget=SimpleNamespace(time=limit),
+        data=SimpleNamespace(split=SimpleNamespace(model_fields_set=set())),
+    )
+    y = np.arange(rows) % 2
+    dataset = SimpleNamespace(
+        X=np.zeros((rows, 1)), y=y, task="binary", fingerprints={}, bagged=False
+    )
+    assert bag_folds(spec, dataset, "table") == folds
+
+
 def test_neither_a_candidate_nor_the_ensemble_sees_a_rows_own_fold_prediction(tmp_path):
     """Labels of pure noise: fully grown trees learn every training row by heart, so any score
     made with a model that saw the row would be near perfect. Out-of-fold predictions, and an

@@ -216,7 +216,7 @@ def _bagged(spec: RunSpec, dataset: Dataset, folds: int, series: bool):
     """A budgeted run on a small table, or any run on few series, bags its candidates over
     ``folds`` folds; the spec (and so spec.yaml) records it, so a resumed run splits the same
     way."""
-    from trainforge.search.budget import BAG_ROWS, SERIES_BAG_ROWS
+    from trainforge.search.budget import SERIES_BAG_ROWS, bag_rows
 
     split = spec.data.split.model_copy(update={"strategy": "cv", "folds": folds})
     spec = spec.model_copy(update={"data": spec.data.model_copy(update={"split": split})})
@@ -224,7 +224,7 @@ def _bagged(spec: RunSpec, dataset: Dataset, folds: int, series: bool):
     why = (
         f"{len(dataset.X)} training series (fewer than {SERIES_BAG_ROWS:,})"
         if series
-        else f"budget: {len(dataset.X)} training rows (fewer than {BAG_ROWS:,})"
+        else f"budget: {len(dataset.X)} training rows (fewer than {bag_rows(spec.budget.time):,})"
     )
     dataset.notices.append(
         f"{why}: every candidate is {folds} models, one per fold of {folds}-fold "

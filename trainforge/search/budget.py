@@ -29,6 +29,11 @@ CLOSING_MAX_SECONDS = 60.0
 # the holdout score while the test score stayed below FLAML's); out-of-fold predictions cover
 # every row, and the averaged fold models predict better than one model would.
 BAG_ROWS = 20_000
+# Longer limits bag larger tables: the row threshold grows in proportion to the limit past
+# BAG_ROWS_SECONDS, up to MAX_BAG_ROWS; such tables bag with BAG_FOLDS folds (their fits cost
+# most).
+BAG_ROWS_SECONDS = 60
+MAX_BAG_ROWS = 100_000
 # k: BAG_FOLDS, or MORE_FOLDS from time limits of MORE_FOLDS_SECONDS (and with no time limit):
 # more folds fit each model on more rows, at the cost of more fits.
 BAG_FOLDS = 5
@@ -192,15 +197,25 @@ def bag_folds(spec, dataset, modality: str) -> int | None:
         or "validation" in dataset.fingerprints
         or dataset.bagged
         or (modality != "table" and not series)
-        or len(dataset.X) >= BAG_ROWS
     ):
         return None
     limit = spec.budget.time if spec.budget is not None else None
-    more = not series and (limit is None or limit >= MORE_FOLDS_SECONDS)
+    if len(dataset.X) >= bag_rows(limit):
+        return None
+    more = not series and len(dataset.X) < BAG_ROWS
+    more = more and (limit is None or limit >= MORE_FOLDS_SECONDS)
     folds = MORE_FOLDS if more else BAG_FOLDS
     if dataset.task != "regression":
         folds = min(folds, int(np.bincount(dataset.y).min()))
     return folds if folds >= 3 else None
+
+
+def bag_rows(limit: float | None) -> int:
+    """The training rows from which a budgeted run with time limit ``limit`` (seconds, or
+    None) keeps its holdout instead of bagging (see BAG_ROWS)."""
+    if limit is None:
+        return BAG_ROWS
+    return int(min(MAX_BAG_ROWS, BAG_ROWS * max(1.0, limit / BAG_ROWS_SECONDS)))
 
 
 def closed(summary: dict, seconds: float) -> dict:
