@@ -69,9 +69,11 @@ def test_a_bagged_bundle_predicts_the_mean_of_its_fold_models_in_a_fresh_process
 @pytest.mark.parametrize(
     ("rows", "limit", "folds"),
     [
-        (19_999, 60, 5),
-        (20_000, 60, None),  # a minute bags below 20,000 rows
+        (19_999, 30, 5),
+        (20_000, 30, None),  # half a minute bags below 20,000 rows
         (20_000, None, None),  # as does a budget of trials alone
+        (39_999, 60, 5),  # a minute below 40,000, with 5 folds
+        (40_000, 60, None),
         (1_000, 300, 8),  # five minutes: 8 folds for small tables
         (40_000, 300, 5),  # and 5 for those up to 100,000 rows
         (99_999, 600, 5),
