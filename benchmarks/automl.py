@@ -82,7 +82,9 @@ hold an error, ``--retry-errors``), so a long campaign can run in parts. A recor
 With results at 60 s and 300 s, the report also compares trainforge's two: the difference of
 test scores with a 95% interval from a paired bootstrap of the test rows, from the prediction
 files kept in ``benchmarks/out/automl/<dataset>/pred`` (a table whose file a later run replaced
-is left out). That interval is the test split's noise only: a rerun of the same code varies too.
+is left out). The same bootstrap compares trainforge with the better AutoGluon preset at each
+limit, where both files are kept. That interval is the test split's noise only: a rerun of the
+same code varies too.
 
 Usage:
     .venv/bin/python benchmarks/automl.py                                # everything, 60 and 300 s
@@ -810,14 +812,47 @@ def _better(task: str, a: float, b: float) -> bool:
     return a > b if HIGHER_IS_BETTER[task] else a < b
 
 
-def more_time(latest: dict, datasets: list[str], short: float, long: float) -> list[str]:
-    """The report's lines comparing trainforge at ``long`` seconds with ``short`` on each table:
-    the difference of test scores and its 95% interval from a paired bootstrap of the test
-    rows (BOOTSTRAPS resamples, seeded), read from the kept prediction files. A table whose
-    prediction file no longer gives its logged score (a later run replaced it) is left out."""
+def _paired(name: str, records: list[dict], files: list[Path]):
+    """The test-score gain of the second record over the first (signed so that positive is
+    better) and the 95% interval of a paired bootstrap of the test rows (BOOTSTRAPS resamples,
+    seeded), from the kept prediction files; None when a record is missing, recovered, or its
+    file no longer gives its logged score (a later run replaced it)."""
     import numpy as np
     import pandas as pd
 
+    if not all(r and "score" in r and not r.get("recovered") for r in records):
+        return None
+    if not all(f.is_file() for f in files):
+        return None
+    task = records[0]["task"]
+    y_true = np.asarray(_test_target(SPLITS / name, _target_of(name)), dtype=object)
+    preds = [pd.read_csv(f) for f in files]
+    if any(
+        abs(score_predictions(task, y_true, p) - r["score"]) > 1e-9 for p, r in zip(preds, records)
+    ):
+        return None
+    sign = 1.0 if HIGHER_IS_BETTER[task] else -1.0
+    rng = np.random.default_rng(SEED)
+    gains = []
+    for _ in range(BOOTSTRAPS):
+        rows = rng.integers(0, len(y_true), len(y_true))
+        scores = [score_predictions(task, y_true[rows], p.iloc[rows]) for p in preds]
+        gains.append(sign * (scores[1] - scores[0]))
+    low, high = np.percentile(gains, [2.5, 97.5])
+    return sign * (records[1]["score"] - records[0]["score"]), low, high
+
+
+def _verdict(low: float, high: float) -> str:
+    return "better" if low > 0 else "worse" if high < 0 else "noise"
+
+
+def _pred_file(name: str, tool: str, limit: float) -> Path:
+    return SPLITS / name / "pred" / f"{tool}-{limit:g}s.csv"
+
+
+def more_time(latest: dict, datasets: list[str], short: float, long: float) -> list[str]:
+    """The report's lines comparing trainforge at ``long`` seconds with ``short`` on each table
+    (see ``_paired``)."""
     lines = [
         f"### More time: trainforge at {long:g} s against {short:g} s",
         "",
@@ -831,32 +866,16 @@ def more_time(latest: dict, datasets: list[str], short: float, long: float) -> l
     tally = {"better": 0, "noise": 0, "worse": 0}
     for name in datasets:
         pair = [latest.get((name, limit, "trainforge")) for limit in (short, long)]
-        if not all(r and "score" in r and not r.get("recovered") for r in pair):
+        files = [_pred_file(name, "trainforge", limit) for limit in (short, long)]
+        paired = _paired(name, pair, files)
+        if paired is None:
             continue
-        files = [SPLITS / name / "pred" / f"trainforge-{limit:g}s.csv" for limit in (short, long)]
-        if not all(f.is_file() for f in files):
-            continue
-        task = pair[0]["task"]
-        y_true = np.asarray(_test_target(SPLITS / name, _target_of(name)), dtype=object)
-        preds = [pd.read_csv(f) for f in files]
-        if any(
-            abs(score_predictions(task, y_true, p) - r["score"]) > 1e-9 for p, r in zip(preds, pair)
-        ):
-            continue
-        sign = 1.0 if HIGHER_IS_BETTER[task] else -1.0
-        rng = np.random.default_rng(SEED)
-        gains = []
-        for _ in range(BOOTSTRAPS):
-            rows = rng.integers(0, len(y_true), len(y_true))
-            scores = [score_predictions(task, y_true[rows], p.iloc[rows]) for p in preds]
-            gains.append(sign * (scores[1] - scores[0]))
-        low, high = np.percentile(gains, [2.5, 97.5])
-        gain = sign * (pair[1]["score"] - pair[0]["score"])
-        verdict = "better" if low > 0 else "worse" if high < 0 else "noise"
+        gain, low, high = paired
+        verdict = _verdict(low, high)
         tally[verdict] += 1
         lines.append(
-            f"| {name} | {METRIC[task]} | {_fmt(pair[0]['score'])} | {_fmt(pair[1]['score'])} "
-            f"| {gain:+.3g} | {low:+.3g} to {high:+.3g} | {verdict} |"
+            f"| {name} | {METRIC[pair[0]['task']]} | {_fmt(pair[0]['score'])} "
+            f"| {_fmt(pair[1]['score'])} | {gain:+.3g} | {low:+.3g} to {high:+.3g} | {verdict} |"
         )
     lines += [
         "",
@@ -866,6 +885,58 @@ def more_time(latest: dict, datasets: list[str], short: float, long: float) -> l
         "",
     ]
     return lines
+
+
+def against_autogluon(latest: dict, datasets: list[str], limits: list[float]) -> list[str]:
+    """The report's lines on how far trainforge is from the better AutoGluon preset, where
+    both prediction files are kept (recovered figures have none): the same paired bootstrap
+    as ``more_time``, trainforge minus AutoGluon."""
+    rows = []
+    for limit in limits:
+        for name in datasets:
+            ours = latest.get((name, limit, "trainforge"))
+            presets = [latest.get((name, limit, t)) for t in ("ag_default", "ag_best")]
+            scored = [
+                (t, r) for t, r in zip(("ag_default", "ag_best"), presets) if r and "score" in r
+            ]
+            if not ours or "score" not in ours or not scored:
+                continue
+            pick = max if HIGHER_IS_BETTER[ours["task"]] else min
+            tool, theirs = pick(scored, key=lambda pair: pair[1]["score"])
+            files = [_pred_file(name, tool, limit), _pred_file(name, "trainforge", limit)]
+            paired = _paired(name, [theirs, ours], files)
+            if paired is not None:
+                rows.append((limit, name, ours, tool, theirs, *paired))
+    if not rows:
+        return []
+    lines = [
+        "### Against the better AutoGluon preset: how far apart",
+        "",
+        "Where both prediction files are kept (not for recovered † figures): the same paired "
+        "bootstrap, trainforge minus AutoGluon (positive: trainforge better).",
+        "",
+        "| limit | dataset | metric | trainforge | AutoGluon | preset | better by | 95% interval "
+        "| verdict |",
+        "|---:|---|---|---:|---:|---|---:|---|---|",
+    ]
+    tally: dict[float, dict[str, int]] = {}
+    for limit, name, ours, tool, theirs, gain, low, high in rows:
+        verdict = _verdict(low, high)
+        counts = tally.setdefault(limit, {"better": 0, "noise": 0, "worse": 0})
+        counts[verdict] += 1
+        lines.append(
+            f"| {limit:g} s | {name} | {METRIC[ours['task']]} | {_fmt(ours['score'])} "
+            f"| {_fmt(theirs['score'])} | {LABELS[tool]} | {gain:+.3g} "
+            f"| {low:+.3g} to {high:+.3g} | {verdict} |"
+        )
+    lines.append("")
+    for limit, counts in tally.items():
+        lines.append(
+            f"- {limit:g} s: {sum(counts.values())} tables with both files: trainforge better "
+            f"beyond the noise on {counts['better']}, within it on {counts['noise']}, worse "
+            f"beyond it on {counts['worse']}."
+        )
+    return [*lines, ""]
 
 
 def _target_of(name: str) -> str:
@@ -979,6 +1050,7 @@ def report(path: Path, venv_versions: dict | None = None) -> str:
         lines.append("")
     if {60.0, 300.0} <= set(limits):
         lines += more_time(latest, datasets, 60.0, 300.0)
+    lines += against_autogluon(latest, datasets, limits)
     lines += ["### How often trainforge is ahead", ""]
     for limit, tally in counts.items():
         lines.append(
