@@ -188,9 +188,10 @@ class PartDeadlines:
 
 def bag_folds(spec, dataset, modality: str) -> int | None:
     """How many folds a budgeted run on ``dataset`` bags with, or None to keep its split (see
-    BAG_ROWS): k from BAG_FOLDS to MORE_FOLDS by the time limit, at most the smallest class's
-    row count, and no bagging below 3 folds. Small series data (SERIES_BAG_ROWS) is bagged
-    with BAG_FOLDS folds also without a budget."""
+    BAG_ROWS and ``bag_rows``): k from BAG_FOLDS to MORE_FOLDS by the time limit (BAG_FOLDS
+    past BAG_ROWS rows), at most the smallest class's row count, and no bagging below 3 folds.
+    Small series data (SERIES_BAG_ROWS) is bagged with BAG_FOLDS folds also without a
+    budget."""
     series = modality == "sequence" and len(dataset.X) < SERIES_BAG_ROWS
     if (
         (spec.budget is None and not series)
