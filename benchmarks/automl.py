@@ -145,6 +145,7 @@ LABELS = {
     "ag_best": "AG best_quality",
     "flaml": "FLAML",
 }
+AG_PRESETS = ("ag_default", "ag_best")
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 AG_METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "root_mean_squared_error"}
 FLAML_METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
@@ -895,10 +896,8 @@ def against_autogluon(latest: dict, datasets: list[str], limits: list[float]) ->
     for limit in limits:
         for name in datasets:
             ours = latest.get((name, limit, "trainforge"))
-            presets = [latest.get((name, limit, t)) for t in ("ag_default", "ag_best")]
-            scored = [
-                (t, r) for t, r in zip(("ag_default", "ag_best"), presets) if r and "score" in r
-            ]
+            scored = [(t, latest.get((name, limit, t))) for t in AG_PRESETS]
+            scored = [(t, r) for t, r in scored if r and "score" in r]
             if not ours or "score" not in ours or not scored:
                 continue
             pick = max if HIGHER_IS_BETTER[ours["task"]] else min
@@ -1038,7 +1037,7 @@ def report(path: Path, venv_versions: dict | None = None) -> str:
             cells.append(f"{max(r['load'] for r in present):.1f}")
             lines.append("| " + " | ".join(cells) + " |")
             ours = scored.get("trainforge")
-            ag = [scored[t] for t in ("ag_default", "ag_best") if t in scored]
+            ag = [scored[t] for t in AG_PRESETS if t in scored]
             tally = counts.setdefault(limit, {"ag": [0, 0], "flaml": [0, 0]})
             if ours is not None and ag:
                 best_ag = max(ag) if HIGHER_IS_BETTER[task] else min(ag)

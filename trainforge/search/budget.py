@@ -204,8 +204,8 @@ def bag_folds(spec, dataset, modality: str) -> int | None:
     limit = spec.budget.time if spec.budget is not None else None
     if len(dataset.X) >= bag_rows(limit):
         return None
-    more = not series and len(dataset.X) < BAG_ROWS
-    more = more and (limit is None or limit >= MORE_FOLDS_SECONDS)
+    small = not series and len(dataset.X) < BAG_ROWS
+    more = small and (limit is None or limit >= MORE_FOLDS_SECONDS)
     folds = MORE_FOLDS if more else BAG_FOLDS
     if dataset.task != "regression":
         folds = min(folds, int(np.bincount(dataset.y).min()))
