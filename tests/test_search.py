@@ -166,6 +166,25 @@ def test_each_part_of_a_cross_validated_fit_gets_its_share_of_the_deadline():
     assert PartDeadlines(math.inf, parts=6).next() == math.inf
 
 
+def test_once_no_fit_passes_the_share_rule_each_fit_gets_all_the_time_left():
+    from trainforge.models.registry import get_family
+
+    lightgbm = get_family("lightgbm")
+    budget = Budget(100.0, None)  # 10 s kept for the end: about 90 s to train
+    budget.record("lightgbm", 40.0)  # the next lightgbm fit is predicted at 1.5 x 40 = 60 s
+    left = budget.remaining()
+    assert 89.0 < left <= 90.0
+    # its deadline would be a quarter of what is left, and 60 s is more than twice that
+    assert not budget.fits(lightgbm, None, 5, interruptible=True)
+    assert budget.fit_deadline() - time.monotonic() == pytest.approx(left / 4, abs=0.5)
+    assert budget.last_fits() and not budget.last_fits()  # switched once
+    assert budget.fits(lightgbm, None, 5, interruptible=True)
+    assert budget.fit_deadline() - time.monotonic() == pytest.approx(left, abs=0.5)
+    budget.record("lightgbm", 70.0)  # predicted 105 s: more than is left, even now
+    assert not budget.fits(lightgbm, None, 5, interruptible=True)
+    assert not Budget(None, 5).last_fits()  # without a time limit every fit runs to its end
+
+
 # -- search runs -------------------------------------------------------------------------------
 
 

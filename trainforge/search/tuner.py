@@ -170,6 +170,8 @@ class Tuner:
             if name is None and waiting:  # the results still to come decide what is next
                 self._tell(waiting.popleft())
                 continue
+            if name is None and self.bases and self.budget.last_fits():
+                continue  # no fit had time under the share rule: each now gets all that is left
             if name is None:  # with studies to tune, none had time left for a fit
                 timed = self.bases and self.budget.limit is not None
                 self.stopped_by = "time" if timed else "nothing to tune"
