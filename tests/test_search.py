@@ -185,6 +185,14 @@ def test_once_no_fit_passes_the_share_rule_each_fit_gets_all_the_time_left():
     assert not Budget(None, 5).last_fits()  # without a time limit every fit runs to its end
 
 
+def test_time_is_held_for_a_later_step_only_when_that_step_fits():
+    budget = Budget(100.0, None)  # about 90 s to train
+    budget.hold(95.0)  # the step could not start even now: the search keeps the time
+    assert budget.held == 0.0 and budget.remaining() > 89.0
+    budget.hold(30.0)
+    assert budget.held == 30.0 and 59.0 < budget.remaining() <= 60.0
+
+
 # -- search runs -------------------------------------------------------------------------------
 
 

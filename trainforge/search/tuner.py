@@ -76,7 +76,7 @@ def search(spec, candidates: list[Candidate], ctx, started: float) -> list[Candi
     tuner.portfolio(order)
     layer2 = stacking.wanted(spec, ctx.dataset)
     if layer2:  # keep time for the second stacking layer after the search
-        budget.held = tuner.layer2_seconds() or 0.0
+        budget.hold(tuner.layer2_seconds() or 0.0)
     tuner.tune()
     budget.held = 0.0
     if layer2:
