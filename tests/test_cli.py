@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -37,3 +38,29 @@ def test_csv_tsv_gzip_and_parquet_read_the_same_table(tmp_path, small_table):
     for name in ("t.tsv.gz", "t.parquet"):
         other = read_table(tmp_path / name)
         pd.testing.assert_frame_equal(other, reference, check_dtype=False)
+
+
+def test_openmp_threads_spin_briefly_then_sleep_unless_the_user_chose():
+    from trainforge.cli import SPIN_TURNS, openmp_waits
+
+    env = {}
+    openmp_waits(env)
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(SPIN_TURNS)}
+    assert SPIN_TURNS == 10_000
+    for chosen in ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "5"}):
+        env = dict(chosen)
+        openmp_waits(env)
+        assert env == chosen  # nothing added beside the user's own choice
+
+
+def test_the_command_sets_the_openmp_waits_before_it_runs():
+    script = (
+        "import os\n"
+        "from trainforge.cli import main\n"
+        "main([])\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "PASSIVE 10000"

@@ -15,13 +15,12 @@ ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "sequence", "i
 TASKS = ("auto", "binary", "multiclass", "regression", "clustering", "reduction")
 TASKS += ("image_classification", "text_classification", "text_regression")
 TASKS += ("sequence_classification", "sequence_regression", "generation")
+# Turns an idle OpenMP thread of GNU libgomp spins before it sleeps (see openmp_waits).
+SPIN_TURNS = 10_000
 
 
 def main(argv: list[str] | None = None) -> int:
-    # OpenMP threads that wait for work spin on their core by default, which starves other
-    # processes and, on a busy machine, each other; this process waits passively instead. Set
-    # before any OpenMP library loads, for the command's own process only.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    openmp_waits(os.environ)
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -63,6 +62,26 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def openmp_waits(env) -> None:
+    """How this command's OpenMP threads wait for work, set in ``env`` before any OpenMP
+    library loads, unless the user set either variable (for this process only).
+
+    OpenMP threads spin on their core while they wait, by default for up to about 3 ms (GNU
+    libgomp's 300,000 turns), which starves other processes and, on a busy machine, each other:
+    beside two CPU-bound processes one LightGBM fit on 2 threads took 394 s against 1.2 s on
+    one. Not spinning at all (``OMP_WAIT_POLICY=PASSIVE``) puts every waiting thread to sleep
+    at every barrier, and waking it costs more than the work between barriers: on a quiet
+    2-core machine that LightGBM fit took 4.0 s on 2 threads against 0.8 s on one. So waits
+    are passive (for every OpenMP runtime) with a short spin first in libgomp, the runtime of
+    scikit-learn, LightGBM, XGBoost and PyTorch on Linux: SPIN_TURNS turns, about 0.1 ms
+    (benchmarks/RESULTS.md, "OpenMP waits").
+    """
+    if "OMP_WAIT_POLICY" in env or "GOMP_SPINCOUNT" in env:
+        return
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    env["GOMP_SPINCOUNT"] = str(SPIN_TURNS)
 
 
 def _parser() -> argparse.ArgumentParser:
