@@ -112,7 +112,7 @@ def _run_child(family: str, policy: str, busy: bool, repeats: int) -> dict:
     return {f["threads"]: f["seconds"] for f in fits}
 
 
-def table(rows: list[dict], repeats: int) -> str:
+def table(rows: list[dict], repeats: int, load_before: float) -> str:
     seconds = {(r["load"], r["policy"], r["family"], r["threads"]): r["seconds"] for r in rows}
     heads = [f"{load}, {policy}" for load in ("alone", "busy") for policy in POLICIES]
     lines = [
@@ -121,8 +121,8 @@ def table(rows: list[dict], repeats: int) -> str:
         f"Command: `.venv/bin/python benchmarks/openmp_wait.py --repeats {repeats} --write`",
         "",
         machine_line(),
-        f"- Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load before the run "
-        f"{os.getloadavg()[0]:.1f}; "
+        f"- Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 1-minute load "
+        f"average before the run {load_before:.1f}; "
         + versions(["trainforge", "scikit-learn", "lightgbm", "xgboost-cpu"]),
         f"- Seconds of one fit (trainforge's preprocessing and estimator, `n_jobs` forced, "
         f"80/20 holdout of diamonds), the minimum of {repeats}. `busy`: while {BUSY} other "
@@ -155,7 +155,8 @@ def main() -> None:
     if args.child:
         child(args.child, args.repeats)
         return
-    text = table(measure(args.repeats), args.repeats)
+    load = os.getloadavg()[0]
+    text = table(measure(args.repeats), args.repeats, load)
     print(text)
     if args.write:
         replace_section(RESULTS, SECTION, text)

@@ -69,14 +69,17 @@ def openmp_waits(env) -> None:
     library loads, unless the user set either variable (for this process only).
 
     OpenMP threads spin on their core while they wait, by default for up to about 3 ms (GNU
-    libgomp's 300,000 turns), which starves other processes and, on a busy machine, each other:
-    beside two CPU-bound processes one LightGBM fit on 2 threads took 394 s against 1.2 s on
-    one. Not spinning at all (``OMP_WAIT_POLICY=PASSIVE``) puts every waiting thread to sleep
-    at every barrier, and waking it costs more than the work between barriers: on a quiet
-    2-core machine that LightGBM fit took 4.0 s on 2 threads against 0.8 s on one. So waits
-    are passive (for every OpenMP runtime) with a short spin first in libgomp, the runtime of
-    scikit-learn, LightGBM, XGBoost and PyTorch on Linux: SPIN_TURNS turns, about 0.1 ms
-    (benchmarks/RESULTS.md, "OpenMP waits").
+    libgomp's 300,000 turns), which starves other processes and, beside them, each other:
+    next to two CPU-bound processes one LightGBM fit on 2 threads was not done after 120 s
+    against 1.5 s on one. Not spinning at all (``OMP_WAIT_POLICY=PASSIVE``) puts every waiting
+    thread to sleep at every barrier, and waking it costs more than the work between barriers:
+    on a quiet 2-core virtual machine that fit took 4.2 s on 2 threads against 1.0 s on one.
+    So waits are passive (for every OpenMP runtime) after a short spin in libgomp, the runtime
+    of scikit-learn, LightGBM, XGBoost and PyTorch on Linux: SPIN_TURNS turns, about 0.1 ms,
+    which keeps the quiet machine's speed (0.64 s on 2 threads). A short spin still costs
+    when the cores get busy during a 2-thread fit (XGBoost: 5.6 s against 1.2 s passive);
+    fits that start on a busy machine run on one thread (trainforge.threads), where the wait
+    policy does not matter. Measurements: benchmarks/RESULTS.md, "OpenMP waits".
     """
     if "OMP_WAIT_POLICY" in env or "GOMP_SPINCOUNT" in env:
         return
