@@ -55,7 +55,7 @@ def _dataset(name: str):
     return load_dataset(DataSpec(train=DATA / file, target=target), "auto", 0)
 
 
-def _fit(family: str, dataset, forced: int | None) -> tuple[float, int]:
+def timed_fit(family: str, dataset, forced: int | None) -> tuple[float, int]:
     """Seconds of one fit, and the threads it used."""
     from trainforge.candidate_run import profile_of
     from trainforge.candidates import Candidate, fit_candidate
@@ -81,7 +81,7 @@ def measure(repeats: int) -> list[dict]:
     for table in TABLES:
         dataset = _dataset(table)
         for family in FAMILIES:
-            _fit(family, dataset, None)  # warm: imports, first-call compilation
+            timed_fit(family, dataset, None)  # warm: imports, first-call compilation
             times: dict[str, list[float]] = {"alone": [], "busy": [], "busy_all_cores": []}
             used: dict[str, int] = {}
             for _ in range(repeats):
@@ -92,7 +92,7 @@ def measure(repeats: int) -> list[dict]:
                         time.sleep(0.3)
                     try:
                         forced = cores if condition == "busy_all_cores" else None
-                        seconds, threads = _fit(family, dataset, forced)
+                        seconds, threads = timed_fit(family, dataset, forced)
                     finally:
                         for hog in hogs:
                             hog.kill()

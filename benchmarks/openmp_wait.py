@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 
 from common import machine_line, replace_section, versions
+from contention import timed_fit
+
+from trainforge.cli import openmp_waits
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "tabular" / "diamonds.csv"
@@ -37,44 +40,37 @@ THREADS = (1, 2)
 BUSY = 2
 SPIN = "while True: pass"
 TIMEOUT = 120.0
+VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def _command_waits() -> dict:
+    """The variables the ``trainforge`` command sets in an environment that has neither."""
+    env: dict = {}
+    openmp_waits(env)
+    return env
+
+
 POLICIES = {
     "library default": {},
     "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
-    "trainforge": "cli",  # what trainforge.cli.openmp_waits sets
+    "trainforge": _command_waits(),
 }
 
 
 def _environment(policy: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    if POLICIES[policy] == "cli":
-        from trainforge.cli import openmp_waits
-
-        openmp_waits(env)
-    else:
-        env.update(POLICIES[policy])
-    return env
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    return {**env, **POLICIES[policy]}
 
 
 def child(family: str, repeats: int) -> None:
     """Fit ``family`` on each thread count; one JSON line per thread count as it ends."""
-    from trainforge.candidate_run import profile_of
-    from trainforge.candidates import Candidate, fit_candidate
     from trainforge.data.dataset import load_dataset
-    from trainforge.metrics import primary_metric
-    from trainforge.models.registry import get_family
     from trainforge.spec import DataSpec
 
     dataset = load_dataset(DataSpec(train=DATA, target="price"), "regression", 0)
-    profile = profile_of(dataset, 0)
-    primary = primary_metric("auto", dataset.task)
     for threads in THREADS:
-        seconds = []
-        for _ in range(repeats):
-            candidate = Candidate(family, get_family(family), {"n_jobs": threads})
-            started = time.perf_counter()
-            fit_candidate(candidate, dataset, profile, primary)
-            seconds.append(time.perf_counter() - started)
-        print(json.dumps({"threads": threads, "seconds": round(min(seconds), 3)}), flush=True)
+        seconds = min(timed_fit(family, dataset, threads)[0] for _ in range(repeats))
+        print(json.dumps({"threads": threads, "seconds": round(seconds, 3)}), flush=True)
 
 
 def measure(repeats: int) -> list[dict]:
