@@ -13,12 +13,20 @@ Four parts, one table each:
    loop a tutorial shows, at batches 32, 256 and 4,096, in float32 and bf16, training rows per
    second, both measured in this process;
 4. fashion: the default CNN on Fashion-MNIST (../shared/data/images/fashion_mnist.npz), test
-   accuracy and training time.
+   accuracy and training time, beside the image ladder's recipe for a GPU; cnn_steps: where
+   the CNN's step time goes;
+5. run: ``trainforge.train`` with ``device="auto"`` records the GPU in the manifest and gives
+   the CNN its GPU recipe; transformer_graph: whether the Transformer's step could be
+   captured in a CUDA graph (it trains eagerly).
+
+Each part runs in a process of its own; a part's failure is reported in its place and the
+others still run.
 
 Usage (on a machine with a GPU):
     .venv/bin/python benchmarks/gpu.py            # prints the tables
     .venv/bin/python benchmarks/gpu.py --write    # and puts them in benchmarks/RESULTS.md
     .venv/bin/python benchmarks/gpu.py --device cpu --quick   # a smoke run of the script
+    python3 benchmarks/gpu.py --fashion PATH   # Fashion-MNIST from elsewhere (a lent machine)
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import hashlib
 import platform
 import sys
 import time
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +93,8 @@ def _family(name: str, device: str, **extra):
     if name == "mlp":
         return MLPClassifier(hidden_sizes=(64, 32), batch_size=32, max_epochs=6, **common), _table()
     if name == "cnn":
-        model = CNNClassifier(
-            channels=(8, 16), pooled_size=7, batch_size=32, max_epochs=4, **common
-        )
+        small = {"channels": (8, 16), "pooled_size": 7, "batch_size": 32, "max_epochs": 4}
+        model = CNNClassifier(**{**small, **common})
         return model, _images()
     if name == "rnn":
         return RNNClassifier(hidden_size=16, batch_size=32, max_epochs=4, **common), _series()
@@ -112,23 +121,49 @@ def _fit(model, data, **runtime):
     return model.fit(X, **runtime) if y is None else model.fit(X, y, **runtime)
 
 
+@contextmanager
+def graph_steps():
+    """The CUDA-graph steps the training loop makes meanwhile, to say whether they replayed."""
+    import trainforge.training.loop as loop_module
+
+    made, original = [], loop_module.GraphStep
+
+    def recording(*args, **kwargs):
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    loop_module.GraphStep = recording
+    try:
+        yield made
+    finally:
+        loop_module.GraphStep = original
+
+
+def _graph_note(made) -> str:
+    if not made:
+        return "no graph"
+    step = made[-1]
+    return "graph replayed" if step.active else f"eager after {step.captures} capture(s)"
+
+
 # -- 1. families ------------------------------------------------------------------------------
 
 
-def families(device: str) -> list[str]:
+def families(device: str, names=FAMILIES) -> list[str]:
     rows = ["| family | trains and predicts | seconds | note |", "|---|---|---|---|"]
-    for name in FAMILIES:
+    for name in names:
         model, data = _family(name, device)
         started = time.perf_counter()
         try:
-            _fit(model, data)
-            note = ""
+            with graph_steps() as made:
+                _fit(model, data)
+            note = _graph_note(made) + "; "
             if name == "gan":
                 model.sample(4, random_state=0)
             else:
                 proba = model.predict_proba(data[0])
                 if name == "mlp":
-                    note = f"CPU reload within {_cpu_difference(model, data[0], proba):.1e}"
+                    note += f"CPU reload within {_cpu_difference(model, data[0], proba):.1e}"
             rows.append(f"| {name} | yes | {time.perf_counter() - started:.1f} | {note} |")
         except Exception as exc:  # noqa: BLE001 - the table reports it
             rows.append(f"| {name} | **no** | | {type(exc).__name__}: {str(exc)[:120]} |")
@@ -149,14 +184,14 @@ def _cpu_difference(model, X, proba) -> float:
 # -- 2. resume --------------------------------------------------------------------------------
 
 
-def resume(device: str) -> list[str]:
+def resume(device: str, names=FAMILIES) -> list[str]:
     import tempfile
 
     import trainforge.training.loop as loop_module
 
     rows = ["| family | interrupted at step | resumed = uninterrupted |", "|---|---|---|"]
     original = loop_module._each
-    for name in FAMILIES:
+    for name in names:
         model, data = _family(name, device)
         reference = _weights_sha(_fit(model, data))
         stop_at = 13
@@ -184,6 +219,10 @@ def resume(device: str) -> list[str]:
 # -- 3. speed ---------------------------------------------------------------------------------
 
 
+# batch: (rows, epochs), so that the plain loop runs for seconds at every batch size
+SPEED_SIZES = {32: (96_000, 2), 256: (180_000, 8), 4096: (180_000, 40)}
+
+
 def speed(device: str, quick: bool) -> list[str]:
     from trainforge.models.neural import MLPClassifier
 
@@ -192,13 +231,14 @@ def speed(device: str, quick: bool) -> list[str]:
     X = rng.normal(size=(n, features)).astype(np.float32)
     y = (X[:, :5].sum(axis=1) > 0).astype(int)
     rows = [
-        "| batch | precision | plain loop rows/s | trainforge rows/s | ratio |",
-        "|---|---|---|---|---|",
+        "| batch | rows x epochs | precision | plain loop rows/s | trainforge rows/s | ratio "
+        "| graph |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for batch in (32, 256, 4096):
-        rows_needed = min(n, (300 if quick else 3000) * batch)
-        epochs = max(2, -(-rows_needed * 2 // n))
-        used = X[: min(n, rows_needed)], y[: min(n, rows_needed)]
+    for batch, (rows_used, epochs) in SPEED_SIZES.items():
+        if quick:
+            rows_used, epochs = rows_used // 10, max(2, epochs // 10)
+        used = X[:rows_used], y[:rows_used]
         for precision in ("32", "bf16"):
             plain = _plain_loop(*used, batch, epochs, precision, device)
             model = MLPClassifier(
@@ -215,12 +255,14 @@ def speed(device: str, quick: bool) -> list[str]:
                 random_state=0,
             )
             started = time.perf_counter()
-            model.fit(*used)
+            with graph_steps() as made:
+                model.fit(*used)
             _sync(device)
             seconds = time.perf_counter() - started
             ours = 0.9 * len(used[0]) * model.n_epochs_ / seconds  # 10% is validation
             rows.append(
-                f"| {batch:,} | {precision} | {plain:,.0f} | {ours:,.0f} | {ours / plain:.2f}x |"
+                f"| {batch:,} | {len(used[0]):,} x {epochs} | {precision} | {plain:,.0f} "
+                f"| {ours:,.0f} | {ours / plain:.2f}x | {_graph_note(made)} |"
             )
     return rows
 
@@ -262,40 +304,238 @@ def _sync(device: str) -> None:
 # -- 4. Fashion-MNIST -------------------------------------------------------------------------
 
 
-def fashion(device: str, quick: bool) -> list[str]:
+def fashion(device: str, quick: bool, path: Path = FASHION) -> list[str]:
     from trainforge.models.image import CNNClassifier
+    from trainforge.training.callbacks.deadline import Deadline
 
-    if not FASHION.is_file():
-        return [f"({FASHION} is absent: no Fashion-MNIST row)"]
-    data = np.load(FASHION)
+    if not path.is_file():
+        return [f"({path} is absent: no Fashion-MNIST row)"]
+    data = np.load(path)
     X, y, X_test, y_test = data["x_train"], data["y_train"], data["x_test"], data["y_test"]
     if quick:
         X, y, X_test, y_test = X[:2000], y[:2000], X_test[:1000], y_test[:1000]
-    model = CNNClassifier(device=device, random_state=0, max_epochs=1 if quick else 10)
-    started = time.perf_counter()
-    model.fit(X, y)
-    _sync(device)
-    seconds = time.perf_counter() - started
-    accuracy = float((model.predict(X_test) == y_test).mean())
-    return [
-        "| model | epochs | training seconds | test accuracy |",
-        "|---|---|---|---|",
-        f"| default CNNClassifier | {model.n_epochs_} | {seconds:.1f} | {accuracy:.4f} |",
+    rows = [
+        "| model | epochs | training seconds | test accuracy | graph |",
+        "|---|---|---|---|---|",
     ]
+    for label, settings in _fashion_fits():
+        if quick:
+            settings = {**settings, "max_epochs": 1}
+        model = CNNClassifier(device=device, random_state=0, **settings)
+        started = time.perf_counter()
+        stop = Deadline(time.monotonic() + FASHION_STOP_SECONDS)
+        with graph_steps() as made:
+            model.fit(X, y, callbacks=[stop])
+        _sync(device)
+        seconds = time.perf_counter() - started
+        accuracy = float((model.predict(X_test) == y_test).mean())
+        cut = " (stopped by time)" if stop.reached else ""
+        rows.append(
+            f"| {label} | {model.n_epochs_}{cut} | {seconds:.1f} | {accuracy:.4f} "
+            f"| {_graph_note(made)} |"
+        )
+    return rows
+
+
+# the default CNN and the image ladder's GPU recipe, each stopped after FASHION_STOP_SECONDS
+# (run 2 of 2026-11-28 also tried (32, 64) with shifts for 20 epochs: 0.9189 in 39.6 s, and
+# residual 2x(32, 64, 128) with a 3x3 head, shifts, batch 256, 20 epochs: 0.9375 in 38.5 s)
+def _fashion_fits():
+    from trainforge.models.image_families import GPU_CNN
+
+    return [("default CNNClassifier", {}), ("image ladder's GPU recipe (GPU_CNN)", GPU_CNN)]
+
+
+FASHION_STOP_SECONDS = 60
+
+
+def cnn_steps(device: str, quick: bool, path: Path = FASHION) -> list[str]:
+    """Where the default CNN's time goes: its fit with augmentation and the per-step schedule
+    switched off in turn (without a per-step schedule the step is replayed from a graph)."""
+    from trainforge.models.image import CNNClassifier
+
+    if not path.is_file():
+        return [f"({path} is absent: no CNN step rows)"]
+    data = np.load(path)
+    n = 2000 if quick else 20_000
+    X, y = data["x_train"][:n], data["y_train"][:n]
+    rows = [f"| CNN fit ({n:,} images, 3 epochs) | seconds per epoch | graph |", "|---|---|---|"]
+    for label, settings in [
+        ("default", {}),
+        ("no augmentation", {"augment": False}),
+        ("no schedule", {"schedule": None}),
+        ("neither", {"augment": False, "schedule": None}),
+    ]:
+        model = CNNClassifier(device=device, random_state=0, max_epochs=3, **settings)
+        started = time.perf_counter()
+        with graph_steps() as made:
+            model.fit(X, y)
+        _sync(device)
+        per_epoch = (time.perf_counter() - started) / model.n_epochs_
+        rows.append(f"| {label} | {per_epoch:.2f} | {_graph_note(made)} |")
+    return rows
+
+
+def after_mlp(device: str, variant: str) -> list[str]:
+    """The small CNN of ``families`` fitted right after an MLP in the same process, which made
+    its capture fail on an H200 while the same CNN alone captured; ``variant`` changes one
+    thing at a time to say which."""
+    from trainforge.models.neural import MLPClassifier
+
+    mlp = {"mlp dropout 0": {"dropout": 0.0}}.get(variant, {})
+    if variant != "no MLP first":
+        MLPClassifier(hidden_sizes=(64, 32), batch_size=32, max_epochs=2, random_state=0,
+                      device=device, **mlp).fit(*_table())  # fmt: skip
+    cnn = {"cnn augment off": {"augment": False}, "cnn pooled_size 1": {"pooled_size": 1}}
+    model, data = _family("cnn", device, **cnn.get(variant, {}))
+    try:
+        with graph_steps() as made:
+            _fit(model, data)
+        return [f"| {variant} | trains, {_graph_note(made)} |"]
+    except Exception as exc:  # noqa: BLE001 - the report says so
+        return [f"| {variant} | fails: {type(exc).__name__}: {str(exc)[:90]} |"]
+
+
+AFTER_MLP = ["no MLP first", "as in families", "mlp dropout 0", "cnn augment off",
+             "cnn pooled_size 1"]  # fmt: skip
+
+
+def transformer_graph(device: str) -> list[str]:
+    """Whether the Transformer's step could be captured (it trains eagerly; this tries it).
+    Last: a failed capture leaves torch's CUDA generator unusable for the process."""
+    from trainforge.models.sequence import _TransformerBase
+
+    model, data = _family("transformer", device)
+    _TransformerBase._GRAPH_STEP = True
+    try:
+        with graph_steps() as made:
+            _fit(model, data)
+        return [f"Transformer in a CUDA graph: trains, {_graph_note(made)}"]
+    except Exception as exc:  # noqa: BLE001 - the report says so
+        return [f"Transformer in a CUDA graph: fails ({type(exc).__name__}: {str(exc)[:200]})"]
+    finally:
+        _TransformerBase._GRAPH_STEP = False
+
+
+# -- 5. a run ---------------------------------------------------------------------------------
+
+
+def run(device: str, path: Path = FASHION) -> list[str]:
+    """``trainforge.train`` with the run's device setting: a small table with the MLP, and
+    Fashion-MNIST images (3,000 for training) with the CNN, whose settings on a GPU are the
+    image ladder's GPU recipe (trainforge.models.image_families.GPU_CNN)."""
+    import json
+    import tempfile
+
+    import pandas as pd
+
+    import trainforge
+
+    X, y = _table(n=400)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]).assign(y=y)
+    requested = "auto" if device.startswith("cuda") else device
+    rows = [
+        "| data | device asked | manifest's device | CNN settings | validation |",
+        "|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        common = {"output": folder, "tracking": False, "ensemble": False, "quiet": True}
+        result = trainforge.train(
+            data=frame, target="y", models=[{"name": "mlp", "max_epochs": 3}],
+            device=requested, **common,
+        )  # fmt: skip
+        recorded = json.loads((result.path / "manifest.json").read_text())["device"]
+        result.best.predict(frame.drop(columns="y").head(5))
+        rows.append(f"| table, mlp | {requested} | {json.dumps(recorded)} | | |")
+        if path.is_file():
+            images = np.load(path)
+            npz = Path(folder) / "fashion_3k.npz"
+            np.savez(npz, x_train=images["x_train"][:3000], y_train=images["y_train"][:3000])
+            result = trainforge.train(data=str(npz), models=["cnn"], device=requested, **common)
+            recorded = json.loads((result.path / "manifest.json").read_text())["device"]
+            settings = result.results[0].settings
+            shown = {k: settings.get(k) for k in ("channels", "convs_per_block", "max_epochs")}
+            board = result.leaderboard.iloc[0]
+            primary = f"accuracy {board['accuracy']:.4f}, {board['fit_seconds']:.1f} s"
+            rows.append(
+                f"| 3,000 Fashion-MNIST images, cnn | {requested} | {json.dumps(recorded)} "
+                f"| {json.dumps(shown)} | {primary} |"
+            )
+    return rows
 
 
 # -- the report -------------------------------------------------------------------------------
+
+# in this order; transformer_graph last. Each part runs in a child process of its own, so that
+# one part's failed CUDA-graph capture (which spoils torch's CUDA generator for the rest of
+# its process) leaves the others alone.
+PARTS = ["families", "resume", "run", "speed", "cnn_steps", "fashion", "transformer_graph"]
+TABLE = "-- table --"
+
+
+def one_part(part: str, args) -> list[str]:
+    names = [args.family] if args.family else FAMILIES
+    parts = {
+        "families": lambda: families(args.device, names),
+        "resume": lambda: resume(args.device, names),
+        "after_mlp": lambda: after_mlp(args.device, args.family),
+        "speed": lambda: speed(args.device, args.quick),
+        "fashion": lambda: fashion(args.device, args.quick, args.fashion),
+        "run": lambda: run(args.device, args.fashion),
+        "cnn_steps": lambda: cnn_steps(args.device, args.quick, args.fashion),
+        "transformer_graph": lambda: transformer_graph(args.device),
+    }
+    try:
+        return parts[part]()
+    except Exception as exc:  # noqa: BLE001 - the report says so, the other parts run
+        traceback.print_exc()
+        return [f"**failed**: {type(exc).__name__}: {str(exc)[:300]}"]
+
+
+def in_children(part: str, args) -> list[str]:
+    """``families`` and ``resume`` with each family in a process of its own (a failed capture
+    in one would spoil the CUDA generator for the next), ``after_mlp`` with each variant."""
+    if part not in ("families", "resume", "after_mlp"):
+        return in_child(part, args)
+    table: list[str] = []
+    for name in AFTER_MLP if part == "after_mlp" else FAMILIES:
+        rows = in_child(part, args, name)
+        table += rows if not table or part == "after_mlp" else rows[2:]
+    if part == "after_mlp":
+        table[:0] = ["| the small CNN fitted | result |", "|---|---|"]
+    return table
+
+
+def in_child(part: str, args, family: str | None = None) -> list[str]:
+    """``one_part`` in a fresh process; its table comes back on stdout after ``TABLE``."""
+    import subprocess
+
+    command = [sys.executable, __file__, "--child", "--parts", part, "--device", args.device]
+    command += ["--fashion", str(args.fashion)] + (["--quick"] if args.quick else [])
+    command += ["--family", family] if family else []
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if TABLE not in done.stdout:
+        return ["", "", f"| {family or part} | **failed**: its process ended with code "
+                f"{done.returncode} |"]  # fmt: skip
+    return done.stdout.split(TABLE, 1)[1].strip("\n").splitlines()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--parts", default="families,resume,speed,fashion")
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--fashion", type=Path, default=FASHION, help="fashion_mnist.npz")
     parser.add_argument("--write", action="store_true", help="replace the RESULTS.md section")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--family", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("error: no CUDA GPU here; this benchmark needs one (or --device cpu --quick)")
+    if args.child:
+        table = one_part(args.parts, args)
+        print(TABLE, *table, sep="\n", flush=True)
+        return
     card = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
     started = time.perf_counter()
     lines = [
@@ -305,13 +545,11 @@ def main() -> None:
         f"torch {torch.__version__} (CUDA {torch.version.cuda}), Python "
         f"{platform.python_version()}.",
     ]
-    parts = {"families": families, "resume": resume}
     for part in args.parts.split(","):
         print(f"-- {part}", flush=True)
-        if part in parts:
-            table = parts[part](args.device)
-        else:
-            table = {"speed": speed, "fashion": fashion}[part](args.device, args.quick)
+        part_started = time.perf_counter()
+        table = in_children(part, args)
+        table.append(f"\n({part}: {time.perf_counter() - part_started:.0f} s)")
         lines += ["", f"**{part}**", "", *table]
         print("\n".join(table), flush=True)
     lines += ["", f"Whole script: {time.perf_counter() - started:.0f} s."]

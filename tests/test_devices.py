@@ -220,3 +220,73 @@ def test_every_neural_family_fits_in_strict_deterministic_mode(strict_determinis
         assert np.array_equal(fitted.sample(5, random_state=0), again.sample(5, random_state=0))
     else:
         assert np.array_equal(fitted.predict(X), again.predict(X))
+
+
+# -- what the GPU check (benchmarks/gpu.py on an H200) changed --------------------------------
+
+
+def test_a_batch_of_another_shape_steps_eagerly_and_leaves_the_graphs_buffers_alone():
+    from trainforge.training.graph_step import GraphStep
+
+    loop = _loop(True)
+    step = GraphStep(loop, loop.model, torch.autocast("cpu", enabled=False), lambda loss: loss)
+    X = torch.randn(40, 6, generator=torch.Generator().manual_seed(3))
+    y = (X[:, 0] > 0).long()
+    step(X[:32], y[:32])
+    buffers = [part.clone() for part in step.inputs]
+    before = [p.clone() for p in loop.model.parameters()]
+    loss = step(X[32:], y[32:])  # 8 rows: not the captured shape
+    assert torch.isfinite(loss)
+    assert all(torch.equal(a, b) for a, b in zip(step.inputs, buffers))
+    assert any(not torch.equal(a, b) for a, b in zip(loop.model.parameters(), before))
+
+
+def test_only_the_mlps_capture_their_step_in_a_cuda_graph():
+    from trainforge.models.gan import GAN
+    from trainforge.models.image import CNNClassifier
+    from trainforge.models.neural import MLPClassifier, MLPRegressor
+    from trainforge.models.sequence import RNNClassifier, TransformerRegressor
+    from trainforge.models.torch_module import TorchModuleClassifier
+
+    assert MLPClassifier._GRAPH_STEP and MLPRegressor._GRAPH_STEP
+    for cls in (CNNClassifier, RNNClassifier, TransformerRegressor, TorchModuleClassifier):
+        assert not cls._GRAPH_STEP, cls.__name__
+    assert not hasattr(GAN, "_GRAPH_STEP") or not GAN._GRAPH_STEP
+
+
+def test_the_cnn_takes_its_gpu_recipe_when_the_run_trains_on_a_gpu():
+    from dataclasses import replace
+
+    from trainforge.models.image_families import GPU_CNN
+    from trainforge.models.registry import Profile, get_family
+
+    profile = Profile("classification", 3000, 784, 10, image_shape=(28, 28, 1))
+    cnn = get_family("cnn")
+    assert cnn.initial(profile) == {"image_shape": [28, 28, 1]}
+    on_gpu = cnn.initial(replace(profile, device="cuda:0"))
+    assert on_gpu == {**GPU_CNN, "image_shape": [28, 28, 1]}
+    assert on_gpu["convs_per_block"] == 2 and on_gpu["residual"] is True
+    from trainforge.models.image import CNNClassifier
+
+    CNNClassifier(**on_gpu)._validate_params()  # every setting is one the estimator takes
+
+
+def test_a_run_records_its_device_in_the_profile_initial_settings_read(small_table):
+    from trainforge.spec import build_spec
+    from trainforge.supervised import prepare
+
+    spec = build_spec(target="y", models=["mlp"], device="cpu", tracking=False)
+    prepared = prepare(spec, small_table)
+    assert prepared.profile.device == "cpu" == prepared.device.used
+
+
+def test_the_cnns_pooling_windows_are_made_once_per_input_size():
+    from trainforge.models.nets.cnn import AveragePool, _windows
+
+    pool = AveragePool(3)
+    x = torch.randn(2, 4, 9, 7, generator=torch.Generator().manual_seed(0))
+    first = pool(x)
+    rows = pool._windows[(9, x.dtype, x.device)]
+    assert torch.equal(pool(x), first) and pool._windows[(9, x.dtype, x.device)] is rows
+    assert set(pool._windows) == {(9, x.dtype, x.device), (7, x.dtype, x.device)}
+    assert torch.equal(rows, _windows(9, 3, x))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from trainforge.artifacts import write_importance
 from trainforge.atomic import write_json
@@ -73,6 +73,7 @@ def prepare(spec: RunSpec, train=None, validation=None) -> Prepared:
     if imbalance and imbalance.noteworthy:
         notices.append(imbalance.describe())
     device = _device(spec, candidates, profile, notices)
+    profile = replace(profile, device=device.used)  # initial settings may depend on it
     from trainforge.execution import executor_for
 
     executor = executor_for(spec.execution)  # last: a cluster is only reached for good input

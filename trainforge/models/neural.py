@@ -85,7 +85,7 @@ class _MLPBase(BaseEstimator):
         monitor = "val_loss" if len(valid) else "loss"
         checkpoint_identity = identity(self, X, targets)
 
-        graph = self.cuda_graph and device.type == "cuda" and not self.compile
+        graph = self.cuda_graph and self._GRAPH_STEP and device.type == "cuda" and not self.compile
 
         def build() -> Loop:
             torch.manual_seed(seed)
@@ -121,6 +121,8 @@ class _MLPBase(BaseEstimator):
             return loop
 
         loop = starting_loop(build, runtime, checkpoint_identity)
+        if loop.step:  # resumed: eager (trainforge.training.graph_step says why)
+            loop.graph = False
         model = loop.model
         evaluate = _evaluator(X_t[valid], y_t[valid], loss_fn, task) if len(valid) else None
         with deterministic(self.deterministic, device):
@@ -145,6 +147,14 @@ class _MLPBase(BaseEstimator):
         return self
 
     # -- what subclasses for other inputs (images, sequences) replace ----------------------
+
+    # Whether ``cuda_graph`` captures this network's training step on a GPU. Only the MLPs
+    # do: on an H200 the MLP's capture worked in every fresh fit, while the Transformer's
+    # failed, the RNN sends padding lengths to the host (which no capture allows), a small CNN
+    # (16x16 images, batches of 32) failed at every capture, and the Fashion-MNIST CNNs
+    # captured but their one-cycle schedule changes the rate every step, so after 20 captures
+    # they trained eagerly anyway (benchmarks/RESULTS.md "GPU").
+    _GRAPH_STEP = False
 
     def _loss(self, task: str) -> torch.nn.Module:
         """The training loss (a network with several outputs per row wraps it)."""
@@ -256,6 +266,8 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
     and ``compile`` are opt-in speed-ups for GPUs; docs/training.md says what they change.
     """
 
+    _GRAPH_STEP = True
+
     def fit(self, X, y, **runtime):
         """Train on ``X``, ``y``; ``runtime``: checkpoints, resuming, callbacks, listeners
         (trainforge.training.runtime.FitRuntime)."""
@@ -281,6 +293,8 @@ class MLPRegressor(RegressorMixin, _MLPBase):
     The target is standardised for training and predictions are scaled back. Defaults as for
     MLPClassifier.
     """
+
+    _GRAPH_STEP = True
 
     def fit(self, X, y, **runtime):
         """Train on ``X``, ``y``; ``runtime`` as for MLPClassifier.fit."""

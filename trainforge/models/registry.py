@@ -48,6 +48,7 @@ class Profile:
     image_shape: tuple[int, int, int] | None = None  # (height, width, channels) for images
     modality: str = "table"  # or text, sequence (trainforge.data.modality)
     channels: int = 1  # channels of sequence data
+    device: str = "cpu"  # where the neural families train (trainforge.device)
 
     @property
     def input(self) -> str:

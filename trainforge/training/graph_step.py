@@ -6,19 +6,28 @@ two CPU cores. A CUDA graph records the whole step (forward, loss, backward, gra
 callbacks, optimizer step) once and then launches it as one unit. What that needs:
 
 - static inputs: every full batch is copied into the same two buffers before a replay (the
-  ragged last batch of an epoch runs eagerly, outside the graph);
+  ragged last batch of an epoch, and any batch of another shape, runs eagerly, outside the
+  graph);
 - an optimizer that keeps its step count on the device (Adam and AdamW with
   ``capturable=True``; SGD needs nothing);
+- nothing else touching CUDA during a capture: Python's garbage collector is held off while
+  it lasts (a collection that frees an earlier fit's graph would end it; torch no longer
+  collects before a capture), and other threads' calls are allowed (``thread_local``);
 - no host synchronisation inside the step: the loss stays on the device, and only callbacks
   marked ``graph_safe`` may act after the backward pass (gradient clipping is);
-- settings frozen into the graph (the learning rate) are compared before each replay, and the
-  step is captured again when one changed (a plateau schedule halving the rate); a schedule
-  that changes them every step makes the graph useless, so after too many captures the step
-  runs eagerly for the rest of the fit.
+- no autocast weight cache: a cached cast made during the capture would be freed when the
+  autocast context closes while the graph still reads it (torch's CUDA-graph notes);
+- settings frozen into the graph (learning rate, betas, momentum, weight decay) are compared
+  before each replay, and the step is captured again when one changed (a plateau schedule
+  halving the rate); a schedule that changes them every step (one-cycle) makes the graph
+  useless, so after too many captures the step runs eagerly for the rest of the fit. A step
+  that cannot be captured (its forward reads a value back to the host) is a ``TrainingError``
+  saying to fit with ``cuda_graph=False``; the estimators whose networks do that never try.
 
 The first ``WARMUP`` steps of each fit run eagerly on a side stream, as CUDA requires before
-a capture; they are ordinary training steps on ordinary batches, so a resumed fit (which warms
-up again at the step it resumes from) computes what the uninterrupted one did.
+a capture; they are ordinary training steps on ordinary batches. The estimators train a
+resumed fit eagerly (``Loop.graph`` off): on an H200 the capture after a checkpoint was
+restored failed in every try, for reasons not found in the time that GPU was lent.
 
 Everywhere else (the CPU) the same static-buffer step runs eagerly: it computes exactly what
 the plain loop does, which is how the CPU test suite exercises this path.
@@ -26,9 +35,12 @@ the plain loop does, which is how the CPU test suite exercises this path.
 
 from __future__ import annotations
 
+import gc
 from typing import Callable
 
 import torch
+
+from trainforge.errors import TrainingError
 
 WARMUP = 3
 # captures allowed beyond the first before the step gives up on the graph: a plateau schedule
@@ -85,15 +97,19 @@ class GraphStep:
         if self.inputs is None:
             self.inputs = (xb.clone(), yb.clone())
             self.on_cuda = xb.is_cuda
+        elif xb.shape != self.inputs[0].shape or yb.shape != self.inputs[1].shape:
+            return self._step(xb, yb)  # a batch of another shape: eager, buffers untouched
         else:
             self.inputs[0].copy_(xb)
             self.inputs[1].copy_(yb)
         if not self.on_cuda or self.captures > MAX_RECAPTURES:
-            return self._step()
+            return self._step(*self.inputs)
         if self.eager_steps < WARMUP:
             return self._side_stream_step()
         if self.graph is None or self._settings() != self.frozen:
             self._capture()
+            if self.graph is None:  # too many captures: eager from now on
+                return self._step(*self.inputs)
         self.graph.replay()
         return self.loss
 
@@ -102,9 +118,8 @@ class GraphStep:
         """Whether full batches are replayed from a graph now."""
         return self.graph is not None and self.captures <= MAX_RECAPTURES
 
-    def _step(self) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loop = self.loop
-        x, y = self.inputs
         with self.autocast:
             loss = loop.loss_fn(self.forward(x), y)
         loop.optimizer.zero_grad(set_to_none=True)
@@ -118,7 +133,7 @@ class GraphStep:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            loss = self._step()
+            loss = self._step(*self.inputs)
         torch.cuda.current_stream().wait_stream(stream)
         self.eager_steps += 1
         return loss
@@ -129,14 +144,27 @@ class GraphStep:
             self.graph = None
             return
         self.loop.optimizer.zero_grad(set_to_none=True)  # backward allocates in the graph's pool
+        if self.captures == 1:
+            gc.collect()  # dead graphs and tensors of earlier fits go now, not during a capture
+        collecting = gc.isenabled()
+        gc.disable()  # a collection during the capture could free CUDA objects, which ends it
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.loss = self._step()
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                self.loss = self._step(*self.inputs)
+        except RuntimeError as error:
+            # no eager fallback: a failed capture leaves torch's CUDA random generator unusable
+            # for the rest of the process (seen on an H200: every later dropout raised)
+            raise TrainingError(
+                f"the training step could not be captured in a CUDA graph ({error}); fit with "
+                "cuda_graph=False"
+            ) from error
+        finally:
+            if collecting:
+                gc.enable()
         self.graph = graph
         self.frozen = self._settings()
 
     def _settings(self) -> list:
-        return [
-            (group["lr"], group.get("weight_decay"), group.get("momentum"))
-            for group in self.loop.optimizer.param_groups
-        ]
+        keys = ("lr", "betas", "momentum", "weight_decay")
+        return [tuple(group.get(key) for key in keys) for group in self.loop.optimizer.param_groups]

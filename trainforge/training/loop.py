@@ -94,12 +94,14 @@ def fit(
     n_batches = -(-n_mine // loop.batch_size)
     shuffled = None
     forward = loop.model if loop.forward is None else loop.forward
-    autocast = torch.autocast(X.device.type, PRECISIONS[loop.precision], loop.precision != "32")
+    dtype, mixed = PRECISIONS[loop.precision], loop.precision != "32"
+    autocast = torch.autocast(X.device.type, dtype, mixed)
     if loop.precision == "16" and loop.scaler is None:
         loop.scaler = torch.amp.GradScaler(X.device.type)
     graphed = None
     if loop.graph and graph_safe(loop):
-        graphed = GraphStep(loop, forward, autocast, lambda loss: _penalised(loop, loss))
+        uncached = torch.autocast(X.device.type, dtype, mixed, cache_enabled=False)
+        graphed = GraphStep(loop, forward, uncached, lambda loss: _penalised(loop, loss))
     _each(loop, "on_train_begin")
     while loop.epoch < loop.max_epochs and not loop.stop:
         if loop.batch == 0:  # a new epoch; a resumed one keeps its order and sums

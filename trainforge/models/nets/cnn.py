@@ -107,13 +107,20 @@ class AveragePool(nn.Module):
     def __init__(self, size: int):
         super().__init__()
         self.size = size
+        self._windows: dict[tuple, torch.Tensor] = {}  # made once per input size and device
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.size == 1:  # a plain mean: deterministic everywhere
             return x.mean(dim=(2, 3), keepdim=True)
-        rows = _windows(x.shape[2], self.size, x)
-        cols = _windows(x.shape[3], self.size, x)
+        rows = self._window(x.shape[2], x)
+        cols = self._window(x.shape[3], x)
         return torch.einsum("ih,nchw,jw->ncij", rows, x, cols)
+
+    def _window(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        key = (n, like.dtype, like.device)
+        if key not in self._windows:
+            self._windows[key] = _windows(n, self.size, like)
+        return self._windows[key]
 
 
 def _windows(n: int, size: int, like: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ class Augment(Callback):
             batch = self._crop(batch, n, height, width)
         if self.flip:
             flipped = torch.rand(n, generator=self.generator) < 0.5
-            mask = flipped.to(batch.device)[:, None, None, None]
+            mask = _to(flipped, batch.device)[:, None, None, None]
             batch = torch.where(mask, batch.flip(3), batch)
         return batch
 
@@ -43,7 +43,7 @@ class Augment(Callback):
         pad = self.padding
         padded = torch.nn.functional.pad(batch, (pad, pad, pad, pad))
         offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=self.generator)
-        offsets = offsets.to(batch.device)
+        offsets = _to(offsets, batch.device)
         rows = offsets[0][:, None] + torch.arange(height, device=batch.device)
         cols = offsets[1][:, None] + torch.arange(width, device=batch.device)
         index = torch.arange(n, device=batch.device)[:, None, None]
@@ -56,3 +56,12 @@ class Augment(Callback):
     def load_state_dict(self, state: dict, tensors: dict) -> None:
         if "generator" in tensors:
             self.generator.set_state(tensors["generator"])
+
+
+def _to(draws: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Draws made on the CPU (the generator a checkpoint saves) on the batch's device; a GPU
+    gets them by an asynchronous copy from pinned memory, so the host does not wait for the
+    GPU at every batch."""
+    if device.type != "cuda":
+        return draws.to(device)
+    return draws.pin_memory().to(device, non_blocking=True)
