@@ -376,24 +376,31 @@ def cnn_steps(device: str, quick: bool, path: Path = FASHION) -> list[str]:
     return rows
 
 
+def _tried(model, data) -> str:
+    """How a fit went: whether its step replayed from a graph, or why it failed."""
+    try:
+        with graph_steps() as made:
+            _fit(model, data)
+        return f"trains, {_graph_note(made)}"
+    except Exception as exc:  # noqa: BLE001 - the report says so
+        return f"fails: {type(exc).__name__}: {str(exc)[:120]}"
+
+
 def after_mlp(device: str, variant: str) -> list[str]:
-    """The small CNN of ``families`` fitted right after an MLP in the same process, which made
-    its capture fail on an H200 while the same CNN alone captured; ``variant`` changes one
-    thing at a time to say which."""
+    """The small CNN of ``families`` (whose capture failed on an H200), alone or right after
+    an MLP in the same process, with one thing changed at a time, to say what makes it fail.
+    The CNN is made to capture its step here (it trains eagerly otherwise)."""
+    from trainforge.models.image import CNNClassifier
     from trainforge.models.neural import MLPClassifier
+
+    CNNClassifier._GRAPH_STEP = True  # this process only: the part runs in a child
 
     mlp = {"mlp dropout 0": {"dropout": 0.0}}.get(variant, {})
     if variant != "no MLP first":
         MLPClassifier(hidden_sizes=(64, 32), batch_size=32, max_epochs=2, random_state=0,
                       device=device, **mlp).fit(*_table())  # fmt: skip
     cnn = {"cnn augment off": {"augment": False}, "cnn pooled_size 1": {"pooled_size": 1}}
-    model, data = _family("cnn", device, **cnn.get(variant, {}))
-    try:
-        with graph_steps() as made:
-            _fit(model, data)
-        return [f"| {variant} | trains, {_graph_note(made)} |"]
-    except Exception as exc:  # noqa: BLE001 - the report says so
-        return [f"| {variant} | fails: {type(exc).__name__}: {str(exc)[:90]} |"]
+    return [f"| {variant} | {_tried(*_family('cnn', device, **cnn.get(variant, {})))} |"]
 
 
 AFTER_MLP = ["no MLP first", "as in families", "mlp dropout 0", "cnn augment off",
@@ -401,20 +408,14 @@ AFTER_MLP = ["no MLP first", "as in families", "mlp dropout 0", "cnn augment off
 
 
 def transformer_graph(device: str) -> list[str]:
-    """Whether the Transformer's step could be captured (it trains eagerly; this tries it).
-    Last: a failed capture leaves torch's CUDA generator unusable for the process."""
+    """Whether the Transformer's step could be captured (it trains eagerly; this tries it)."""
     from trainforge.models.sequence import _TransformerBase
 
-    model, data = _family("transformer", device)
     _TransformerBase._GRAPH_STEP = True
     try:
-        with graph_steps() as made:
-            _fit(model, data)
-        return [f"Transformer in a CUDA graph: trains, {_graph_note(made)}"]
-    except Exception as exc:  # noqa: BLE001 - the report says so
-        return [f"Transformer in a CUDA graph: fails ({type(exc).__name__}: {str(exc)[:200]})"]
+        return [f"Transformer in a CUDA graph: {_tried(*_family('transformer', device))}"]
     finally:
-        _TransformerBase._GRAPH_STEP = False
+        del _TransformerBase._GRAPH_STEP
 
 
 # -- 5. a run ---------------------------------------------------------------------------------
