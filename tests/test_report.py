@@ -463,3 +463,26 @@ def test_the_report_lists_the_inferred_column_roles(mixed_run):
     text = re.sub(r"<[^>]+>", "", section)
     assert "target y (binary: no, yes)" in text
     assert "5 input columns: 2 numeric, 1 categorical, 1 boolean, 1 datetime; 1 dropped" in text
+
+
+def test_a_figure_is_laid_out_once_for_its_file_and_keeps_that_layout(monkeypatch):
+    import matplotlib.layout_engine as constrained
+
+    from trainforge.report import plots
+
+    calls = []
+    original = constrained.do_constrained_layout
+    monkeypatch.setattr(
+        constrained, "do_constrained_layout", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    figure = plots._figure()
+    ax = figure.subplots()
+    ax.plot([0, 1], [0, 1])
+    ax.set_title("a title")
+    figure.draw_without_rendering()
+    laid_out = ax.get_position().bounds
+    calls.clear()
+    png = plots._png(figure)
+    assert len(calls) == 1  # fit_titles's layout; the file is drawn without another
+    assert figure.get_layout_engine() is None and ax.get_position().bounds == laid_out
+    assert base64.b64decode(png).startswith(b"\x89PNG")
