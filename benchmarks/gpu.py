@@ -191,28 +191,32 @@ def resume(device: str, names=FAMILIES) -> list[str]:
 
     rows = ["| family | interrupted at step | resumed = uninterrupted |", "|---|---|---|"]
     original = loop_module._each
+    stop_at = 13
+
+    def interrupting(loop, hook, *args):
+        original(loop, hook, *args)
+        if hook == "on_batch_end" and loop.step == stop_at:
+            raise KeyboardInterrupt
+
     for name in names:
         model, data = _family(name, device)
-        reference = _weights_sha(_fit(model, data))
-        stop_at = 13
-
-        def interrupting(loop, hook, *args):
-            original(loop, hook, *args)
-            if hook == "on_batch_end" and loop.step == stop_at:
-                raise KeyboardInterrupt
-
-        with tempfile.TemporaryDirectory() as folder:
-            first, _ = _family(name, device, checkpoint_every_steps=13)
-            loop_module._each = interrupting
-            try:
-                _fit(first, data, checkpoint_dir=folder)
-            except KeyboardInterrupt:
-                pass
-            finally:
-                loop_module._each = original
-            again, _ = _family(name, device, checkpoint_every_steps=13)
-            same = _weights_sha(_fit(again, data, checkpoint_dir=folder, resume=True)) == reference
-        rows.append(f"| {name} | {stop_at} | {'yes' if same else '**no**'} |")
+        try:
+            reference = _weights_sha(_fit(model, data))
+            with tempfile.TemporaryDirectory() as folder:
+                first, _ = _family(name, device, checkpoint_every_steps=stop_at)
+                loop_module._each = interrupting
+                try:
+                    _fit(first, data, checkpoint_dir=folder)
+                except KeyboardInterrupt:
+                    pass
+                finally:
+                    loop_module._each = original
+                again, _ = _family(name, device, checkpoint_every_steps=stop_at)
+                resumed = _fit(again, data, checkpoint_dir=folder, resume=True)
+            verdict = "yes" if _weights_sha(resumed) == reference else "**no**"
+        except Exception as exc:  # noqa: BLE001 - the table reports it
+            verdict = f"**failed**: {type(exc).__name__}: {str(exc)[:120]}"
+        rows.append(f"| {name} | {stop_at} | {verdict} |")
     return rows
 
 
@@ -397,14 +401,20 @@ def after_mlp(device: str, variant: str) -> list[str]:
 
     mlp = {"mlp dropout 0": {"dropout": 0.0}}.get(variant, {})
     if variant != "no MLP first":
-        MLPClassifier(hidden_sizes=(64, 32), batch_size=32, max_epochs=2, random_state=0,
-                      device=device, **mlp).fit(*_table())  # fmt: skip
+        first = MLPClassifier(hidden_sizes=(64, 32), batch_size=32, max_epochs=2, **mlp)
+        first.set_params(random_state=0, device=device).fit(*_table())
     cnn = {"cnn augment off": {"augment": False}, "cnn pooled_size 1": {"pooled_size": 1}}
-    return [f"| {variant} | {_tried(*_family('cnn', device, **cnn.get(variant, {})))} |"]
+    tried = _tried(*_family("cnn", device, **cnn.get(variant, {})))
+    return ["| the small CNN fitted | result |", "|---|---|", f"| {variant} | {tried} |"]
 
 
-AFTER_MLP = ["no MLP first", "as in families", "mlp dropout 0", "cnn augment off",
-             "cnn pooled_size 1"]  # fmt: skip
+AFTER_MLP = [
+    "no MLP first",
+    "as in families",
+    "mlp dropout 0",
+    "cnn augment off",
+    "cnn pooled_size 1",
+]
 
 
 def transformer_graph(device: str) -> list[str]:
@@ -441,10 +451,8 @@ def run(device: str, path: Path = FASHION) -> list[str]:
     ]
     with tempfile.TemporaryDirectory() as folder:
         common = {"output": folder, "tracking": False, "ensemble": False, "quiet": True}
-        result = trainforge.train(
-            data=frame, target="y", models=[{"name": "mlp", "max_epochs": 3}],
-            device=requested, **common,
-        )  # fmt: skip
+        mlp = [{"name": "mlp", "max_epochs": 3}]
+        result = trainforge.train(data=frame, target="y", models=mlp, device=requested, **common)
         recorded = json.loads((result.path / "manifest.json").read_text())["device"]
         result.best.predict(frame.drop(columns="y").head(5))
         rows.append(f"| table, mlp | {requested} | {json.dumps(recorded)} | | |")
@@ -495,16 +503,18 @@ def one_part(part: str, args) -> list[str]:
 
 def in_children(part: str, args) -> list[str]:
     """``families`` and ``resume`` with each family in a process of its own (a failed capture
-    in one would spoil the CUDA generator for the next), ``after_mlp`` with each variant."""
+    in one would spoil the CUDA generator for the next), ``after_mlp`` with each variant: one
+    table, the header from the first child that gave one."""
     if part not in ("families", "resume", "after_mlp"):
         return in_child(part, args)
-    table: list[str] = []
+    header: list[str] = []
+    body: list[str] = []
     for name in AFTER_MLP if part == "after_mlp" else FAMILIES:
         rows = in_child(part, args, name)
-        table += rows if not table or part == "after_mlp" else rows[2:]
-    if part == "after_mlp":
-        table[:0] = ["| the small CNN fitted | result |", "|---|---|"]
-    return table
+        if len(rows) > 2 and rows[1].startswith("|---"):
+            header, rows = header or rows[:2], rows[2:]
+        body += rows
+    return header + body
 
 
 def in_child(part: str, args, family: str | None = None) -> list[str]:
@@ -516,8 +526,8 @@ def in_child(part: str, args, family: str | None = None) -> list[str]:
     command += ["--family", family] if family else []
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     if TABLE not in done.stdout:
-        return ["", "", f"| {family or part} | **failed**: its process ended with code "
-                f"{done.returncode} |"]  # fmt: skip
+        code = done.returncode
+        return [f"| {family or part} | **failed**: its process ended with code {code} |"]
     return done.stdout.split(TABLE, 1)[1].strip("\n").splitlines()
 
 

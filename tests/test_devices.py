@@ -290,3 +290,20 @@ def test_the_cnns_pooling_windows_are_made_once_per_input_size():
     assert torch.equal(pool(x), first) and pool._windows[(9, x.dtype, x.device)] is rows
     assert set(pool._windows) == {(9, x.dtype, x.device), (7, x.dtype, x.device)}
     assert torch.equal(rows, _windows(9, 3, x))
+
+
+def test_a_loop_restored_at_a_later_step_never_makes_a_graph_step(monkeypatch):
+    from trainforge.training import loop as loop_module
+
+    made = []
+    monkeypatch.setattr(loop_module, "GraphStep", lambda *a: made.append(a) or None)
+    X = torch.randn(64, 6, generator=torch.Generator().manual_seed(4))
+    y = (X[:, 0] > 0).long()
+    fresh = _loop(True)
+    fresh.max_epochs = 1
+    loop_module.fit(fresh, X, y)
+    assert len(made) == 1  # a fresh loop makes one
+    restored = _loop(True)
+    restored.max_epochs, restored.step = 2, 2
+    loop_module.fit(restored, X, y)
+    assert len(made) == 1

@@ -121,8 +121,6 @@ class _MLPBase(BaseEstimator):
             return loop
 
         loop = starting_loop(build, runtime, checkpoint_identity)
-        if loop.step:  # resumed: eager (trainforge.training.graph_step says why)
-            loop.graph = False
         model = loop.model
         evaluate = _evaluator(X_t[valid], y_t[valid], loss_fn, task) if len(valid) else None
         with deterministic(self.deterministic, device):

@@ -25,8 +25,8 @@ callbacks, optimizer step) once and then launches it as one unit. What that need
   saying to fit with ``cuda_graph=False``; the estimators whose networks do that never try.
 
 The first ``WARMUP`` steps of each fit run eagerly on a side stream, as CUDA requires before
-a capture; they are ordinary training steps on ordinary batches. The estimators train a
-resumed fit eagerly (``Loop.graph`` off): on an H200 the capture after a checkpoint was
+a capture; they are ordinary training steps on ordinary batches. A resumed fit (a loop
+restored at a step above 0) trains eagerly: on an H200 the capture after a checkpoint was
 restored failed in every try, for reasons not found in the time that GPU was lent.
 
 Everywhere else (the CPU) the same static-buffer step runs eagerly: it computes exactly what

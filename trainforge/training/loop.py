@@ -46,7 +46,8 @@ class Loop:
         train_step: optional replacement for forward/backward/step on one batch that returns
             the batch's loss (a GAN's alternating updates with two optimizers).
         graph: replay full batches' steps from a CUDA graph where the step allows it (on the
-            CPU the same static-buffer step runs eagerly and computes what the plain one does).
+            CPU the same static-buffer step runs eagerly and computes what the plain one does);
+            a loop restored from a checkpoint (``step`` above 0) trains eagerly.
         shard: ``(rank, workers)`` for one worker of a data-parallel fit: every worker draws
             the same row order and takes every ``workers``-th row of it from ``rank``, so
             their batches together are the batch one fit would take (trainforge.distributed).
@@ -99,7 +100,7 @@ def fit(
     if loop.precision == "16" and loop.scaler is None:
         loop.scaler = torch.amp.GradScaler(X.device.type)
     graphed = None
-    if loop.graph and graph_safe(loop):
+    if loop.graph and loop.step == 0 and graph_safe(loop):  # resumed: eager (graph_step says why)
         uncached = torch.autocast(X.device.type, dtype, mixed, cache_enabled=False)
         graphed = GraphStep(loop, forward, uncached, lambda loss: _penalised(loop, loss))
     _each(loop, "on_train_begin")
