@@ -124,3 +124,45 @@ def test_a_round_hook_stops_the_fit_keeping_the_best_round_so_far(library, tmp_p
     assert "callbacks" not in json.loads((tmp_path / "estimator.json").read_text())["params"]
     loaded = type(model).load_files(tmp_path)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def _separable_with_a_rare_class(n: int, seed: int):
+    """Four classes set exactly by two features, and an eighth-of-a-percent fifth class."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = np.where(X[:, 0] > 0.8, 1, 0) + np.where(X[:, 1] > 1.5, 2, 0)
+    rare = rng.choice(n, 8, replace=False)
+    y[rare] = 4
+    X[rare, 2] = 5 + rng.random(8)
+    return X, y
+
+
+def test_a_rare_class_cannot_blow_up_lightgbms_multiclass_leaves(monkeypatch):
+    from sklearn.metrics import log_loss
+
+    X, y = _separable_with_a_rare_class(20_000, 0)
+    X_test, y_test = _separable_with_a_rare_class(20_000, 1)
+    losses = {}
+    for cap in (0.0, boosting.MULTICLASS_MAX_STEP):  # 0: LightGBM's own default, no cap
+        monkeypatch.setattr(boosting, "MULTICLASS_MAX_STEP", cap)
+        model = boosting.LightGBMClassifier(random_state=0).fit(X, y)
+        losses[cap] = log_loss(y_test, model.predict_proba(X_test), labels=model.classes_)
+        later = model.booster_.dump_model()["tree_info"][len(model.classes_) :]
+        leaves = _leaf_values([tree["tree_structure"] for tree in later])
+        if cap:  # every leaf after the first round (which holds the class priors) within the cap
+            assert np.abs(leaves).max() <= cap * model.learning_rate + 1e-9
+    assert losses[0.0] > 0.05  # uncapped, leaves of the rare class jump and early stopping quits
+    assert losses[boosting.MULTICLASS_MAX_STEP] < 0.02
+    binary = boosting.LightGBMClassifier(random_state=0).fit(X, (y > 0).astype(int))
+    assert "max_delta_step" not in binary._objective()  # two classes: no cap
+
+
+def _leaf_values(nodes: list) -> list[float]:
+    values = []
+    while nodes:
+        node = nodes.pop()
+        if "leaf_value" in node:
+            values.append(node["leaf_value"])
+        else:
+            nodes += [node["left_child"], node["right_child"]]
+    return values

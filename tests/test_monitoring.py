@@ -65,6 +65,19 @@ def test_a_rising_training_loss_blames_the_learning_rate():
     ]
 
 
+def test_a_near_perfect_fit_whose_loss_drifts_up_is_not_called_diverging():
+    # the MLP on car: 0.0048 at best, then 0.0079 (1.6 times its lowest, rising for three
+    # epochs) after learning from 1.3: it gave back a fraction of a percent of what it learned
+    losses = [1.3, 0.2, 0.02, 0.0048, 0.0055, 0.0066, 0.0079]
+    assert _watch(_epochs(losses, [0.05] * 7)) == []
+    # the same drift when it gives back a tenth of what it learned is a divergence
+    raised = _watch(_epochs([0.1, 0.02, 0.01, 0.015, 0.02, 0.025], [0.05] * 6))
+    assert raised == [
+        "net: the training loss is rising (0.0100 at best, 0.0200 now): the learning rate is "
+        "probably too high; lower it"
+    ]
+
+
 def test_a_loss_that_became_nan_is_reported_with_the_learning_rate():
     raised: list[str] = []
     failed = CandidateResult("mlp", "mlp", {"learning_rate": 10.0}, status="failed")
