@@ -127,7 +127,7 @@ def test_a_round_hook_stops_the_fit_keeping_the_best_round_so_far(library, tmp_p
 
 
 def _separable_with_a_rare_class(n: int, seed: int):
-    """Four classes set exactly by two features, and an eighth-of-a-percent fifth class."""
+    """Four classes set exactly by two features, and a fifth class of 8 rows."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 5))
     y = np.where(X[:, 0] > 0.8, 1, 0) + np.where(X[:, 1] > 1.5, 2, 0)

@@ -66,8 +66,8 @@ def test_a_rising_training_loss_blames_the_learning_rate():
 
 
 def test_a_near_perfect_fit_whose_loss_drifts_up_is_not_called_diverging():
-    # the MLP on car: 0.0048 at best, then 0.0079 (1.6 times its lowest, rising for three
-    # epochs) after learning from 1.3: it gave back a fraction of a percent of what it learned
+    # like the default MLP on car (0.0048 at best, 0.0079 at the end: 1.6 times its lowest,
+    # rising): it gave back a fraction of a percent of what it had learned
     losses = [1.3, 0.2, 0.02, 0.0048, 0.0055, 0.0066, 0.0079]
     assert _watch(_epochs(losses, [0.05] * 7)) == []
     # the same drift when it gives back a tenth of what it learned is a divergence
