@@ -66,8 +66,8 @@ def test_a_rising_training_loss_blames_the_learning_rate():
 
 
 def test_a_near_perfect_fit_whose_loss_drifts_up_is_not_called_diverging():
-    # like the default MLP on car (0.0048 at best, 0.0079 at the end: 1.6 times its lowest,
-    # rising): it gave back a fraction of a percent of what it had learned
+    # 0.0048 at best, 0.0079 at the end (1.6 times its lowest, rising for three epochs): it
+    # gave back a fraction of a percent of what it had learned
     losses = [1.3, 0.2, 0.02, 0.0048, 0.0055, 0.0066, 0.0079]
     assert _watch(_epochs(losses, [0.05] * 7)) == []
     # the same drift when it gives back a tenth of what it learned is a divergence
@@ -76,6 +76,17 @@ def test_a_near_perfect_fit_whose_loss_drifts_up_is_not_called_diverging():
         "net: the training loss is rising (0.0100 at best, 0.0200 now): the learning rate is "
         "probably too high; lower it"
     ]
+
+
+def test_each_fold_of_a_bagged_candidate_is_watched_on_its_own():
+    # the MLP on car: fold 1 ended at 0.0055 (0.0048 at best) and fold 2 began at 1.247, which
+    # read as one history was "the training loss is rising (0.0048 at best, 1.2472 now)"
+    first = _epochs([1.2, 0.3, 0.05, 0.0048, 0.0055], [1.1, 0.3, 0.1, 0.08, 0.08])
+    second = _epochs([1.247, 0.4, 0.06, 0.005], [1.09, 0.35, 0.1, 0.08])
+    assert _watch(first + second) == []
+    # a fold that diverges on its own is still said
+    third = _epochs([1.2, 0.8, 0.9, 1.3, 2.0], [1.0] * 5)
+    assert _watch(first + third)[0].startswith("net: the training loss is rising (0.8000")
 
 
 def test_a_loss_that_became_nan_is_reported_with_the_learning_rate():

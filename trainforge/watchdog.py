@@ -21,7 +21,7 @@ OVERFIT_EPOCHS = 3  # ...at least this many epochs after the best
 STALL_EPOCHS = 10  # or a tenth of the epoch budget, whichever is larger
 DIVERGE_RATIO = 1.5  # training loss this many times its lowest value, and still rising
 # ...and it has given back this share of what it had learned (first value minus the lowest): a
-# near-perfect fit whose loss drifts from 0.005 to 0.008 (the MLP on car) is not diverging
+# near-perfect fit whose loss drifts from 0.005 to 0.008 is not diverging; one back at 1.2 is
 DIVERGE_SHARE = 0.1
 
 
@@ -35,16 +35,21 @@ class Watchdog:
     def __init__(self, notify: Callable[[str], None]):
         self.notify = notify
         self.raised: list[str] = []
-        self._histories: dict[str, list[dict]] = {}
+        self._histories: dict[str, list[dict]] = {}  # the current fit's epochs
+        self._epochs: dict[str, int] = {}  # the last epoch number seen
         self._warned: set[tuple[str, str]] = set()
         self._baseline: dict[str, float] | None = None
         self._scores: list[tuple[str, dict]] = []
 
     def candidate_started(self, index: int, total: int, name: str) -> None:
         self._histories[name] = []
+        self._epochs.pop(name, None)
 
     def epoch_end(self, name: str, epoch: int, total: int, metrics: dict) -> None:
         history = self._histories.setdefault(name, [])
+        if epoch <= self._epochs.get(name, 0):  # a new fit began: a bagged candidate's next fold
+            history.clear()
+        self._epochs[name] = epoch
         history.append(dict(metrics))
         self._check_history(name, history, total)
 
