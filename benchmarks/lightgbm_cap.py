@@ -22,16 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from automl import SPLITS, score_predictions
 from common import machine_line, replace_section, versions
-from sklearn.metrics import log_loss
 
 import trainforge
 from trainforge.models import boosting
 
 HERE = Path(__file__).resolve().parent
-SPLITS = HERE / "out" / "automl"
 TABLES = ("shuttle", "segment", "car", "chile_vote", "covid_test_result")
 CONFIGS = ("lightgbm:1", "lightgbm:4")
 HEADING = "## LightGBM on multiclass tables: a cap on leaf steps (issue 13)"
@@ -69,15 +67,10 @@ def score(table: str, params: dict, cap: float) -> dict:
             tracking=False,
             quiet=True,
         )
-        model = result.best
-        proba = np.asarray(model.predict_proba(test.drop(columns=[target])))
-        labels = list(model.classes)
-        truth = test[target].map({v: i for i, v in enumerate(labels)})
-        if truth.isna().any():  # labels read back as text
-            truth = test[target].astype(str).map({str(v): i for i, v in enumerate(labels)})
+        proba = result.best.predict_proba(test.drop(columns=[target]))  # proba_<class> columns
         return {
             "cv": float(result.leaderboard.loc[0, "log_loss"]),
-            "test": float(log_loss(truth, proba, labels=range(len(labels)))),
+            "test": score_predictions("multiclass", test[target], proba),
             "seconds": round(time.monotonic() - started, 1),
         }
 
@@ -88,9 +81,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
     capped = boosting.MULTICLASS_MAX_STEP
-    rows = []
+    rows, chosen = [], settings()
     for table in args.tables.split(","):
-        for name, params in settings().items():
+        for name, params in chosen.items():
             found = {cap: score(table, params, cap) for cap in (0.0, capped)}
             row = (table, name, found[0.0], found[capped])
             rows.append(row)
