@@ -94,6 +94,8 @@ def build_stack(results: list[CandidateResult], primary: Metric, task: str, seed
     """
     from sklearn.base import clone
 
+    from trainforge.threads import fit_threads, limited
+
     usable = usable_members(results, primary, task)[:STACK_MEMBERS]
     if len(usable) < 2:
         return None
@@ -102,12 +104,15 @@ def build_stack(results: list[CandidateResult], primary: Metric, task: str, seed
     meta = _meta_learner(task)
     halves = split_halves(y, task, seed)
     crossfit = None
-    for chosen in (halves, ~halves):
-        part = _meta_output(clone(meta).fit(Z[~chosen], y[~chosen]), Z[chosen], task)
-        if crossfit is None:
-            crossfit = np.zeros((len(y),) + part.shape[1:])
-        crossfit[chosen] = part
-    meta.fit(Z, y)
+    # BLAS threads held like a candidate's: on covid_test_result (11,643 rows, 30 inputs) the
+    # logistic regression took 3.6 s on 2 threads against 0.7 s on one
+    with limited(fit_threads(len(y))):
+        for chosen in (halves, ~halves):
+            part = _meta_output(clone(meta).fit(Z[~chosen], y[~chosen]), Z[chosen], task)
+            if crossfit is None:
+                crossfit = np.zeros((len(y),) + part.shape[1:])
+            crossfit[chosen] = part
+        meta.fit(Z, y)
     names = list(usable[0].metrics)
     pred, proba = (crossfit, None) if task == "regression" else (crossfit.argmax(1), crossfit)
     result = CandidateResult("stacking", "stacking", {"members": [r.name for r in usable]})
