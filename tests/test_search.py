@@ -193,6 +193,32 @@ def test_time_is_held_for_a_later_step_only_when_that_step_fits():
     assert budget.held == 30.0 and 59.0 < budget.remaining() <= 60.0
 
 
+def test_the_reserve_covers_the_slowest_writing_of_files_seen_so_far():
+    """The last candidate's files are written after the search: the end's reserve is at least
+    CLOSING_BASE_SECONDS plus the slowest writing so far, within the usual bounds."""
+    from trainforge.candidate_run import Saver
+    from trainforge.search.budget import CLOSING_BASE_SECONDS
+
+    saver = Saver()
+    saver.submit(lambda: time.sleep(0.3))
+    saver.submit(lambda: None)
+    saver.wait()
+    assert 0.3 <= saver.longest < 2.0  # the slow task, not the last one
+    budget = Budget(60.0, None)
+    assert budget.reserve == 6.0
+    budget.saving = 1.5  # 4 + 1.5 is below the 6 s floor: no change
+    assert budget.reserve == 6.0
+    budget.saving = 3.5
+    assert budget.reserve == CLOSING_BASE_SECONDS + 3.5 == 7.5
+    assert 52.0 < budget.remaining() <= 52.5
+    slow = Budget(300.0, None)
+    slow.saving = 3.5  # a tenth of 300 s already covers it
+    assert slow.reserve == 30.0
+    tight = Budget(15.0, None)
+    tight.saving = 10.0  # never more than a third of the limit
+    assert tight.reserve == 5.0
+
+
 # -- search runs -------------------------------------------------------------------------------
 
 

@@ -44,11 +44,19 @@ class Saver:
     def __init__(self):
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
+        self.longest = 0.0  # seconds of the slowest task so far (a budget keeps that back)
 
     def submit(self, task: Callable[[], object]) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainforge-save")
-        self._pending.append(self._pool.submit(task))
+        self._pending.append(self._pool.submit(self._timed, task))
+
+    def _timed(self, task: Callable[[], object]) -> object:
+        clock = time.perf_counter()
+        try:
+            return task()
+        finally:
+            self.longest = max(self.longest, time.perf_counter() - clock)
 
     def wait(self) -> None:
         """Return once everything asked for is written; re-raises a task's error."""

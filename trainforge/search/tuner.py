@@ -438,6 +438,7 @@ class Tuner:
         if not running.done:  # read back from an earlier attempt: it says nothing of fit times
             family = running.started.candidate.family.name
             self.budget.record(family, running.started.seconds, running.by_size)
+        self.budget.saving = self.ctx.saver.longest  # the reserve covers the last one's files
         return result
 
     def _announce(self, running: _Running, result: CandidateResult) -> None:
