@@ -166,3 +166,33 @@ def _leaf_values(nodes: list) -> list[float]:
         else:
             nodes += [node["left_child"], node["right_child"]]
     return values
+
+
+def _categorical_splits(model) -> list[str]:
+    """The level sets of every categorical split in a LightGBM model's trees ("1||4")."""
+    nodes = [t["tree_structure"] for t in model.booster_.dump_model()["tree_info"]]
+    found = []
+    while nodes:
+        node = nodes.pop()
+        if "split_feature" in node:
+            if node["decision_type"] == "==":
+                found.append(str(node["threshold"]))
+            nodes += [node["left_child"], node["right_child"]]
+    return found
+
+
+def test_lightgbm_splits_a_feature_of_few_levels_one_level_against_the_rest(monkeypatch):
+    """Six levels, two of them positive: LightGBM's own bound (4 bins, a missing-value bin
+    included) sorts the levels and cuts them in groups; trainforge's splits one level off."""
+    rng = np.random.default_rng(0)
+    level = rng.integers(0, 6, 1200)
+    X = np.column_stack([level, rng.normal(size=1200)]).astype(float)
+    y = (np.isin(level, [1, 4]) ^ (rng.random(1200) < 0.1)).astype(int)
+    splits = {}
+    for levels in (3, boosting.ONE_VS_REST_LEVELS):  # 3: max_cat_to_onehot 4, LightGBM's own
+        monkeypatch.setattr(boosting, "ONE_VS_REST_LEVELS", levels)
+        model = boosting.LightGBMClassifier(random_state=0, categorical_features=[True, False])
+        splits[levels] = _categorical_splits(model.fit(X, y))
+    assert any("||" in s for s in splits[3])  # levels grouped, e.g. "1||4"
+    assert splits[boosting.ONE_VS_REST_LEVELS]  # the feature is used, one level at a time
+    assert not any("||" in s for s in splits[boosting.ONE_VS_REST_LEVELS])

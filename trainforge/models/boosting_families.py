@@ -89,7 +89,8 @@ for name, label, initial, doc in [
         _lightgbm,
         "up to 2,000 rounds, learning_rate=0.05 (0.1 past 100,000 rows), num_leaves=31, "
         "min_child_samples=20 (5 below 1,000 rows), subsample=0.8, colsample_bytree=0.9, "
-        "on 3+ classes a leaf steps at most 10 learning rates (max_delta_step), "
+        "on 3+ classes a leaf steps at most 10 learning rates (max_delta_step), categories of "
+        "at most 10 levels split one level against the rest (max_cat_to_onehot), "
         f"deterministic mode, {_STOPPING}",
     ),
     (
