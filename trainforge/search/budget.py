@@ -23,9 +23,10 @@ CLOSING_SHARE = 0.1
 CLOSING_MIN_SECONDS = 6.0
 CLOSING_MAX_SECONDS = 60.0
 # The reserve is never less than this plus the slowest writing of a candidate's files so far:
-# the last candidate's files are written after the search, and the rest of the closing took
-# 4.0-4.7 s in 60 s runs on covid_test_result (11,643 rows, two combined models and a report)
-# while its forests' files took 2 s to write.
+# the last candidate's files are written after the search. In 60 s runs on covid_test_result
+# (11,643 rows) the rest of the closing (two combined models, the report) took 4.5-4.7 s, and
+# one 5-fold forest's files 3.6 s (the command took 63.5 s before this rule and the stacked
+# model's thread limit, trainforge.ensemble.build_stack).
 CLOSING_BASE_SECONDS = 4.0
 # Under a budget, tables with fewer training rows than this are bagged: every candidate is k
 # fold models scored by their out-of-fold predictions (see trainforge.model.BaggedModel),
