@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import trainforge
 from trainforge import console as console_module
 from trainforge.candidates import CandidateResult
 from trainforge.cli import _report, main
 from trainforge.console import ConsoleObserver, print_table
+from trainforge.events import SilentObserver
 from trainforge.models import boosting
 
 # -- item 1: tables that fit ------------------------------------------------------------------
@@ -371,6 +373,52 @@ def test_rounds_show_like_epochs_with_the_estimators_patience(capsys, clock):
     last = capsys.readouterr().err.splitlines()[-1]
     # best round 100 + patience 50 = round 150: 30 more rounds of 0.01 s
     assert last == "[2/3] lightgbm round 120/2000 val 0.3 1.2s eta ~0.3s"
+
+
+def test_bagged_folds_rounds_name_their_fold_and_keep_their_own_pace(capsys, clock):
+    # two folds fitting at once interleave their rounds: one pace would restart at every
+    # switch, and a plain log showed "round 1/3000" once per fold and nothing after it
+    observer = ConsoleObserver(plain=True)
+    observer.candidate_started(4, 4, "lightgbm")
+    for round_ in range(1, 101):
+        for fold, step in ((1, 0.01), (2, 0.03)):
+            clock.now += step
+            logs = {"round": round_, "val_loss": 1 - round_ / 200, "fold": fold, "folds": 5}
+            logs.update(max_rounds=3000, patience=50)
+            observer.round_end("lightgbm", round_, 3000, logs)
+    lines = capsys.readouterr().err.splitlines()
+    # 4 s of rounds: the first line only (the next comes PLAIN_EVERY = 5 s later)
+    assert lines == ["[4] training lightgbm", "[4] lightgbm fold 1/5 round 1/3000 val 0.995 0.0s"]
+    observer.PLAIN_EVERY = 0.0
+    clock.now += 0.03
+    logs = {"round": 101, "val_loss": 0.1, "fold": 2, "folds": 5, "max_rounds": 3000}
+    observer.round_end("lightgbm", 101, 3000, {**logs, "patience": 50})
+    # fold 2's own pace (0.04 s a round since its first at 1000.01 s), to its round 151
+    assert capsys.readouterr().err.splitlines() == [
+        "[4] lightgbm fold 2/5 round 101/3000 val 0.1 4.0s eta ~2.0s"
+    ]
+
+
+def test_a_bagged_fit_reports_each_folds_rounds_in_order(small_table, tmp_path):
+    seen = []
+
+    class Rounds(SilentObserver):
+        def round_end(self, name, round_, total, logs):
+            seen.append((logs["fold"], logs["folds"], round_))
+
+    trainforge.train(
+        data=small_table,
+        target="y",
+        models=[{"name": "lightgbm", "n_estimators": 40}],
+        folds=4,
+        output=tmp_path,
+        tracking=False,
+        observer=Rounds(),
+    )
+    assert {(fold, folds) for fold, folds, _ in seen} == {(f, 4) for f in (1, 2, 3, 4)}
+    for fold in (1, 2, 3, 4):  # interleaved or not, each fold's rounds count up from 1
+        rounds = [r for f, _, r in seen if f == fold]
+        assert rounds == list(range(1, len(rounds) + 1)) and len(rounds) > 10
 
 
 # -- item 5: the real CLI in a 100-column terminal --------------------------------------------

@@ -260,7 +260,8 @@ def fit_candidate(
     workers = _fold_workers(candidate, len(dataset.folds), threads)
 
     def fit_fold(index: int, fold):
-        runtime = _runtime(checkpoints, f"fold-{index}", on_epoch, callbacks, on_round, workers)
+        rounds = _fold_rounds(on_round, index, len(dataset.folds))
+        runtime = _runtime(checkpoints, f"fold-{index}", on_epoch, callbacks, rounds, workers)
         if data_parallel > 1:
             runtime["data_parallel"] = data_parallel
         pipeline = make_pipeline(candidate, dataset, profile, resample, threads, device)
@@ -329,6 +330,14 @@ def _fold_workers(candidate: Candidate, folds: int, threads: int) -> int:
     if "n_jobs" in candidate.params:
         return 1
     return max(1, min(folds, free_cores()))
+
+
+def _fold_rounds(on_round, index: int, folds: int):
+    """``on_round`` for fold ``index`` of ``folds``: its logs say which fold (``fold``, counted
+    from 1, and ``folds``), since bagged folds can fit at once and their rounds interleave."""
+    if on_round is None or folds < 2:
+        return on_round
+    return lambda round_, logs: on_round(round_, {**logs, "fold": index + 1, "folds": folds})
 
 
 def _threads(n_jobs, rows: int) -> int:

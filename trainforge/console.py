@@ -12,6 +12,7 @@ import io
 import math
 import os
 import sys
+import threading
 import time
 
 import pandas as pd
@@ -33,8 +34,10 @@ class ConsoleObserver:
     An epoch's line is short: ``[3/9] mlp epoch 12/200 loss 0.4123 val 0.4456 4.1s eta ~6.2s``.
     Its ETA is the time to the epoch where early stopping would end the fit if the monitored
     loss does not improve again (the best epoch plus the patience, at most the last epoch), at
-    the pace of the epochs so far; each improvement pushes it out again. Under a time budget
-    the number of candidates is not known in advance, so they are counted as ``[3]``.
+    the pace of the epochs so far; each improvement pushes it out again. A bagged candidate's
+    boosting rounds name their fold (``[4] lightgbm fold 2/5 round 120/3000 ...``; folds can
+    fit at once, each with its own pace and ETA). Under a time budget the number of candidates
+    is not known in advance, so they are counted as ``[3]``.
 
     Args:
         quiet: show only notices and warnings.
@@ -59,7 +62,9 @@ class ConsoleObserver:
         self._counted: tuple[int, str] = (0, "")
         self._last_total: int | None = None
         self._started = self._run_started = time.monotonic()
-        self._fit = FitPace(self._started)
+        self._fits: dict[int, FitPace] = {}  # by fold (0: not bagged, or epochs)
+        self._shown_steps = False  # a step line of the current candidate was printed
+        self._lock = threading.Lock()  # bagged folds report rounds from their own threads
         self._last_line = self._last_update = 0.0
 
     def run_started(self, run_id: str, path: str) -> None:
@@ -75,7 +80,7 @@ class ConsoleObserver:
 
     def candidate_started(self, index: int, total: int, name: str) -> None:
         self._started = time.monotonic()
-        self._fit = FitPace(self._started)
+        self._fits, self._shown_steps = {}, False
         count = self._count(index, total)
         self._counted = (index, count)
         self._label = f"{count} {name}"
@@ -88,7 +93,8 @@ class ConsoleObserver:
         self._step("epoch", epoch, total, metrics)
 
     def round_end(self, name: str, round_: int, total: int, metrics: dict) -> None:
-        """A boosting round: shown like an epoch (``[2/3] lightgbm round 120/2000 val ...``)."""
+        """A boosting round: shown like an epoch (``[2/3] lightgbm round 120/2000 val ...``),
+        with its fold when the logs name one (``fold``, ``folds``)."""
         self._step("round", round_, total, metrics)
 
     def stage(self, text: str) -> None:
@@ -134,18 +140,31 @@ class ConsoleObserver:
     def _step(self, word: str, step: int, total: int, metrics: dict) -> None:
         if self.quiet or not self.epochs:
             return
-        now = time.monotonic()
-        self._fit.record(step, metrics, now)
-        text = progress_text(
-            self._label, word, step, total, metrics, now - self._started, self._fit.eta(step, total)
-        )
-        if self._status is not None:
-            if now - self._last_update >= self.LIVE_EVERY or step == total:
-                self._last_update = now
-                self._status.update(self._fitted(text))
-        elif step in (1, total) or now - self._last_line >= self.PLAIN_EVERY:
-            self._last_line = now
-            self.console.print(escape(text))
+        fold = int(metrics.get("fold") or 0)
+        label = f"{self._label} fold {fold}/{metrics.get('folds')}" if fold else self._label
+        with self._lock:
+            now = time.monotonic()
+            fit = self._fits.get(fold)
+            if fit is None:
+                fit = self._fits[fold] = FitPace(now if fold else self._started)
+            fit.record(step, metrics, now)
+            elapsed = now - fit.started if fold else now - self._started
+            text = progress_text(label, word, step, total, metrics, elapsed, fit.eta(step, total))
+            if self._status is not None:
+                if now - self._last_update >= self.LIVE_EVERY or step == total:
+                    self._last_update = now
+                    self._status.update(self._fitted(text))
+            elif self._print_step(step, total, now):
+                self.console.print(escape(text))
+
+    def _print_step(self, step: int, total: int, now: float) -> bool:
+        """Whether a plain log shows this step: the candidate's first (not each fold's: a log
+        got five "round 1/3000" lines for one bagged LightGBM and nothing after them), the
+        last, and one every ``PLAIN_EVERY`` seconds."""
+        if self._shown_steps and step != total and now - self._last_line < self.PLAIN_EVERY:
+            return False
+        self._shown_steps, self._last_line = True, now
+        return True
 
     def _show(self, text: str) -> None:
         """A new line of progress: a spinner on a terminal, else a log line."""
@@ -198,7 +217,7 @@ class FitPace:
         if self.best_step and self.patience:
             stop = self.best_step + self.patience
             end = stop if end is None else min(end, stop)
-        if end is None or end <= step:
+        if end is None or end <= step or self.pace <= 0:  # no pace yet: a fold's first round
             return None
         return self.pace * (end - step)
 
@@ -220,7 +239,7 @@ def epoch_text(metrics: dict) -> str:
     names = {"loss": "loss", "val_loss": "val"}
     shown = [(names[k], metrics[k]) for k in names if _number(metrics.get(k))]
     if not shown:
-        skip = ("epoch", "round", "patience", "max_rounds")
+        skip = ("epoch", "round", "patience", "max_rounds", "fold", "folds")
         shown = [(k, v) for k, v in metrics.items() if k not in skip and _number(v)][:2]
     return " ".join(f"{k} {_short(float(v))}" for k, v in shown)
 
