@@ -1,10 +1,10 @@
-"""The whole hostile-file corpus (issue 15): mutated bundles loaded in fresh processes, mutated
-checkpoints resumed, and how each ended.
+"""The whole hostile-file corpus (issue 15): mutated bundles loaded in processes of their own,
+mutated checkpoints resumed, and how each ended.
 
 Bundles: every mutation of tests/hostile_corpus.py on every base bundle (a logistic regression,
 a decision tree, a random forest, histogram boosting, LightGBM, an MLP, a bagged model, an
-ensemble), several seeds each. Each is loaded and asked to predict in a fresh process: it must
-be refused in one line (BundleError) or load and predict; a traceback or a signal is a crash.
+ensemble), several seeds each. Each is loaded and asked to predict in a process of its own: it
+must be refused in one line (BundleError) or load and predict; a traceback or a signal is a crash.
 Checkpoints: every checkpoint mutation on an interrupted MLP fit, several seeds each; resuming
 must give exactly the weights of a fit never interrupted.
 

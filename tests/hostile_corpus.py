@@ -16,11 +16,14 @@ fit that was never interrupted.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import pickle
 import random
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
@@ -343,49 +346,85 @@ class Outcome:
     detail: str
 
 
-LOAD_SCRIPT = r"""
-import sys
+# Loads run in processes forked from one that imported trainforge once (a "fork server"): a
+# fresh interpreter per load spent about 3 s importing (skops lists scikit-learn's estimators,
+# which imports torch), most of the hostile tests' time. Each load still has a process of its
+# own, forked before any bundle was read: a segfault or a traceback ends only that process.
+SERVER_SCRIPT = r"""
+import json, os, sys, traceback
+import skops.io, torch, trainforge, trainforge.bundle  # what loading a bundle imports
 from trainforge.errors import TrainforgeError
-import trainforge
-rows = sys.argv[1]
-for index, bundle in enumerate(sys.argv[2:]):
-    try:
-        trainforge.load(bundle).predict(rows)
-        print(index, "LOADED", flush=True)
-    except TrainforgeError as exc:
-        print(index, "REFUSED", str(exc).splitlines()[0], flush=True)
+print("ready", flush=True)
+for line in sys.stdin:
+    rows, bundle = json.loads(line)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        code = 0
+        try:
+            trainforge.load(bundle).predict(rows)
+            said = "LOADED"
+        except TrainforgeError as exc:
+            said = "REFUSED " + str(exc).splitlines()[0]
+        except BaseException:
+            said, code = "TRACEBACK " + traceback.format_exc()[-400:], 1
+        os.write(write, said.encode())
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        said = f"signal {os.WTERMSIG(status)}"
+    elif os.WEXITSTATUS(status) != 0 and not said.startswith("TRACEBACK"):
+        said = f"exit {os.WEXITSTATUS(status)}: {said}"
+    print(json.dumps(said), flush=True)
 """
+_server: subprocess.Popen | None = None
+
+
+def _load_server() -> subprocess.Popen:
+    """The fork server, started on first use and ended with this process."""
+    global _server
+    if _server is None or _server.poll() is not None:
+        _server = subprocess.Popen(
+            [sys.executable, "-c", SERVER_SCRIPT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its forks are killed with it (killpg)
+        )
+        if _server.stdout.readline().strip() != "ready":
+            raise AssertionError(f"the load server did not start (exit {_server.wait()})")
+        atexit.register(_stop_server, _server)
+    return _server
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def load_in_child(bundle: Path, rows: Path, timeout: float = 120) -> Outcome:
-    """Load a bundle and predict in a fresh process: a segfault there is a result, not the end
-    of the test run. A traceback or a signal is a crash."""
-    return load_all_in_child([bundle], rows, timeout)[0]
+    """Load a bundle and predict in a process of its own: a segfault there is a result, not
+    the end of the test run. A traceback or a signal is a crash."""
+    server = _load_server()
+    server.stdin.write(json.dumps([str(rows), str(bundle)]) + "\n")
+    server.stdin.flush()
+    if not select.select([server.stdout], [], [], timeout)[0]:
+        _stop_server(server)
+        raise AssertionError(f"loading {bundle} took over {timeout} s")
+    said = json.loads(server.stdout.readline())
+    if said.startswith(("LOADED", "REFUSED")):
+        return Outcome(said.split(" ", 1)[0].lower(), said)
+    return Outcome("crashed", said)
 
 
-def load_all_in_child(bundles: list[Path], rows: Path, timeout: float = 300) -> list[Outcome]:
-    """``load_in_child`` for many bundles with one process start for all, as long as none
-    crashes: a crash (a traceback or a signal) is that bundle's outcome, and the bundles after
-    it go on in a fresh process."""
-    outcomes: list[Outcome] = []
-    while len(outcomes) < len(bundles):
-        start = len(outcomes)
-        done = subprocess.run(
-            [sys.executable, "-c", LOAD_SCRIPT, str(rows), *map(str, bundles[start:])],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        for line in done.stdout.splitlines():
-            index, _, said = line.partition(" ")
-            if index == str(len(outcomes) - start) and said.startswith(("LOADED", "REFUSED")):
-                outcomes.append(Outcome(said.split(" ", 1)[0].lower(), said))
-        if done.returncode != 0:  # the bundle after the last one said crashed the process
-            error = f"exit {done.returncode}: {done.stderr.strip()[-400:]}"
-            outcomes.append(Outcome("crashed", error))
-        elif len(outcomes) != len(bundles):
-            raise AssertionError(f"the loader said too little: {done.stdout[-400:]!r}")
-    return outcomes
+def load_all_in_child(bundles: list[Path], rows: Path, timeout: float = 120) -> list[Outcome]:
+    """``load_in_child`` for each of ``bundles``."""
+    return [load_in_child(bundle, rows, timeout) for bundle in bundles]
 
 
 def load_in_process(bundle: Path, rows: Path) -> Outcome:
