@@ -36,6 +36,7 @@ from trainforge.data.schema import Schema
 from trainforge.errors import BundleError
 from trainforge.model import BaggedModel, EnsembleModel, Model, StackedModel
 from trainforge.rundir import CANDIDATE_NAME
+from trainforge.skops_import import skops_io
 
 FORMAT = "trainforge.bundle/1"
 BAGGED_FORMAT = "trainforge.bagged/1"  # fold bundles, averaged
@@ -146,7 +147,7 @@ class SavedModel(Model):
 
 def _write_pipeline(pipeline, folder: Path) -> dict:
     """model.skops (and estimator/ for a self-saving estimator); bundle.json's fields."""
-    import skops.io as sio
+    sio = skops_io()
 
     pipeline, estimator = _split_self_saving(pipeline)
     sio.dump(pipeline, folder / MODEL_FILE)
@@ -174,7 +175,7 @@ def _write_ensemble(model: EnsembleModel, folder: Path, saved: dict) -> dict:
     info = {"format": ENSEMBLE_FORMAT, **_write_members(model.members, folder, saved)}
     info["weights"] = model.weights
     if model.meta is not None:
-        import skops.io as sio
+        sio = skops_io()
 
         sio.dump(model.meta, folder / META_FILE)
         info["meta_sha256"] = file_sha256(folder / META_FILE)
@@ -422,7 +423,7 @@ def _load_skops(model_file: Path, trusted: list[str]):
     """A skops file's object, refused (one parse: skops audits the types before it builds
     anything) when it holds types outside ``trusted`` (and what the caller trusts) or is no
     skops file."""
-    import skops.io as sio
+    sio = skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
@@ -442,7 +443,7 @@ def _load_skops(model_file: Path, trusted: list[str]):
 
 
 def _refuse_untrusted(model_file: Path, consequence: str, trusted=TRUSTED_TYPES) -> None:
-    import skops.io as sio
+    sio = skops_io()
 
     try:
         untrusted = sio.get_untrusted_types(file=model_file)

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+from trainforge.skops_import import skops_io
+
 TREES_FILE = "trees.npz"
 ESTIMATOR_FILE = "estimator.skops"
 # types in the saved estimator beyond scikit-learn's own (skops trusts those by default)
@@ -53,7 +55,7 @@ class _Compact:
         return bool(stop or any(asked))
 
     def save_files(self, folder: Path) -> list[str]:
-        import skops.io as sio
+        sio = skops_io()
 
         folder.mkdir(parents=True, exist_ok=True)
         trees = [tree for iteration in self._predictors for tree in iteration]
@@ -74,7 +76,7 @@ class _Compact:
 
     @classmethod
     def load_files(cls, folder: Path):
-        import skops.io as sio
+        sio = skops_io()
         from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
         estimator = sio.load(folder / ESTIMATOR_FILE, trusted=[*TRUSTED, _dotted(cls)])
