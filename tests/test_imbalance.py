@@ -69,6 +69,7 @@ def test_imbalanced_binary_run_weights_classes_tunes_and_saves_a_threshold(tmp_p
         target="y",
         models=["logistic_regression", "lightgbm", {"name": "mlp", "max_epochs": 5}],
         output=tmp_path,
+        metric="f1",  # a label metric: weighted (a ranking metric is not)
         ensemble=False,
     )
     manifest = json.loads((result.path / "manifest.json").read_text())
@@ -97,24 +98,27 @@ def test_imbalanced_binary_run_weights_classes_tunes_and_saves_a_threshold(tmp_p
     np.testing.assert_array_equal(model.predict(rows), expected)
 
 
-def test_probability_metrics_keep_class_weights_off_unless_asked(tmp_path):
+@pytest.mark.parametrize("metric", ["log_loss", "roc_auc", "pr_auc"])
+def test_probability_and_ranking_metrics_keep_class_weights_off_unless_asked(tmp_path, metric):
     frame = _rare_positives()
     result = trainforge.train(
         data=frame,
         target="y",
         models=["logistic_regression"],
         output=tmp_path,
-        metric="log_loss",
+        metric=metric,
         ensemble=False,
     )
     plan = json.loads((result.path / "manifest.json").read_text())["imbalance"]
     assert plan["imbalanced"] is True and plan["class_weight"] is False
+    recorded = json.loads((result.path / "candidates/logistic_regression/metrics.json").read_text())
+    assert "class_weight" not in recorded["settings"]
     forced = trainforge.train(
         data=frame,
         target="y",
         models=["logistic_regression"],
         output=tmp_path,
-        metric="log_loss",
+        metric=metric,
         ensemble=False,
         imbalance={"class_weight": "balanced"},
     )

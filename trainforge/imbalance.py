@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 RATIO = 4.0  # imbalanced when the largest class has at least this many times the smallest's rows
-PROBABILITY_METRICS = {"log_loss"}  # class weights distort probabilities: not by default here
+# Metrics of probabilities or of their order get no class weights by default: weights shift
+# predicted probabilities away from the true frequencies, and an order of rows does not need
+# them (one LightGBM on six imbalanced portfolio tables: higher ROC AUC without weights on four,
+# benchmarks/RESULTS.md; AutoGluon and FLAML do not weight either). A tuned threshold, not
+# weights, moves a binary model's labels (``threshold``).
+UNWEIGHTED_METRICS = {"log_loss", "roc_auc", "roc_auc_ovr", "pr_auc"}
 THRESHOLD_METRICS = ("f1", "balanced_accuracy", "mcc")
 
 
@@ -52,8 +57,8 @@ class Imbalance:
         if not done:
             return (
                 f"class imbalance: {shown}; stratified splits and imbalance metrics only (no "
-                "class weights with a probability metric; imbalance.class_weight: balanced "
-                "forces them)"
+                "class weights with a metric of probabilities or their order; "
+                "imbalance.class_weight: balanced forces them)"
             )
         return f"class imbalance: {shown}; using {done}"
 
@@ -66,7 +71,7 @@ def plan_imbalance(y: np.ndarray, classes, task: str, primary: str, spec) -> Imb
     shares = {str(c): float(n / counts.sum()) for c, n in zip(classes, counts)}
     imbalanced = bool(counts.max() >= RATIO * max(counts.min(), 1))
     if spec.class_weight == "auto":
-        weight = imbalanced and primary not in PROBABILITY_METRICS
+        weight = imbalanced and primary not in UNWEIGHTED_METRICS
     else:
         weight = spec.class_weight == "balanced"
     tune = task == "binary" and (
