@@ -227,23 +227,46 @@ def _trials(run: Path) -> pd.DataFrame:
     return trials.sort_values(["study", "number"]).reset_index(drop=True)
 
 
-def _search(tmp_path, small_table, seed: int, name: str):
+def _searches(tmp_path, small_table, seeds: list[int]) -> list[SimpleNamespace]:
+    """The same trial-limited search with each seed, all at once (each fits on one core) from
+    the command line; each run's folder, leaderboard and best candidate."""
+    small_table.to_csv(tmp_path / "t.csv", index=False)
     models = ["logistic_regression", {"name": "random_forest", "n_estimators": 20}]
-    budget = {"trials": 5}
-    return trainforge.train(
-        {"budget": budget, "models": models},
-        data=small_table,
-        target="y",
-        seed=seed,
-        output=tmp_path,
-        name=name,
-    )
+    spec = {"data": {"train": "t.csv", "target": "y"}, "budget": {"trials": 5}, "models": models}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({**spec, "tracking": {"enabled": False}}))
+    started = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "trainforge",
+                "train",
+                "spec.yaml",
+                "--seed",
+                str(seed),
+                "--out",
+                f"runs-{index}",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for index, seed in enumerate(seeds)
+    ]
+    runs = []
+    for process in started:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        path = tmp_path / out.strip().splitlines()[-1].removeprefix("run: ")
+        best = json.loads((path / "manifest.json").read_text())["best"]["candidate"]
+        board = pd.read_csv(path / "leaderboard.csv")
+        runs.append(SimpleNamespace(path=path, leaderboard=board, best_name=best))
+    return runs
 
 
 def test_same_seed_gives_the_same_trials_and_scores(tmp_path, small_table):
-    first = _search(tmp_path, small_table, 3, "a")
-    second = _search(tmp_path, small_table, 3, "b")
-    other = _search(tmp_path, small_table, 4, "c")
+    first, second, other = _searches(tmp_path, small_table, [3, 3, 4])
     trials = _trials(first.path)
     assert len(trials) == 5 and set(trials.state) == {"COMPLETE"}
     assert set(trials.study) == {"logistic_regression", "random_forest"}
@@ -348,18 +371,11 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(tmp_path, sma
     flags = ["--target", "y", "--models", models, "--trials", "5", "--seed", "5", "--cv", "3"]
     command = [sys.executable, "-m", "trainforge", "train", str(small_csv), *flags]
     command.append("--no-ensemble")
-    whole = trainforge.train(
-        data=small_csv,
-        target="y",
-        models=models.split(","),
-        seed=5,
-        budget={"trials": 5},
-        folds=3,
-        ensemble=False,
-        output=tmp_path / "whole",
-    )
-    reference = _trials(whole.path)
-
+    # the uninterrupted run goes beside the one to kill: each fits on one core of two
+    with open(tmp_path / "whole.log", "w") as log:
+        whole = subprocess.Popen(
+            [*command, "--out", "whole"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log
+        )
     process = subprocess.Popen(
         [*command, "--out", "runs"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -375,6 +391,8 @@ def test_a_killed_search_resumes_without_repeating_finished_trials(tmp_path, sma
         time.sleep(0.01)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the search ended before it could be killed"
+    assert whole.wait(timeout=300) == 0, (tmp_path / "whole.log").read_text()
+    reference = _trials(next((tmp_path / "whole").glob("*/search.db")).parent)
     run = db.parent
     from trainforge.search.history import history_frame
 
