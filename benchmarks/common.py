@@ -47,3 +47,23 @@ def replace_section(path, heading: str, text: str) -> None:
     else:
         current = current.rstrip("\n") + "\n\n" + text
     path.write_text(current)
+
+
+def cross_validated_run(data, target: str, task: str, model, output):
+    """One trainforge candidate (``model``: a name or a settings mapping), 5-fold
+    cross-validated through ``trainforge.train`` with seed 0 into ``output``: no ensemble, no
+    tracking, nothing printed. Returns the run's result."""
+    import trainforge
+
+    return trainforge.train(
+        data=data,
+        target=target,
+        task=task,
+        models=[model],
+        folds=5,
+        ensemble=False,
+        seed=0,
+        output=output,
+        tracking=False,
+        quiet=True,
+    )

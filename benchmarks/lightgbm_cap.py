@@ -24,9 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 from automl import SPLITS, score_predictions
-from common import machine_line, replace_section, versions
+from common import cross_validated_run, machine_line, replace_section, versions
 
-import trainforge
 from trainforge.models import boosting
 
 HERE = Path(__file__).resolve().parent
@@ -55,18 +54,9 @@ def score(table: str, params: dict, cap: float) -> dict:
     boosting.MULTICLASS_MAX_STEP = cap
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as out:
-        result = trainforge.train(
-            data=str(SPLITS / table / "train.csv"),
-            target=target,
-            task="multiclass",
-            models=[{"name": "lightgbm", **params}],
-            folds=5,
-            ensemble=False,
-            seed=0,
-            output=out,
-            tracking=False,
-            quiet=True,
-        )
+        model = {"name": "lightgbm", **params}
+        train = str(SPLITS / table / "train.csv")
+        result = cross_validated_run(train, target, "multiclass", model, out)
         proba = result.best.predict_proba(test.drop(columns=[target]))  # proba_<class> columns
         return {
             "cv": float(result.leaderboard.loc[0, "log_loss"]),

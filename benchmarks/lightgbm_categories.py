@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import machine_line, replace_section, versions
+from common import cross_validated_run, machine_line, replace_section, versions
 
-import trainforge
 from trainforge.data.schema import infer_schema
 from trainforge.metrics import primary_metric
 from trainforge.models import boosting
@@ -87,18 +86,7 @@ def cross_validated(frame: pd.DataFrame, target: str, task: str, levels: int) ->
     boosting.ONE_VS_REST_LEVELS = levels
     try:
         with tempfile.TemporaryDirectory() as out:
-            result = trainforge.train(
-                data=frame,
-                target=target,
-                task=task,
-                models=["lightgbm"],
-                folds=5,
-                ensemble=False,
-                seed=0,
-                output=out,
-                tracking=False,
-                quiet=True,
-            )
+            result = cross_validated_run(frame, target, task, "lightgbm", out)
     finally:
         boosting.ONE_VS_REST_LEVELS = ONE_VS_REST
     metric = primary_metric("auto", task)

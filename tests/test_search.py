@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +20,7 @@ import pytest
 import yaml
 
 import trainforge
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from trainforge.errors import SpecError
 from trainforge.search.budget import Budget, PartDeadlines
 from trainforge.spec import build_spec, parse_duration
@@ -234,35 +235,22 @@ def _searches(tmp_path, small_table, seeds: list[int]) -> list[SimpleNamespace]:
     models = ["logistic_regression", {"name": "random_forest", "n_estimators": 20}]
     spec = {"data": {"train": "t.csv", "target": "y"}, "budget": {"trials": 5}, "models": models}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump({**spec, "tracking": {"enabled": False}}))
-    started = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "trainforge",
-                "train",
-                "spec.yaml",
-                "--seed",
-                str(seed),
-                "--out",
-                f"runs-{index}",
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for index, seed in enumerate(seeds)
+
+    def search(seed: int) -> Path:
+        done = run_cli("train", "spec.yaml", "--seed", seed, "--out", "runs", cwd=tmp_path)
+        assert done.code == 0, done.stderr
+        return tmp_path / done.stdout.strip().splitlines()[-1].removeprefix("run: ")
+
+    with ThreadPoolExecutor(len(seeds)) as pool:
+        paths = list(pool.map(search, seeds))
+    return [
+        SimpleNamespace(
+            path=path,
+            leaderboard=pd.read_csv(path / "leaderboard.csv"),
+            best_name=json.loads((path / "manifest.json").read_text())["best"]["candidate"],
+        )
+        for path in paths
     ]
-    runs = []
-    for process in started:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
-        path = tmp_path / out.strip().splitlines()[-1].removeprefix("run: ")
-        best = json.loads((path / "manifest.json").read_text())["best"]["candidate"]
-        board = pd.read_csv(path / "leaderboard.csv")
-        runs.append(SimpleNamespace(path=path, leaderboard=board, best_name=best))
-    return runs
 
 
 def test_same_seed_gives_the_same_trials_and_scores(tmp_path, small_table):
