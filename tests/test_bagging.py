@@ -404,6 +404,56 @@ def test_a_fit_holds_its_thread_pools_to_the_count_and_restores_them():
     assert after == before
 
 
+def _threads_of_this_process() -> set[str]:
+    import os
+
+    return set(os.listdir("/proc/self/task"))
+
+
+def test_writing_files_leaves_no_thread_behind_to_slow_later_fits():
+    # A thread that ran OpenMP code keeps that runtime's worker threads while it lives; with
+    # more of them than cores, GNU OpenMP stops spinning at barriers and later fits ran 5-14x
+    # slower (a long-lived saving thread had written a LightGBM model on 2 threads)
+    from threadpoolctl import threadpool_limits
+
+    from trainforge.candidate_run import Saver
+    from trainforge.models.hgb import HGBRegressor
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 4)), rng.normal(size=400)
+    model = HGBRegressor(max_iter=5).fit(X, y)
+    order = []
+
+    def write(k: int):
+        # a parallel region, as a booster writing itself runs (OpenMP only: OpenBLAS starts
+        # threads for the whole process when its count goes up)
+        with threadpool_limits(2, user_api="openmp"):
+            model.predict(X)
+        order.append((k, threading.current_thread().name))
+
+    before = _threads_of_this_process()
+    saver = Saver()
+    for k in range(3):
+        saver.submit(lambda k=k: write(k))
+    saver.wait()
+    assert [k for k, _ in order] == [0, 1, 2]  # in order, each in a thread of its own
+    assert all(name.startswith("trainforge-save") for _, name in order)
+    left = _threads_of_this_process() - before
+    for _ in range(100):  # an ended thread's OpenMP workers leave a moment after it
+        if not left:
+            break
+        time.sleep(0.01)
+        left = _threads_of_this_process() - before
+    assert left == set()  # nothing left running or docked
+
+    def broken():
+        raise OSError("disk full")
+
+    saver.submit(broken)
+    with pytest.raises(OSError, match="disk full"):
+        saver.wait()
+
+
 @pytest.mark.parametrize("busy", [0, 2])
 def test_a_20_second_budget_bounds_the_whole_command(tmp_path, small_csv, busy):
     # busy: beside that many CPU-bound processes; the limit holds under contention too. The

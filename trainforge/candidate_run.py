@@ -10,9 +10,10 @@ import inspect
 import json
 import math
 import shutil
+import threading
 import time
 import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -32,24 +33,46 @@ from trainforge.rundir import RunDir
 
 
 class Saver:
-    """Writes candidates' files in one background thread, in the order they were asked for.
+    """Writes candidates' files in background threads, one task at a time, in the order they
+    were asked for.
 
     Saving a bagged model through skops can take longer than fitting it (five histogram
     boosting models on 1,296 rows of car: 3.1 s of saving against 0.9 s of fitting); in a
     thread it overlaps the next fit, whose native code releases the GIL. A candidate's
     metrics.json is written after its model, so a candidate whose saving a kill cut short is
     not finished and trains again on resume.
+
+    Each task runs in a thread of its own that ends with it. A thread that ran OpenMP code (a
+    LightGBM model writing itself runs a parallel loop) keeps that runtime's worker threads
+    while it lives, and once a runtime holds more threads than there are cores, GNU OpenMP
+    stops spinning at its barriers and every later fit pays a sleep and a wake-up at each one:
+    with one long-lived saving thread, fits on 2 cores of a 32,000-row table ran up to 14 times
+    slower than alone (diamonds at 60 s: a histogram boosting fit reached 74 of its 428 rounds
+    by its deadline, LightGBM took 54 ms a round against about 3 ms; benchmarks/openmp_pools.py and
+    benchmarks/RESULTS.md, "OpenMP runtimes and the saving thread").
     """
 
     def __init__(self):
-        self._pool: ThreadPoolExecutor | None = None
+        self._last: threading.Thread | None = None
         self._pending: list[Future] = []
         self.longest = 0.0  # seconds of the slowest task so far (a budget keeps that back)
 
     def submit(self, task: Callable[[], object]) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainforge-save")
-        self._pending.append(self._pool.submit(self._timed, task))
+        future: Future = Future()
+        before = self._last
+
+        def work() -> None:
+            if before is not None:
+                before.join()  # one task at a time, in order
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(self._timed(task))
+            except BaseException as exc:  # noqa: BLE001 - handed to wait()
+                future.set_exception(exc)
+
+        self._last = threading.Thread(target=work, name="trainforge-save", daemon=True)
+        self._last.start()
+        self._pending.append(future)
 
     def _timed(self, task: Callable[[], object]) -> object:
         clock = time.perf_counter()
@@ -63,6 +86,8 @@ class Saver:
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
+        if self._last is not None:
+            self._last.join()  # its thread, and the OpenMP threads it started, are gone
 
 
 @dataclass(frozen=True)
