@@ -48,8 +48,9 @@ class Saver:
     stops spinning at its barriers and every later fit pays a sleep and a wake-up at each one:
     with one long-lived saving thread, fits on 2 cores of a 32,000-row table ran up to 14 times
     slower than alone (diamonds at 60 s: a histogram boosting fit reached 74 of its 428 rounds
-    by its deadline, LightGBM took 54 ms a round against about 3 ms; benchmarks/openmp_pools.py and
-    benchmarks/RESULTS.md, "OpenMP runtimes and the saving thread").
+    by its deadline, LightGBM took 54 ms a round against about 3 ms; benchmarks/openmp_pools.py
+    and benchmarks/RESULTS.md, "OpenMP runtimes and the saving thread"). The threads are not
+    daemons: a program that ends before ``wait`` still gets its files written.
     """
 
     def __init__(self):
@@ -70,7 +71,7 @@ class Saver:
             except BaseException as exc:  # noqa: BLE001 - handed to wait()
                 future.set_exception(exc)
 
-        self._last = threading.Thread(target=work, name="trainforge-save", daemon=True)
+        self._last = threading.Thread(target=work, name="trainforge-save")
         self._last.start()
         self._pending.append(future)
 
