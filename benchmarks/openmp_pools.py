@@ -27,10 +27,8 @@ import threading
 from pathlib import Path
 
 from common import machine_line, replace_section, versions
+from openmp_wait import DATA, RESULTS  # the same table, fitted the same way
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "tabular" / "diamonds.csv"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## OpenMP runtimes and the saving thread"
 FAMILIES = ("hist_gradient_boosting", "lightgbm", "xgboost")
 CONDITIONS = ("alone", "another thread alive", "after it ended")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -405,8 +406,6 @@ def test_a_fit_holds_its_thread_pools_to_the_count_and_restores_them():
 
 
 def _threads_of_this_process() -> set[str]:
-    import os
-
     return set(os.listdir("/proc/self/task"))
 
 
