@@ -276,14 +276,20 @@ def corrupt_tree(folder: Path, rng: random.Random) -> str:
         with np.load(npz, allow_pickle=False) as saved:
             arrays = {k: saved[k] for k in saved.files}
         nodes = arrays["nodes"].copy()
-        split = np.flatnonzero(nodes["is_leaf"] == 0)
+        histogram = "is_leaf" in nodes.dtype.names  # else a forest's (trainforge.models.forest)
+        if histogram:
+            split = np.flatnonzero(nodes["is_leaf"] == 0)
+            fields, values = ["left", "right", "feature_idx"], [10**6, 10**6, 999]
+        else:
+            split = np.flatnonzero(nodes["left_child"] != -1)
+            fields, values = ["left_child", "right_child", "feature"], [10**6, -7, 999]
         if len(split):
-            field = rng.choice(["left", "right", "feature_idx"])
-            nodes[field][rng.choice(split)] = 10**6 if field != "feature_idx" else 999
+            index = rng.randrange(len(fields))
+            nodes[fields[index]][rng.choice(split)] = values[index]
         arrays["nodes"] = nodes
         np.savez(npz, **arrays)
         _rehash(npz.parent.parent)
-        return "histogram tree indices out of range"
+        return f"{'histogram' if histogram else 'forest'} tree indices out of range"
     if skops_file is None:
         return flip_and_rehash(folder, rng)
     import skops.io as sio

@@ -205,10 +205,12 @@ def scenario_resume(address: str, data: str, out: str) -> dict:
         return {"error": f"the run ended before it could be killed: {driver.stderr.read()}"}
     written = first.stat().st_mtime_ns
     run = first.parents[2]
+    finished = sorted(p.parent.name for p in run.glob("candidates/*/metrics.json"))
     resumed = scenario_cli(address, data, out, ["resume", str(run), "--no-tracking"])
     resumed.update(
         status=manifest(run)["status"],
         read_back=first.stat().st_mtime_ns == written,
+        finished_before_kill=finished,
         candidates=sorted(p.parent.name for p in run.glob("candidates/*/metrics.json")),
         placement=manifest(run)["execution"]["placement"],
     )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import trainforge
@@ -150,3 +151,58 @@ def test_loading_a_skops_bundle_does_not_import_torch_and_trusts_the_same_types(
     plain = [sys.executable, "-c", PLAIN_LIST % "SKLEARN_ESTIMATOR_TYPE_NAMES"]
     listed = json.loads(subprocess.run(plain, capture_output=True, text=True, check=True).stdout)
     assert said["trusted"] == listed and len(listed) > 100
+
+
+@pytest.mark.parametrize(
+    "name", ["RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
+             "ExtraTreesRegressor"],
+)  # fmt: skip
+def test_a_forest_saves_its_trees_in_one_array_file_and_predicts_the_same_after(tmp_path, name):
+    import zipfile
+
+    from trainforge.models import forest
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = (X[:, 0] + rng.normal(size=300) > 0).astype(int) if "Class" in name else X[:, 1]
+    model = getattr(forest, name)(n_estimators=40, min_samples_leaf=3, random_state=0).fit(X, y)
+    written = model.save_files(tmp_path / "estimator")
+    assert sorted(written) == [forest.ESTIMATOR_FILE, forest.TREES_FILE]
+    with zipfile.ZipFile(tmp_path / "estimator" / forest.ESTIMATOR_FILE) as archive:
+        arrays = [n for n in archive.namelist() if n.endswith(".npy")]
+    assert len(arrays) < 10  # one tree's settings, not 40 trees' arrays
+    loaded = type(model).load_files(tmp_path / "estimator")
+    assert len(loaded.estimators_) == 40
+    assert [t.random_state for t in loaded.estimators_] == [
+        t.random_state for t in model.estimators_
+    ]
+    rows = rng.normal(size=(100, 5))
+    method = "predict_proba" if "Class" in name else "predict"
+    assert np.array_equal(getattr(loaded, method)(rows), getattr(model, method)(rows))
+    # a file whose node counts do not add up to its arrays is refused, not half-read
+    path = tmp_path / "estimator" / forest.TREES_FILE
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    arrays["node_counts"] = arrays["node_counts"] + 1
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="node counts do not match"):
+        type(model).load_files(tmp_path / "estimator")
+
+
+def test_a_bagged_forest_bundle_loads_its_compact_folds_in_a_fresh_process(tmp_path, small_csv):
+    done = run_cli(
+        "train", small_csv, "--target", "y", "--models", "random_forest", "--trials", "0",
+        "--no-ensemble", "--no-tracking", "--out", tmp_path / "runs", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    model = next((tmp_path / "runs").glob("*/candidates/random_forest/model"))
+    folds = sorted(model.glob("folds/*/estimator/trees.npz"))
+    info = json.loads((model / "folds" / "0" / INFO_FILE).read_text())
+    assert len(folds) == 8, sorted(p.relative_to(model) for p in model.rglob("*"))
+    assert info["estimator"] == "trainforge.models.forest.RandomForestClassifier"
+    out = tmp_path / "pred.csv"
+    done = run_cli("predict", model, small_csv, "-o", out, cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    expected = trainforge.load(model).predict_frame(pd.read_csv(small_csv))
+    got = pd.read_csv(out)
+    assert np.allclose(got.filter(like="proba_").to_numpy(), expected.filter(like="proba_"))

@@ -243,10 +243,11 @@ for family in [
     Family(
         name="random_forest",
         threaded=True,
+        saves_itself=True,  # compactly: trainforge.models.forest
         summary="Random forest of CART trees.",
         classes={
-            "classification": "sklearn.ensemble.RandomForestClassifier",
-            "regression": "sklearn.ensemble.RandomForestRegressor",
+            "classification": "trainforge.models.forest.RandomForestClassifier",
+            "regression": "trainforge.models.forest.RandomForestRegressor",
         },
         prep=TREES,
         initial=_forest,
@@ -258,10 +259,11 @@ for family in [
     Family(
         name="extra_trees",
         threaded=True,
+        saves_itself=True,  # compactly: trainforge.models.forest
         summary="Extremely randomised trees.",
         classes={
-            "classification": "sklearn.ensemble.ExtraTreesClassifier",
-            "regression": "sklearn.ensemble.ExtraTreesRegressor",
+            "classification": "trainforge.models.forest.ExtraTreesClassifier",
+            "regression": "trainforge.models.forest.ExtraTreesRegressor",
         },
         prep=TREES,
         initial=_forest,

@@ -225,26 +225,29 @@ _REGISTERED = False
 
 def _register() -> None:
     """skl2onnx converters for trainforge's own pieces (once per process): the indicator
-    stand-in, and trainforge's histogram boosting classes under their parents' converters
-    (they only add compact saving)."""
+    stand-in, and trainforge's histogram boosting and forest classes under their parents'
+    converters (they only add compact saving)."""
     global _REGISTERED
     if _REGISTERED:
         return
     from skl2onnx import update_registered_converter
     from skl2onnx._supported_operators import sklearn_operator_name_map
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn import ensemble
 
+    from trainforge.models import forest
     from trainforge.models.hgb import HGBClassifier, HGBRegressor
 
     update_registered_converter(
         MissingColumns, "TrainforgeMissingColumns", _indicator_shape, _indicator_converter
     )
     _register_boosters(update_registered_converter)
-    for ours, parent in (
-        (HGBClassifier, HistGradientBoostingClassifier),
-        (HGBRegressor, HistGradientBoostingRegressor),
-    ):
-        sklearn_operator_name_map[ours] = sklearn_operator_name_map[parent]
+    ours = {
+        HGBClassifier: ensemble.HistGradientBoostingClassifier,
+        HGBRegressor: ensemble.HistGradientBoostingRegressor,
+        **{getattr(forest, name): getattr(ensemble, name) for name in forest.CLASSES},
+    }
+    for mine, parent in ours.items():
+        sklearn_operator_name_map[mine] = sklearn_operator_name_map[parent]
     _REGISTERED = True
 
 
