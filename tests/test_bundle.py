@@ -183,9 +183,12 @@ def test_a_forest_saves_its_trees_in_one_array_file_and_predicts_the_same_after(
     path = tmp_path / "estimator" / forest.TREES_FILE
     with np.load(path, allow_pickle=False) as saved:
         arrays = {key: saved[key] for key in saved.files}
-    arrays["node_counts"] = arrays["node_counts"] + 1
-    np.savez(path, **arrays)
+    np.savez(path, **{**arrays, "node_counts": arrays["node_counts"] + 1})
     with pytest.raises(ValueError, match="node counts do not match"):
+        type(model).load_files(tmp_path / "estimator")
+    # and one whose trees have another number of classes than the forest
+    np.savez(path, **{**arrays, "n_classes": arrays["n_classes"] + 1})
+    with pytest.raises(ValueError, match="do not fit the forest's shape"):
         type(model).load_files(tmp_path / "estimator")
 
 

@@ -59,10 +59,15 @@ class _Compact:
     @classmethod
     def load_files(cls, folder: Path):
         sio = skops_io()
+        from sklearn.tree import BaseDecisionTree
         from sklearn.tree._tree import Tree
 
         estimator = sio.load(folder / ESTIMATOR_FILE, trusted=[_dotted(cls)])
-        if type(estimator) is not cls or len(estimator.estimators_) != 1:
+        if (
+            type(estimator) is not cls
+            or len(estimator.estimators_) != 1
+            or not isinstance(estimator.estimators_[0], BaseDecisionTree)
+        ):
             raise TypeError(f"{folder / ESTIMATOR_FILE} does not hold a {cls.__name__} to fill")
         settings = estimator.estimators_[0]
         with np.load(folder / TREES_FILE, allow_pickle=False) as saved:
@@ -80,7 +85,10 @@ class _Compact:
         sizes = counts.tolist()
         if min(sizes) < 1 or not [len(n) for n in nodes] == [len(v) for v in values] == sizes:
             raise ValueError(f"{folder / TREES_FILE}: its node counts do not match its arrays")
-        if (n_features, n_outputs) != (estimator.n_features_in_, estimator.n_outputs_):
+        classes = np.atleast_1d(getattr(estimator, "n_classes_", np.ones(n_outputs)))
+        if (n_features, n_outputs) != (estimator.n_features_in_, estimator.n_outputs_) or not (
+            np.array_equal(classes, n_classes)
+        ):
             raise ValueError(f"{folder / TREES_FILE}: its trees do not fit the forest's shape")
         trees = []
         for node, value, count, depth, seed in zip(nodes, values, counts, depths, seeds):
