@@ -160,15 +160,15 @@ def test_loading_a_skops_bundle_does_not_import_torch_and_trusts_the_same_types(
 def test_a_forest_saves_its_trees_in_one_array_file_and_predicts_the_same_after(tmp_path, name):
     import zipfile
 
-    from trainforge.models import forest
+    from trainforge.models import compact, forest
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 5))
     y = (X[:, 0] + rng.normal(size=300) > 0).astype(int) if "Class" in name else X[:, 1]
     model = getattr(forest, name)(n_estimators=40, min_samples_leaf=3, random_state=0).fit(X, y)
     written = model.save_files(tmp_path / "estimator")
-    assert sorted(written) == [forest.ESTIMATOR_FILE, forest.TREES_FILE]
-    with zipfile.ZipFile(tmp_path / "estimator" / forest.ESTIMATOR_FILE) as archive:
+    assert sorted(written) == [compact.ESTIMATOR_FILE, compact.TREES_FILE]
+    with zipfile.ZipFile(tmp_path / "estimator" / compact.ESTIMATOR_FILE) as archive:
         arrays = [n for n in archive.namelist() if n.endswith(".npy")]
     assert len(arrays) < 10  # one tree's settings, not 40 trees' arrays
     loaded = type(model).load_files(tmp_path / "estimator")
@@ -180,7 +180,7 @@ def test_a_forest_saves_its_trees_in_one_array_file_and_predicts_the_same_after(
     method = "predict_proba" if "Class" in name else "predict"
     assert np.array_equal(getattr(loaded, method)(rows), getattr(model, method)(rows))
     # a file whose node counts do not add up to its arrays is refused, not half-read
-    path = tmp_path / "estimator" / forest.TREES_FILE
+    path = tmp_path / "estimator" / compact.TREES_FILE
     with np.load(path, allow_pickle=False) as saved:
         arrays = {key: saved[key] for key in saved.files}
     np.savez(path, **{**arrays, "node_counts": arrays["node_counts"] + 1})

@@ -35,6 +35,7 @@ from trainforge.data.read import file_sha256
 from trainforge.data.schema import Schema
 from trainforge.errors import BundleError
 from trainforge.model import BaggedModel, EnsembleModel, Model, StackedModel
+from trainforge.models.compact import dotted
 from trainforge.rundir import CANDIDATE_NAME
 from trainforge.skops_import import skops_io
 
@@ -158,7 +159,7 @@ def _write_pipeline(pipeline, folder: Path) -> dict:
         names += [f"{ESTIMATOR_DIR}/{name}" for name in written]
     info = {"format": FORMAT, "files": {name: file_sha256(folder / name) for name in names}}
     if estimator is not None:
-        info["estimator"] = _dotted(type(estimator))
+        info["estimator"] = dotted(type(estimator))
     return info
 
 
@@ -360,21 +361,23 @@ def _split_self_saving(pipeline):
     from trainforge.models.registry import self_saving_classes
 
     final = pipeline[-1]
-    if _dotted(type(final)) in self_saving_classes():
+    if dotted(type(final)) in self_saving_classes():
         return pipeline[:-1], final
     return pipeline, None
 
 
-def _join_self_saving(features, dotted: str, folder: Path):
+def _join_self_saving(features, class_name: str, folder: Path):
     from sklearn.pipeline import Pipeline
 
     from trainforge.models.registry import self_saving_classes
 
-    if not isinstance(dotted, str) or dotted not in self_saving_classes():
-        raise BundleError(f"{folder.parent}: estimator type {dotted} is not one trainforge loads")
+    if not isinstance(class_name, str) or class_name not in self_saving_classes():
+        raise BundleError(
+            f"{folder.parent}: estimator type {class_name} is not one trainforge loads"
+        )
     if not folder.is_dir():
         raise BundleError(f"{folder.parent}: {ESTIMATOR_DIR}/ is missing; the bundle is incomplete")
-    module, _, name = dotted.rpartition(".")
+    module, _, name = class_name.rpartition(".")
     try:
         estimator = getattr(importlib.import_module(module), name).load_files(folder)
     except BundleError:
@@ -386,10 +389,6 @@ def _join_self_saving(features, dotted: str, folder: Path):
             "refusing the bundle"
         ) from None
     return Pipeline([*features.steps, ("model", estimator)])
-
-
-def _dotted(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 # Packages or type names trusted beyond TRUSTED_TYPES while a load or a run is in progress:

@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 from sklearn import ensemble
 
-from trainforge.skops_import import skops_io
+from trainforge.models import compact
 
-TREES_FILE = "trees.npz"
-ESTIMATOR_FILE = "estimator.skops"
 # the classes here, each named after the scikit-learn class it extends
 CLASSES = (
     "RandomForestClassifier",
@@ -34,13 +32,15 @@ CLASSES = (
 
 class _Compact:
     def save_files(self, folder: Path) -> list[str]:
-        sio = skops_io()
-
-        folder.mkdir(parents=True, exist_ok=True)
         states = [tree.tree_.__getstate__() for tree in self.estimators_]
         _, (n_features, n_classes, n_outputs) = self.estimators_[0].tree_.__reduce__()[:2]
-        np.savez(
-            folder / TREES_FILE,
+        settings = copy.copy(self.estimators_[0])  # what every tree of the forest shares
+        del settings.tree_
+        rest = copy.copy(self)
+        rest.estimators_ = [settings]
+        return compact.write(
+            folder,
+            rest,
             shape=np.array([n_features, n_outputs], dtype=np.int64),
             n_classes=np.asarray(n_classes, dtype=np.int64),
             nodes=np.concatenate([state["nodes"] for state in states]),
@@ -49,47 +49,37 @@ class _Compact:
             max_depths=np.array([state["max_depth"] for state in states], dtype=np.int64),
             random_states=np.array([tree.random_state for tree in self.estimators_]),
         )
-        settings = copy.copy(self.estimators_[0])  # what every tree of the forest shares
-        del settings.tree_
-        rest = copy.copy(self)
-        rest.estimators_ = [settings]
-        sio.dump(rest, folder / ESTIMATOR_FILE)
-        return [ESTIMATOR_FILE, TREES_FILE]
 
     @classmethod
     def load_files(cls, folder: Path):
-        sio = skops_io()
         from sklearn.tree import BaseDecisionTree
         from sklearn.tree._tree import Tree
 
-        estimator = sio.load(folder / ESTIMATOR_FILE, trusted=[_dotted(cls)])
-        if (
-            type(estimator) is not cls
-            or len(estimator.estimators_) != 1
-            or not isinstance(estimator.estimators_[0], BaseDecisionTree)
+        estimator, saved = compact.read(folder, cls)
+        trees_file = folder / compact.TREES_FILE
+        if len(estimator.estimators_) != 1 or not isinstance(
+            estimator.estimators_[0], BaseDecisionTree
         ):
-            raise TypeError(f"{folder / ESTIMATOR_FILE} does not hold a {cls.__name__} to fill")
+            raise TypeError(f"{folder / compact.ESTIMATOR_FILE} holds no tree settings to fill")
         settings = estimator.estimators_[0]
-        with np.load(folder / TREES_FILE, allow_pickle=False) as saved:
-            n_features, n_outputs = (int(v) for v in saved["shape"])
-            n_classes = saved["n_classes"].astype(np.intp)
-            counts = saved["node_counts"]
-            cuts = np.cumsum(counts)[:-1]
-            nodes = np.split(saved["nodes"], cuts)
-            values = np.split(saved["values"], cuts)
-            depths, seeds = saved["max_depths"], saved["random_states"]
+        n_features, n_outputs = (int(v) for v in saved["shape"])
+        n_classes = saved["n_classes"].astype(np.intp)
+        counts = saved["node_counts"]
+        cuts = np.cumsum(counts)[:-1]
+        nodes, values = np.split(saved["nodes"], cuts), np.split(saved["values"], cuts)
+        depths, seeds = saved["max_depths"], saved["random_states"]
         if not len(counts) == len(depths) == len(seeds) == estimator.n_estimators:
             raise ValueError(
-                f"{folder / TREES_FILE} holds {len(counts)} trees, not {estimator.n_estimators}"
+                f"{trees_file} holds {len(counts)} trees, not {estimator.n_estimators}"
             )
         sizes = counts.tolist()
         if min(sizes) < 1 or not [len(n) for n in nodes] == [len(v) for v in values] == sizes:
-            raise ValueError(f"{folder / TREES_FILE}: its node counts do not match its arrays")
+            raise ValueError(f"{trees_file}: its node counts do not match its arrays")
         classes = np.atleast_1d(getattr(estimator, "n_classes_", np.ones(n_outputs)))
         if (n_features, n_outputs) != (estimator.n_features_in_, estimator.n_outputs_) or not (
             np.array_equal(classes, n_classes)
         ):
-            raise ValueError(f"{folder / TREES_FILE}: its trees do not fit the forest's shape")
+            raise ValueError(f"{trees_file}: its trees do not fit the forest's shape")
         trees = []
         for node, value, count, depth, seed in zip(nodes, values, counts, depths, seeds):
             tree = Tree(n_features, n_classes, n_outputs)
@@ -101,10 +91,6 @@ class _Compact:
             trees.append(fitted)
         estimator.estimators_ = trees
         return estimator
-
-
-def _dotted(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class RandomForestClassifier(_Compact, ensemble.RandomForestClassifier):

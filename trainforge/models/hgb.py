@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from trainforge.skops_import import skops_io
+from trainforge.models import compact
 
-TREES_FILE = "trees.npz"
-ESTIMATOR_FILE = "estimator.skops"
 # types in the saved estimator beyond scikit-learn's own (skops trusts those by default)
 TRUSTED = ["functools.partial", "sklearn.utils.validation.check_array"]
 
@@ -55,13 +53,13 @@ class _Compact:
         return bool(stop or any(asked))
 
     def save_files(self, folder: Path) -> list[str]:
-        sio = skops_io()
-
-        folder.mkdir(parents=True, exist_ok=True)
         trees = [tree for iteration in self._predictors for tree in iteration]
         per_iteration = len(self._predictors[0]) if self._predictors else 0
-        np.savez(
-            folder / TREES_FILE,
+        rest = copy.copy(self)
+        rest._predictors = []
+        return compact.write(
+            folder,
+            rest,
             shape=np.array([len(self._predictors), per_iteration]),
             nodes=_joined([t.nodes for t in trees]),
             node_counts=np.array([len(t.nodes) for t in trees], dtype=np.int64),
@@ -69,29 +67,23 @@ class _Compact:
             raw=_joined([t.raw_left_cat_bitsets for t in trees]),
             bitset_counts=np.array([len(t.raw_left_cat_bitsets) for t in trees], dtype=np.int64),
         )
-        rest = copy.copy(self)
-        rest._predictors = []
-        sio.dump(rest, folder / ESTIMATOR_FILE)
-        return [ESTIMATOR_FILE, TREES_FILE]
 
     @classmethod
     def load_files(cls, folder: Path):
-        sio = skops_io()
         from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
-        estimator = sio.load(folder / ESTIMATOR_FILE, trusted=[*TRUSTED, _dotted(cls)])
-        if type(estimator) is not cls:
-            raise TypeError(f"{folder / ESTIMATOR_FILE} holds a {type(estimator).__name__}")
-        with np.load(folder / TREES_FILE, allow_pickle=False) as saved:
-            iterations, per_iteration = (int(v) for v in saved["shape"])
-            nodes = np.split(saved["nodes"], np.cumsum(saved["node_counts"])[:-1])
-            cuts = np.cumsum(saved["bitset_counts"])[:-1]
-            binned = np.split(saved["binned"], cuts)
-            raw = np.split(saved["raw"], cuts)
+        estimator, saved = compact.read(folder, cls, TRUSTED)
+        iterations, per_iteration = (int(v) for v in saved["shape"])
+        nodes = np.split(saved["nodes"], np.cumsum(saved["node_counts"])[:-1])
+        cuts = np.cumsum(saved["bitset_counts"])[:-1]
+        binned = np.split(saved["binned"], cuts)
+        raw = np.split(saved["raw"], cuts)
         trees = [TreePredictor(n, b, r) for n, b, r in zip(nodes, binned, raw)]
         if len(trees) != iterations * per_iteration:
             expected = f"{iterations} x {per_iteration}"
-            raise ValueError(f"{folder / TREES_FILE} holds {len(trees)} trees, not {expected}")
+            raise ValueError(
+                f"{folder / compact.TREES_FILE} holds {len(trees)} trees, not {expected}"
+            )
         estimator._predictors = [
             trees[i * per_iteration : (i + 1) * per_iteration] for i in range(iterations)
         ]
@@ -100,10 +92,6 @@ class _Compact:
 
 def _joined(arrays: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(arrays) if arrays else np.zeros(0)
-
-
-def _dotted(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class HGBClassifier(_Compact, HistGradientBoostingClassifier):
